@@ -1,0 +1,50 @@
+"""The one typed settings object. Every value comes from the environment (prefix ``COALCHAIN_``).
+
+No secrets live in the repo; a deployment sets these variables (or a ``.env`` file that is ignored).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DELTA_VERSION = "4.0.1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COALCHAIN_", env_file=".env", extra="ignore")
+
+    lake_root: Path = Field(REPO_ROOT / ".lake", description="Root of every Delta table (bronze/silver/gold).")
+    landing_root: Path = Field(
+        REPO_ROOT / "data_samples" / "landing",
+        description="Landing zone: <landing_root>/<source>/<yyyy-mm-dd>/<file>.",
+    )
+    spark_master: str = Field("local[*]", description="Spark master URL; e.g. spark://host:7077 for a cluster.")
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = Field(8, ge=1)
+    jar_dir: Path = Field(
+        Path.home() / ".cache" / "coalchain" / "jars" / f"delta-{DELTA_VERSION}",
+        description="Folder holding the Delta Lake JARs fetched once by scripts/bootstrap.sh.",
+    )
+    source_timezone: str = Field("Asia/Shanghai", description="Zone of source timestamps that carry none.")
+    lateness_allowance_days: int = Field(7, ge=0, description="How late a record may arrive and still be accepted.")
+
+    @property
+    def bronze_root(self) -> Path:
+        return self.lake_root / "bronze"
+
+    @property
+    def silver_root(self) -> Path:
+        return self.lake_root / "silver"
+
+    @property
+    def gold_root(self) -> Path:
+        return self.lake_root / "gold"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
