@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine: `make run` (the demo, end to end) and `make test`.
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export PYTHONPATH := $(ROOT)
+export AIRFLOW_HOME ?= $(ROOT)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+PY := $(ROOT)/.venv/bin/python
+
+.PHONY: bootstrap run test test-slow sample clean-lake
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+## Land the committed sample world, run every ingest DAG through Airflow, print the summary.
+run: bootstrap
+	@bash scripts/run_pipeline.sh
+
+## The test suite (real Spark, Delta, Airflow). `.ci/run` calls exactly this.
+test: bootstrap
+	@$(PY) -m pytest -m "not slow" -q
+
+## Slower tests (larger generated worlds); not part of `make test`.
+test-slow: bootstrap
+	@$(PY) -m pytest -m slow -q
+
+## Regenerate the committed sample (bit-for-bit identical).
+sample: bootstrap
+	@$(PY) -m data_samples.generator --preset sample --seed 42 --out data_samples/landing
+
+clean-lake:
+	rm -rf $(ROOT)/.lake

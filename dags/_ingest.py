@@ -1,0 +1,60 @@
+"""Shared task factory of the ingest DAGs (configuration only; the work is in jobs.ingest.runner)."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import task
+
+from assets import SILVER
+
+# Retries absorb transient failures (e.g. a Delta write conflict that outlived its in-job retries).
+DEFAULT_ARGS = {"retries": int(os.environ.get("COALCHAIN_TASK_RETRIES", "2")), "retry_delay": dt.timedelta(minutes=2), "retry_exponential_backoff": True}
+PARAMS_DOC = {
+    "lookback_days": "Delivery days before the run's day to scan for unseen files (default: lateness allowance).",
+    "from_date": "First delivery day to scan (yyyy-mm-dd); overrides lookback_days.",
+    "to_date": "Last delivery day to scan (yyyy-mm-dd); default: the run's local day.",
+}
+
+
+def delivery_day(logical_date, override: str | None) -> dt.date:
+    """The Asia/Shanghai delivery day a run covers: the local day in which its logical time falls
+    (a daily cron run fires at local midnight after the day, hence the one-second step back)."""
+    if override:
+        return dt.date.fromisoformat(override)
+    return (logical_date - dt.timedelta(seconds=1)).in_timezone("Asia/Shanghai").date()
+
+
+def ingest_task(source: str):
+    """A task that ingests ``source`` for the run's delivery-day window and updates its silver Asset."""
+
+    @task(task_id=f"ingest_{source}", outlets=[SILVER[source]])
+    def _ingest(logical_date=None, params=None) -> dict:
+        from jobs.ingest.runner import ingest_source, window_for
+        from jobs.session import get_spark
+
+        params = params or {}
+        end = delivery_day(logical_date, params.get("to_date"))
+        start_param = params.get("from_date")
+        start, end = window_for(
+            end, params.get("lookback_days"), dt.date.fromisoformat(start_param) if start_param else None)
+        result = ingest_source(get_spark(f"ingest_{source}"), source, start, end)
+        return {
+            "source": result.source, "files_new": result.files_new, "files_skipped": result.files_skipped,
+            "bronze_rows": result.bronze_rows, "quarantined_rows": result.quarantined_rows,
+            "duplicate_rows": result.duplicate_rows, "silver_inserted": result.silver_inserted,
+            "silver_updated": result.silver_updated, "event_dates": result.event_dates,
+            "files_rejected": [list(r) for r in result.files_rejected], "header_drift": result.header_drift,
+        }
+
+    return _ingest()
+
+
+def chain_sources(sources: tuple[str, ...]) -> None:
+    """Dimensions first, then events, one after the other (they share one Spark session per process)."""
+    previous = None
+    for source in sources:
+        current = ingest_task(source)
+        if previous is not None:
+            previous >> current
+        previous = current

@@ -1,0 +1,17 @@
+"""Every Airflow Asset of the project, declared once. One Asset per silver and gold table."""
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+SILVER_SOURCES = (
+    "companies", "mines", "washing_plants", "trucks", "charging_stations", "charging_connectors", "h2_stations",
+    "mine_production", "washing", "telematics", "weighbridge", "charging_sessions", "connector_status",
+    "h2_fills", "shipments",
+)
+
+
+def _table_asset(layer: str, name: str) -> Asset:
+    return Asset(name=name, uri=f"delta://coalchain/{layer}/{name}", group="coalchain")
+
+
+SILVER: dict[str, Asset] = {s: _table_asset("silver", f"silver_{s}") for s in SILVER_SOURCES}

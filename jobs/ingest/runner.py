@@ -1,0 +1,236 @@
+"""Ingest one source (or one domain) for a window of delivery days: landing → bronze → silver + quarantine.
+
+Run by the ingest DAGs and by hand::
+
+    python -m jobs.ingest.runner --domain charging --to 2026-11-04 [--from 2026-11-01]
+    python -m jobs.ingest.runner --source telematics --to 2026-11-04
+
+Crash safety: bronze and quarantine rows are replaced per file checksum, silver is MERGEd on the
+natural key, and a file is recorded in ``ingested_files`` only after all three writes. A run killed at
+any point leaves consistent tables (Delta commits are atomic) and the next run redoes exactly the
+unfinished files.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs import io
+from jobs.ingest.bronze import bronze_rows
+from jobs.ingest.dimensions import type_dimension
+from jobs.ingest.events import type_event
+from jobs.ingest.landing import LandingFile, discover
+from jobs.ingest.parse import parse_file
+from jobs.ingest.telematics import type_telematics
+from jobs.ingest.typing import event_window_check, finalize_errors
+from jobs.settings import Settings, get_settings
+from schemas.sources import SOURCES, SourceSpec, sources_of
+from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER
+
+log = logging.getLogger(__name__)
+
+# Local-day column of each event source checked against the delivery day (late data / clock jumps).
+_EVENT_TIME_FIELD = {
+    "mine_production": "shift_date", "washing": "prod_date", "telematics": "collect_time",
+    "weighbridge": "load_time_local", "charging_sessions": "plug_in_local",
+    "connector_status": "status_time_local", "h2_fills": "start_local", "shipments": "ship_date",
+}
+
+
+@dataclass
+class SourceResult:
+    source: str
+    files_new: int = 0
+    files_skipped: int = 0
+    files_rejected: list[tuple[str, str]] = field(default_factory=list)
+    bronze_rows: int = 0
+    quarantined_rows: int = 0
+    duplicate_rows: int = 0
+    silver_inserted: int = 0
+    silver_updated: int = 0
+    event_dates: list[str] = field(default_factory=list)
+    header_drift: dict[str, str] = field(default_factory=dict)
+
+
+def typed_rows(bronze: DataFrame, spec: SourceSpec, settings: Settings) -> DataFrame:
+    """Bronze rows → silver columns + ``_errors`` (pure transform)."""
+    tz = settings.source_timezone
+    if spec.is_dimension:
+        df = type_dimension(bronze, spec.name, tz)
+    elif spec.name == "telematics":
+        df = type_telematics(bronze, tz)
+    else:
+        df = type_event(bronze, spec.name, tz)
+    if not spec.is_dimension:
+        df = event_window_check(df, "event_date_local", _EVENT_TIME_FIELD[spec.name], settings.lateness_allowance_days)
+    return finalize_errors(df)
+
+
+def quarantine_rows(typed: DataFrame) -> DataFrame:
+    bad = typed.filter(F.size("_errors") > 0)
+    return bad.select(
+        "source", "landing_date", "source_file", "file_sha256", "record_no", "line_no",
+        F.col("_errors")[0]["field"].alias("field"),
+        F.array_join(F.transform("_errors", lambda e: F.concat_ws(": ", e["field"], e["reason"])), "; ").alias("reason"),
+        "raw_record", F.col("ingested_at").alias("quarantined_at"),
+    )
+
+
+def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...]) -> DataFrame:
+    """One row per natural key: the most recently delivered version (landing day, file, record)."""
+    order = Window.partitionBy(*natural_key).orderBy(
+        F.col("landing_date").desc(), F.col("source_file").desc(), F.col("record_no").desc())
+    return valid.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
+
+
+def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date,
+                  settings: Settings | None = None, run_id: str | None = None) -> SourceResult:
+    settings = settings or get_settings()
+    spec = SOURCES[source]
+    run_id = run_id or uuid.uuid4().hex[:12]
+    started_at = dt.datetime.now(dt.timezone.utc)
+    result = SourceResult(source)
+
+    found = discover(settings.landing_root, spec, start, end)
+    result.files_rejected = found.rejected
+    files_log = io.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == source)
+    seen_sha = {r["file_sha256"] for r in files_log.select("file_sha256").distinct().collect()}
+    new_files, duplicate_files = _split_new(found.files, seen_sha)
+    result.files_new, result.files_skipped = len(new_files), len(found.files) - len(new_files)
+    if not new_files:
+        _record_files(spark, [], duplicate_files, {}, {}, started_at, settings)
+        return result
+
+    new_sha = [f.sha256 for f in new_files]
+    sha_cond = io.in_list_condition("file_sha256", new_sha)
+    dates_cond = io.in_list_condition("landing_date", {f.landing_date.isoformat() for f in new_files})
+
+    # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
+    io.replace_where(bronze_rows(spark, new_files, spec, started_at), BRONZE[source],
+                     f"{dates_cond} AND {sha_cond}", settings)
+    bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
+
+    # 2. typing; bad rows → quarantine (replaced per file)
+    typed = typed_rows(bronze, spec, settings).persist()
+    try:
+        io.replace_where(quarantine_rows(typed), QUARANTINE, f"source = '{source}' AND {sha_cond}", settings)
+        counts = typed.agg(F.count(F.lit(1)).alias("n"), F.sum((F.size("_errors") > 0).cast("long")).alias("bad")).first()
+        result.bronze_rows, result.quarantined_rows = int(counts["n"]), int(counts["bad"] or 0)
+
+        # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
+        silver_spec = SILVER[source]
+        valid = typed.filter(F.size("_errors") == 0)
+        latest = latest_per_key(valid, silver_spec.natural_key)
+        partitions = None
+        if silver_spec.partition_cols:
+            partitions = [r[0] for r in latest.select("event_date_local").distinct().collect()]
+            result.event_dates = sorted(d.isoformat() for d in partitions)
+        metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
+        result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
+        result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
+    finally:
+        typed.unpersist()
+
+    # 4. only now: the files count as ingested
+    per_file = {r["file_sha256"]: r["n"] for r in bronze.groupBy("file_sha256").agg(F.count(F.lit(1)).alias("n")).collect()}
+    drift = _header_drift(spec, new_files)
+    result.header_drift = {f.rel_path: drift[f.sha256] for f in new_files if drift.get(f.sha256)}
+    _record_files(spark, new_files, duplicate_files, per_file, drift, started_at, settings)
+    _audit(spark, run_id, result, started_at, settings)
+    log.info("ingest %s: %s", source, json.dumps(asdict(result), default=str))
+    return result
+
+
+def _split_new(files: list[LandingFile], seen_sha: set[str]) -> tuple[list[LandingFile], list[LandingFile]]:
+    """New files, and files whose exact content was already ingested (a replay, maybe under another name)."""
+    new, dup, batch_sha = [], [], set()
+    for f in files:
+        if f.sha256 in seen_sha or f.sha256 in batch_sha:
+            dup.append(f)
+        else:
+            new.append(f)
+            batch_sha.add(f.sha256)
+    return new, dup
+
+
+def _header_drift(spec: SourceSpec, files: list[LandingFile]) -> dict[str, str | None]:
+    """Header drift and encoding notes per file (CSV headers are cheap to read in the driver)."""
+    notes: dict[str, str | None] = {}
+    for f in files:
+        if spec.file_format != "csv":
+            notes[f.sha256] = None
+            continue
+        _records, file_notes = parse_file(f.path.read_bytes(), f.rel_path, spec.file_format, spec.fields, spec.required)
+        notes[f.sha256] = file_notes.header_drift
+        if file_notes.header_drift:
+            log.warning("schema drift in %s: %s", f.rel_path, file_notes.header_drift)
+    return notes
+
+
+def _record_files(spark, new_files, duplicate_files, per_file, drift, now, settings) -> None:
+    rows = [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, int(per_file.get(f.sha256, 0)),
+             "ingested", now, drift.get(f.sha256)) for f in new_files]
+    rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "duplicate_content", now, None)
+             for f in duplicate_files]
+    if not rows:
+        return
+    from delta.tables import DeltaTable
+
+    df = spark.createDataFrame(rows, INGESTED_FILES.schema)
+    path = io.ensure_table(spark, INGESTED_FILES, settings)
+    (DeltaTable.forPath(spark, path).alias("t")
+     .merge(df.alias("s"), "t.source = s.source AND t.file_sha256 = s.file_sha256 AND t.source_file = s.source_file")
+     .whenNotMatchedInsertAll().execute())
+
+
+def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:
+    row = (run_id, r.source, r.files_new, r.files_skipped, r.bronze_rows, r.quarantined_rows, r.duplicate_rows,
+           r.silver_inserted, r.silver_updated, ",".join(r.event_dates), started_at, dt.datetime.now(dt.timezone.utc))
+    io.append(spark.createDataFrame([row], INGEST_AUDIT.schema), INGEST_AUDIT, settings)
+
+
+def ingest_domain(spark: SparkSession, domain: str, start: dt.date, end: dt.date,
+                  settings: Settings | None = None) -> list[SourceResult]:
+    run_id = uuid.uuid4().hex[:12]
+    return [ingest_source(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)]
+
+
+def window_for(end: dt.date, lookback_days: int | None, start: dt.date | None = None,
+               settings: Settings | None = None) -> tuple[dt.date, dt.date]:
+    """Delivery days to scan: [end - lookback, end]; the default lookback is the lateness allowance."""
+    settings = settings or get_settings()
+    if start is None:
+        lookback = settings.lateness_allowance_days if lookback_days is None else lookback_days
+        start = end - dt.timedelta(days=lookback)
+    return start, end
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--domain", help="ingest every source of a domain (one ingest DAG)")
+    target.add_argument("--source", help="ingest one source")
+    parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True, help="last delivery day")
+    parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first delivery day")
+    parser.add_argument("--lookback-days", type=int, help="days before --to to scan (default: lateness allowance)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from jobs.session import get_spark
+
+    spark = get_spark("ingest")
+    start, end = window_for(args.end, args.lookback_days, args.start)
+    results = (ingest_domain(spark, args.domain, start, end) if args.domain
+               else [ingest_source(spark, args.source, start, end)])
+    for r in results:
+        print(json.dumps(asdict(r), default=str))
+
+
+if __name__ == "__main__":
+    main()

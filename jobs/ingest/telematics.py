@@ -1,0 +1,139 @@
+"""GB/T 32960.3-like decoded frames (JSON lines) → typed telematics rows.
+
+Raw integers are scaled per ``schemas.sources.TELEMATICS_ENCODING``: sentinels (0xFE/0xFF, 0xFFFE/0xFFFF,
+...) mean abnormal/invalid and become null; a raw value above the field's valid range quarantines the
+frame. Beijing time (no zone) → UTC. GCJ-02 positions are converted to WGS84.
+"""
+from __future__ import annotations
+
+import math
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.ingest.typing import ERROR_TYPE, LOCAL_TS_FORMAT, error, lineage_columns, local_date_of, local_ts
+from schemas.sources import SOURCES, TELEMATICS_ENCODING
+
+_L = T.LongType()
+FRAME_SCHEMA = T.StructType([
+    T.StructField("vin", T.StringType()),
+    T.StructField("msg_type", T.StringType()),
+    T.StructField("collect_time", T.StringType()),
+    T.StructField("vehicle", T.StructType([T.StructField(n, _L) for n in
+                                           ("speed", "odometer", "total_voltage", "total_current", "soc")])),
+    T.StructField("fuel_cell", T.StructType([T.StructField("h2_remaining", _L)])),
+    T.StructField("engine", T.StructType([T.StructField("fuel_total", _L)])),
+    T.StructField("position", T.StructType([
+        T.StructField("valid", _L), T.StructField("coord_sys", T.StringType()),
+        T.StructField("lon", _L), T.StructField("lat", _L)])),
+    T.StructField("_corrupt", T.StringType()),
+])
+# (silver column, path in the frame, encoding name)
+DECODED = (
+    ("speed_kmh", "vehicle.speed", "speed"),
+    ("odometer_km", "vehicle.odometer", "odometer"),
+    ("total_voltage_v", "vehicle.total_voltage", "total_voltage"),
+    ("total_current_a", "vehicle.total_current", "total_current"),
+    ("soc_pct", "vehicle.soc", "soc"),
+    ("h2_remaining_pct", "fuel_cell.h2_remaining", "h2_remaining"),
+    ("fuel_total_l", "engine.fuel_total", "fuel_total"),
+)
+
+
+def decode_raw(raw_value: Column, encoding_name: str) -> Column:
+    """value = raw × scale + offset; sentinel → null. (Range violations are reported separately.)"""
+    enc = TELEMATICS_ENCODING[encoding_name]
+    return (F.when(raw_value.isNull() | raw_value.isin(*enc.sentinels), F.lit(None).cast("double"))
+            .otherwise(_scaled(raw_value, enc.scale) + F.lit(enc.offset)))
+
+
+def _scaled(raw_value: Column, scale: float) -> Column:
+    # Divide by 10 rather than multiply by 0.1: 1234567 / 10 is exactly the double nearest 123456.7.
+    if scale < 1:
+        return raw_value.cast("double") / F.lit(float(round(1 / scale)))
+    return raw_value.cast("double") * F.lit(scale)
+
+
+def _range_error(raw_value: Column, encoding_name: str, field: str) -> Column:
+    enc = TELEMATICS_ENCODING[encoding_name]
+    bad = raw_value.isNotNull() & ~raw_value.isin(*enc.sentinels) & ((raw_value > enc.valid_max_raw) | (raw_value < 0))
+    return F.when(bad, error(field, F.format_string(
+        f"raw value %d outside the valid range 0..{enc.valid_max_raw} of {encoding_name}", raw_value)))
+
+
+# --- GCJ-02 → WGS84 (the published "Mars coordinates" offset; one inverse step, error ~1-2 m) ------------
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def _transform_lat(x: Column, y: Column) -> Column:
+    pi = math.pi
+    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * F.sqrt(F.abs(x))
+    ret = ret + (20.0 * F.sin(6.0 * x * pi) + 20.0 * F.sin(2.0 * x * pi)) * 2.0 / 3.0
+    ret = ret + (20.0 * F.sin(y * pi) + 40.0 * F.sin(y / 3.0 * pi)) * 2.0 / 3.0
+    return ret + (160.0 * F.sin(y / 12.0 * pi) + 320.0 * F.sin(y * pi / 30.0)) * 2.0 / 3.0
+
+
+def _transform_lon(x: Column, y: Column) -> Column:
+    pi = math.pi
+    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * F.sqrt(F.abs(x))
+    ret = ret + (20.0 * F.sin(6.0 * x * pi) + 20.0 * F.sin(2.0 * x * pi)) * 2.0 / 3.0
+    ret = ret + (20.0 * F.sin(x * pi) + 40.0 * F.sin(x / 3.0 * pi)) * 2.0 / 3.0
+    return ret + (150.0 * F.sin(x / 12.0 * pi) + 300.0 * F.sin(x / 30.0 * pi)) * 2.0 / 3.0
+
+
+def gcj02_offset(lon: Column, lat: Column) -> tuple[Column, Column]:
+    """(dlon, dlat) in degrees that WGS84 → GCJ-02 adds at this point."""
+    dlat = _transform_lat(lon - 105.0, lat - 35.0)
+    dlon = _transform_lon(lon - 105.0, lat - 35.0)
+    rad_lat = lat / 180.0 * math.pi
+    magic = 1 - _EE * F.sin(rad_lat) * F.sin(rad_lat)
+    sqrt_magic = F.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * F.cos(rad_lat) * math.pi)
+    return dlon, dlat
+
+
+def gcj02_to_wgs84(lon: Column, lat: Column) -> tuple[Column, Column]:
+    dlon, dlat = gcj02_offset(lon, lat)
+    return lon - dlon, lat - dlat
+
+
+def type_telematics(bronze: DataFrame, tz: str) -> DataFrame:
+    required = SOURCES["telematics"].required
+    frame = F.from_json(F.col("raw_record"), FRAME_SCHEMA,
+                        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"})
+    df = bronze.select(*lineage_columns(), F.col("parse_error"), frame.alias("f"))
+    f = lambda path: F.col("f." + path)  # noqa: E731
+    collect_time = f("collect_time")
+    lon_raw, lat_raw = f("position.lon"), f("position.lat")
+    lon = decode_raw(lon_raw, "lon")
+    lat = decode_raw(lat_raw, "lat")
+    is_gcj = F.upper(f("position.coord_sys")).isin("GCJ02", "GCJ-02")
+    wgs_lon, wgs_lat = gcj02_to_wgs84(lon, lat)
+    checks = [
+        F.when(F.col("parse_error").isNotNull(), error(None, F.col("parse_error"))),
+        F.when(F.col("f").isNull() | f("_corrupt").isNotNull(),
+               error(None, "malformed JSON (truncated or invalid line)")),
+        *[F.when(F.col("f").isNotNull() & f("_corrupt").isNull() & f(name).isNull(),
+                 error(name, "required field is missing")) for name in required],
+        F.when(collect_time.isNotNull() & F.try_to_timestamp(collect_time, F.lit(LOCAL_TS_FORMAT)).isNull(),
+               error("collect_time", F.format_string("cannot read '%s' as yyyy-MM-dd HH:mm:ss", collect_time))),
+        *[_range_error(f(path), enc, path) for _, path, enc in DECODED],
+        _range_error(lon_raw, "lon", "position.lon"),
+        _range_error(lat_raw, "lat", "position.lat"),
+    ]
+    return df.select(
+        *lineage_columns(),
+        f("vin").alias("vin"),
+        local_ts(collect_time, tz).alias("event_ts_utc"),
+        f("msg_type").alias("msg_type"),
+        *[decode_raw(f(path), enc).alias(name) for name, path, enc in DECODED],
+        (f("position.valid") == 1).alias("position_valid"),
+        F.upper(f("position.coord_sys")).alias("coord_sys_source"),
+        F.when(is_gcj, wgs_lon).otherwise(lon).alias("lon_wgs84_deg"),
+        F.when(is_gcj, wgs_lat).otherwise(lat).alias("lat_wgs84_deg"),
+        local_date_of(collect_time).alias("event_date_local"),
+        F.array(*checks).cast(ERROR_TYPE).alias("_errors"),
+    )

@@ -1,0 +1,141 @@
+"""The only place Delta tables are located, created, read and written.
+
+Every write here is idempotent for the slice it covers: bronze/quarantine rows of a file are replaced
+by file checksum, silver rows are MERGEd on the natural key (with the touched partitions in the
+condition so Delta prunes files), gold rows are replaced per day (``replaceWhere``). Re-running any
+job therefore converges to the same tables.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.settings import Settings, get_settings
+from schemas.tables import TableSpec
+
+_LAYER_ROOT = {"bronze": "bronze_root", "silver": "silver_root", "gold": "gold_root"}
+_CONCURRENT_RETRIES = 5
+
+
+def table_path(spec: TableSpec, settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    root = getattr(settings, _LAYER_ROOT[spec.layer]) if spec.layer in _LAYER_ROOT else settings.lake_root / spec.layer
+    return root / spec.name
+
+
+def table_exists(spec: TableSpec, settings: Settings | None = None) -> bool:
+    return (table_path(spec, settings) / "_delta_log").is_dir()
+
+
+def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> str:
+    """Create the table with its declared schema and partitioning if it does not exist."""
+    from delta.tables import DeltaTable
+
+    path = str(table_path(spec, settings))
+    if not table_exists(spec, settings):
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
+        if spec.partition_cols:
+            builder = builder.partitionedBy(*spec.partition_cols)
+        _with_retry(builder.execute)
+    return path
+
+
+def read_table(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> DataFrame:
+    path = ensure_table(spark, spec, settings)
+    return spark.read.format("delta").load(path)
+
+
+def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
+    """Select the declared columns, in order, cast to the declared types (the write contract)."""
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+
+
+def replace_where(df: DataFrame, spec: TableSpec, condition: str, settings: Settings | None = None) -> None:
+    """Atomically replace the rows matching ``condition`` with ``df`` (which must match it too)."""
+    path = ensure_table(df.sparkSession, spec, settings)
+    writer = conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition)
+    _with_retry(lambda: writer.save(path))
+
+
+def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:
+    path = ensure_table(df.sparkSession, spec, settings)
+    _with_retry(lambda: conform(df, spec).write.format("delta").mode("append").save(path))
+
+
+def merge_upsert(
+    df: DataFrame,
+    spec: TableSpec,
+    *,
+    partition_values: Iterable | None = None,
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    """MERGE ``df`` into the table on its natural key: insert new keys, update keys whose values changed.
+
+    ``df`` must already hold one row per key. ``partition_values`` (values of the table's single
+    partition column present in ``df``) are added to the join condition so only those partitions are
+    scanned. Returns the operation metrics (inserted / updated rows).
+    """
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    path = ensure_table(spark, spec, settings)
+    source = conform(df, spec)
+    key_cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.natural_key)
+    if spec.partition_cols and partition_values is not None:
+        values = sorted({str(v) for v in partition_values})
+        if not values:
+            return {"inserted": 0, "updated": 0}
+        col = spec.partition_cols[0]
+        in_list = ", ".join(f"'{v}'" for v in values)
+        key_cond = f"t.`{col}` IN ({in_list}) AND {key_cond}"
+    lineage = {"source_file", "record_no", "ingested_at"}
+    value_cols = [f.name for f in spec.schema.fields if f.name not in lineage and f.name not in spec.natural_key]
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols) or "false"
+
+    def run() -> None:
+        (
+            DeltaTable.forPath(spark, path).alias("t")
+            .merge(source.alias("s"), key_cond)
+            .whenMatchedUpdateAll(condition=changed)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    _with_retry(run)
+    metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
+    om = metrics["operationMetrics"] or {} if metrics and metrics["operation"] == "MERGE" else {}
+    return {
+        "inserted": int(om.get("numTargetRowsInserted", 0)),
+        "updated": int(om.get("numTargetRowsUpdated", 0)),
+    }
+
+
+def in_list_condition(column: str, values: Iterable) -> str:
+    vals = sorted({str(v) for v in values})
+    if not vals:
+        return "false"
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in vals)
+    return f"`{column}` IN ({quoted})"
+
+
+def col_in(column: str, values: Iterable) -> Column:
+    return F.col(column).isin(sorted({str(v) for v in values}))
+
+
+def _with_retry(fn, retries: int = _CONCURRENT_RETRIES):
+    """Retry Delta optimistic-concurrency conflicts with exponential backoff (two writers, same table)."""
+    delay_s = 0.5
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except Exception as exc:  # Delta raises Py4J-wrapped ConcurrentModification/Append exceptions
+            name = type(exc).__name__ + " " + str(exc)[:500]
+            retryable = any(k in name for k in ("Concurrent", "ProtocolChanged", "MetadataChanged"))
+            if not retryable or attempt == retries:
+                raise
+            time.sleep(delay_s)
+            delay_s *= 2
