@@ -106,5 +106,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     overrides = {k: v for k, v in vars(args).items() if k in names and v is not None and k not in ("seed", "preset")}
     if args.telemetry_interval_s is not None:
         overrides["telemetry_interval_min_s"] = overrides["telemetry_interval_max_s"] = args.telemetry_interval_s
-    cfg = replace(cfg, **overrides).validate()
+    try:
+        cfg = replace(cfg, **overrides).validate()
+    except ValueError as e:
+        p.error(str(e))
     return cfg, args

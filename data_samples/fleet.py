@@ -236,28 +236,43 @@ class TruckSim:
         self.gcj = truck.coord_sys == "GCJ02"
         self.engine_on = True
         self.charging = False
+        self.gcj_shift: tuple[float, float] | None = None
+        self.diesel = self.kind == "DIESEL"
         self.day = self.t // DAY_S
-        self.buffers: dict[int, list[str]] = {}
-        self.dup_tail: dict[int, list[str]] = {}
-        self.head = f'{{"vin":"{truck.vin}","msg_type":"'
-        self.tail_pos = f'"position":{{"valid":%d,"coord_sys":"{truck.coord_sys}","lon":%d,"lat":%d}}}}\n'
+        self.next_midnight = (self.day + 1) * DAY_S
+        self.tod = ctx.clock.tod
+        self.day_start = self.day * DAY_S
+        self.day_prefix = ctx.clock.date(self.day) + " "
+        self.cur: list[str] = []                       # lines of the current day
+        self.buffers: dict[int, list[str]] = {}        # late lines waiting for a later delivery day
+        self.dup_tail: dict[int, list[str]] = {}       # duplicated lines, written at the end of their day
+        self.template = self._template()
+        # hot-path accumulators (J, m, kg, L)
+        self.n_frames = 0
+        self.j_out = self.j_in = self.j_regen = self.j_loaded = self.j_empty = 0.0
+        self.m_loaded = self.h2_used = self.fuel_used = 0.0
         # ground truth
         self.g = dict(
-            powertrain=self.kind, battery_kwh=truck.battery_kwh, h2_tank_kg=self.tank, frames=0,
+            powertrain=self.kind, battery_kwh=truck.battery_kwh, h2_tank_kg=self.tank,
             soc_start=self.soc, h2_start_kg=self.h2, odometer_start_km=self.km, fuel_start_l=self.fuel_l,
-            distance_km=0.0, loaded_km=0.0, trips=0, net_t=0.0, battery_out_kwh=0.0, regen_kwh=0.0,
-            battery_out_loaded_drive_kwh=0.0, battery_out_empty_drive_kwh=0.0,
-            battery_in_kwh=0.0, grid_in_kwh=0.0, h2_used_kg=0.0, h2_filled_kg=0.0, diesel_used_l=0.0,
-            sessions=0, fills=0, open_session=None,
+            trips=0, net_t=0.0, grid_in_kwh=0.0, h2_filled_kg=0.0, sessions=0, fills=0, open_session=None,
+            open_fill=None,
         )
 
     # ---- frames ------------------------------------------------------------------------------------
     def _line(self, msg_type, ts, speed, odo, volt, curr, soc, h2, fuel, valid, lon, lat) -> str:
         fc = "null" if h2 is None else f'{{"h2_remaining":{h2}}}'
         en = "null" if fuel is None else f'{{"fuel_total":{fuel}}}'
-        return (f'{self.head}{msg_type}","collect_time":"{ts}","vehicle":{{"speed":{speed},"odometer":{odo},'
-                f'"total_voltage":{volt},"total_current":{curr},"soc":{soc}}},"fuel_cell":{fc},"engine":{en},'
-                + self.tail_pos % (valid, lon, lat))
+        return (f'{{"vin":"{self.truck.vin}","msg_type":"{msg_type}","collect_time":"{ts}","vehicle":{{'
+                f'"speed":{speed},"odometer":{odo},"total_voltage":{volt},"total_current":{curr},"soc":{soc}}},'
+                f'"fuel_cell":{fc},"engine":{en},"position":{{"valid":{valid},"coord_sys":"{self.truck.coord_sys}",'
+                f'"lon":{lon},"lat":{lat}}}}}\n')
+
+    def _template(self) -> str:
+        """The realtime line of this truck with %-placeholders: one % operation per frame (hot path)."""
+        self.truck.vin.encode("ascii")  # VINs are plain ASCII: no JSON escaping needed
+        return self._line("realtime", "%s", "%d", "%d", "%d", "%d", "%d", "%d" if self.tank else None,
+                          "%d" if self.kind == "DIESEL" else None, 1, "%d", "%d")
 
     def _step(self, speed_mps: float, ds_m: float, p_batt_w: float, lat_next: float, lon_next: float,
               h2_used_kg: float = 0.0, fuel_used_l: float = 0.0) -> float:
@@ -273,54 +288,73 @@ class TruckSim:
             soc_raw = int(self.soc * 100 + 0.5)
         else:
             volt, curr, soc_raw, e_j = WORD_INVALID, WORD_INVALID, BYTE_INVALID, 0.0
-        if self.gcj:
+        if self.gcj_shift is not None:      # parked: the datum shift is constant over a few metres
+            lat, lon = self.lat + self.gcj_shift[0], self.lon + self.gcj_shift[1]
+        elif self.gcj:
             lat, lon = wgs84_to_gcj02(self.lat, self.lon)
         else:
             lat, lon = self.lat, self.lon
-        h2 = int(self.h2 / self.tank * 100 + 0.5) if self.tank else None
-        fuel = int(self.fuel_l * 10) if self.kind == "DIESEL" else None
-        values = (int(speed_mps * 36 + 0.5), int(self.km * 10), volt, curr, soc_raw, h2, fuel, 1,
-                  int(lon * 1e6 + 0.5), int(lat * 1e6 + 0.5))
-        ts = self.ctx.clock.ts(t)
-        if self.fault_rate and self.frng.random() < self.fault_rate:
-            self._faulty_frame(t, ts, values)
+        if self.tank:
+            extra = int(self.h2 / self.tank * 100 + 0.5)
+        elif self.diesel:
+            extra = int(self.fuel_l * 10)
         else:
-            self.buffers.setdefault(self.day, []).append(self._line("realtime", ts, *values))
-        g = self.g
-        g["frames"] += 1
+            extra = None
+        ts = self.day_prefix + self.tod[t - self.day_start]
+        if self.fault_rate and self.frng.random() < self.fault_rate:
+            self._faulty_frame(ts, (int(speed_mps * 36 + 0.5), int(self.km * 10), volt, curr, soc_raw,
+                                    extra if self.tank else None, extra if self.diesel else None, 1,
+                                    int(lon * 1e6 + 0.5), int(lat * 1e6 + 0.5)))
+        elif extra is None:
+            self.cur.append(self.template % (ts, int(speed_mps * 36 + 0.5), int(self.km * 10), volt, curr, soc_raw,
+                                             int(lon * 1e6 + 0.5), int(lat * 1e6 + 0.5)))
+        else:
+            self.cur.append(self.template % (ts, int(speed_mps * 36 + 0.5), int(self.km * 10), volt, curr, soc_raw,
+                                             extra, int(lon * 1e6 + 0.5), int(lat * 1e6 + 0.5)))
+        self.n_frames += 1
         if e_j:
+            self.soc -= e_j / self.pack_j
             if self.charging:
-                g["battery_in_kwh"] -= e_j / J_PER_KWH
+                self.j_in -= e_j
             else:
-                g["battery_out_kwh"] += e_j / J_PER_KWH
+                self.j_out += e_j
                 if ds_m:
-                    g["battery_out_loaded_drive_kwh" if self.payload_t else "battery_out_empty_drive_kwh"] += e_j / J_PER_KWH
+                    if self.payload_t:
+                        self.j_loaded += e_j
+                    else:
+                        self.j_empty += e_j
                 if e_j < 0:
-                    g["regen_kwh"] -= e_j / J_PER_KWH
-        self.soc -= e_j / self.pack_j if self.has_battery else 0.0
-        self.km += ds_m / 1000.0
+                    self.j_regen -= e_j
         if ds_m:
-            g["distance_km"] += ds_m / 1000.0
+            self.km += ds_m / 1000.0
             if self.payload_t:
-                g["loaded_km"] += ds_m / 1000.0
-        self.h2 -= h2_used_kg
-        g["h2_used_kg"] += h2_used_kg
-        self.fuel_l += fuel_used_l
-        g["diesel_used_l"] += fuel_used_l
+                self.m_loaded += ds_m
+        if h2_used_kg:
+            self.h2 -= h2_used_kg
+            self.h2_used += h2_used_kg
+        if fuel_used_l:
+            self.fuel_l += fuel_used_l
+            self.fuel_used += fuel_used_l
         self.lat, self.lon = lat_next, lon_next
-        self.t = t + dt
-        day = self.t // DAY_S
-        if day != self.day:
+        self.t = t = t + dt
+        if t >= self.next_midnight:
             self._flush(self.day)
-            self.day = day
-        if self.t >= self.t_end:
+            self.day += 1
+            self.next_midnight += DAY_S
+            self.cur = self.buffers.pop(self.day, [])   # late frames already due that day come first
+            self.day_start += DAY_S
+            self.day_prefix = self.ctx.clock.date(self.day) + " "
+        if t >= self.t_end:
             raise EndOfWindow
         return e_j
 
     def _flush(self, day: int) -> None:
-        self.ctx.files.write(day, self.buffers.pop(day, []) + self.dup_tail.pop(day, []))
+        lines = self.cur if day == self.day else self.buffers.pop(day, [])
+        self.ctx.files.write(day, lines + self.dup_tail.pop(day, []))
+        if day == self.day:
+            self.cur = []
 
-    def _faulty_frame(self, t: int, ts: str, values: tuple) -> None:
+    def _faulty_frame(self, ts: str, values: tuple) -> None:
         frng = self.frng
         r = frng.random() * sum(w for _, w in TELEMATICS_FAULTS)
         for kind, w in TELEMATICS_FAULTS:
@@ -331,7 +365,7 @@ class TruckSim:
         files = self.ctx.files
         entry = {"source": "telematics", "kind": kind, "vin": self.truck.vin, "collect_time": ts,
                  "file": files.rel_path(self.day)}
-        buf = self.buffers.setdefault(self.day, [])
+        buf = self.cur
         if kind == "dup_record":
             line = self._line("realtime", ts, *values)
             buf.append(line)
@@ -420,9 +454,15 @@ class TruckSim:
         self.engine_on = engine_on
         rnd = self.rng.random
         lat0, lon0 = self.lat, self.lon
-        for _ in range(n):
-            # GNSS noise of a parked truck, a few metres.
-            self._power_step(0.0, 0.0, 0.0, AUX_PARK_W, lat0 + (rnd() - 0.5) * 4e-5, lon0 + (rnd() - 0.5) * 5e-5)
+        if self.gcj:
+            g_lat, g_lon = wgs84_to_gcj02(lat0, lon0)
+            self.gcj_shift = (g_lat - lat0, g_lon - lon0)
+        try:
+            for _ in range(n):
+                # GNSS noise of a parked truck, a few metres.
+                self._power_step(0.0, 0.0, 0.0, AUX_PARK_W, lat0 + (rnd() - 0.5) * 4e-5, lon0 + (rnd() - 0.5) * 5e-5)
+        finally:
+            self.gcj_shift = None
         self.lat, self.lon = lat0, lon0
         self.engine_on = True
 
@@ -479,10 +519,17 @@ class TruckSim:
                 self._cycle()
         except EndOfWindow:
             pass
-        for day in sorted(set(self.buffers) | set(self.dup_tail)):
+        for day in sorted({self.day} | set(self.buffers) | set(self.dup_tail)):
             self._flush(day)
         g = self.g
-        g.update(soc_end=self.soc, h2_end_kg=self.h2, odometer_end_km=self.km, fuel_end_l=self.fuel_l)
+        g.update(
+            frames=self.n_frames, soc_end=self.soc, h2_end_kg=self.h2, odometer_end_km=self.km, fuel_end_l=self.fuel_l,
+            distance_km=self.km - g["odometer_start_km"], loaded_km=self.m_loaded / 1000.0,
+            battery_out_kwh=self.j_out / J_PER_KWH, battery_in_kwh=self.j_in / J_PER_KWH,
+            regen_kwh=self.j_regen / J_PER_KWH, battery_out_loaded_drive_kwh=self.j_loaded / J_PER_KWH,
+            battery_out_empty_drive_kwh=self.j_empty / J_PER_KWH, h2_used_kg=self.h2_used,
+            diesel_used_l=self.fuel_used,
+        )
         return g
 
     def _park_until_next_shift_day(self, sd: int) -> None:
@@ -636,19 +683,24 @@ class TruckSim:
         start = self.t
         filled = 0.0
         target_kg = max(target_kg, self.h2 + 1.0)
-        while self.h2 < target_kg - 1e-9:
-            self._power_step(0.0, 0.0, 0.0, AUX_PARK_W, self.lat, self.lon)
-            # the frame above showed the level at the start of the interval; the tank fills during it
-            kg = min(rate_kg_s * dt, target_kg - self.h2)
-            self.h2 += kg
-            filled += kg
+        self.g["open_fill"] = {"station_id": st.station_id, "dispenser_id": disp, "start_s": start}
+        try:
+            while self.h2 < target_kg - 1e-9:
+                self._power_step(0.0, 0.0, 0.0, AUX_PARK_W, self.lat, self.lon)
+                # the frame above showed the level at the start of the interval; the tank fills during it
+                kg = min(rate_kg_s * dt, target_kg - self.h2)
+                self.h2 += kg
+                filled += kg
+        finally:
+            self.g["open_fill"]["h2_kg"] = filled
         end = self.t
-        self._dwell(disconnect_s, engine_on=False)
-        self.ctx.book(st.station_id, disp).replace(booked, (plug_in, self.t))
         self.ctx.out.fills.append(dict(station_id=st.station_id, dispenser_id=disp, vin=self.truck.vin, start=start,
                                        end=end, h2_kg=filled, pressure_mpa=st.pressure_class_mpa))
+        self.g["open_fill"] = None
         self.g["fills"] += 1
         self.g["h2_filled_kg"] += filled
+        self._dwell(disconnect_s, engine_on=False)
+        self.ctx.book(st.station_id, disp).replace(booked, (plug_in, self.t))
 
 
 def run_group(args) -> GroupOutput:
@@ -660,7 +712,7 @@ def run_group(args) -> GroupOutput:
     for vin in vins:
         sim = TruckSim(ctx, by_vin[vin])
         ctx.out.trucks[vin] = sim.run()
-        ctx.out.telematics_records += sim.g["frames"]
+        ctx.out.telematics_records += sim.n_frames
     ctx.out.telematics_files = ctx.files.close()
     ctx.assign_meters()
     return ctx.out

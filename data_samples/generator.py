@@ -234,8 +234,9 @@ def write_redeliveries(out_dir: str, clock: Clock, candidates: list[str], cfg: C
     if cfg.fault_rate <= 0 or not candidates:
         return []
     frng = stream(cfg.seed, "faults-files")
-    tele = [c for c in candidates if c.startswith("telematics/")]
-    other = [c for c in candidates if not c.startswith("telematics/")]
+    in_window = [c for c in candidates if 0 <= clock_day(clock, c.split("/")[1]) < cfg.days]
+    tele = [c for c in in_window if c.startswith("telematics/")]
+    other = [c for c in in_window if not c.startswith("telematics/")]
     chosen = []
     for pool in (tele, other):
         if pool:
@@ -370,13 +371,16 @@ def _manifest(cfg: Config, world: World, fleet: list[GroupOutput], stats, mine_t
     for g in fleet:
         for vin, t in g.trucks.items():
             t = dict(t)
-            open_session = t.pop("open_session")
+            open_session, open_fill = t.pop("open_session"), t.pop("open_fill")
             trucks[vin] = {k: (_r(v) if isinstance(v, float) else v) for k, v in sorted(t.items())}
-            trucks[vin]["open_session_at_end"] = (
-                None if open_session is None else {k: (_r(v) if isinstance(v, float) else v)
-                                                   for k, v in sorted(open_session.items())})
+            # a charge / fill still running when the window ends: no session / fill row (it ends later)
+            for key, value in (("open_session_at_end", open_session), ("open_fill_at_end", open_fill)):
+                trucks[vin][key] = None if value is None else {
+                    k: (_r(v) if isinstance(v, float) else v) for k, v in sorted(value.items())}
+    efficiency = {s.station_id: s.charger_efficiency for s in world.charging_stations}
     home = {t.vin: {"mine_id": t.mine_id, "station_id": t.station_id, "coord_sys": t.coord_sys,
-                    "interval_s": t.interval_s, "tare_t": t.tare_t} for t in world.trucks}
+                    "interval_s": t.interval_s, "tare_t": t.tare_t,
+                    "charger_efficiency": efficiency.get(t.station_id)} for t in world.trucks}
     for vin in trucks:
         trucks[vin].update(home[vin])
     sessions_by_station: dict[str, list] = {}

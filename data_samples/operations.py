@@ -136,10 +136,10 @@ def wash_and_ship(world: World, shifts: list[Shift], tickets: list[dict]):
         d = (s.end_s - 1) // DAY_S
         if s.end_s <= world.window_s:
             completed[s.mine_id][d] += s.raw_coal_t
-    fleet: dict[tuple[str, int, str], float] = {}
+    fleet: dict[tuple[str, int], dict[str, float]] = {}      # (mine, day) -> destination -> tonnes
     for t in tickets:
-        key = (t["mine_id"], t["t"] // DAY_S, t["destination_id"])
-        fleet[key] = fleet.get(key, 0.0) + t["net_t"]
+        per_dest = fleet.setdefault((t["mine_id"], t["t"] // DAY_S), {})
+        per_dest[t["destination_id"]] = per_dest.get(t["destination_id"], 0.0) + t["net_t"]
     plant_of = {p.mine_id: p for p in world.plants}
     wash_days: list[WashDay] = []
     shipments: list[Shipment] = []
@@ -166,8 +166,7 @@ def wash_and_ship(world: World, shifts: list[Shift], tickets: list[dict]):
             clean_stock0 = clean_stock = round(plant_day_t * base_yield * rng.uniform(0.3, 0.6), 2)
         fleet_rail_total = long_road_total = rail_total = 0.0
         for d in range(days):
-            fleet_today = [(dest, tonnes) for (m, dd, dest), tonnes in sorted(fleet.items())
-                           if m == mine.mine_id and dd == d]
+            fleet_today = sorted(fleet.get((mine.mine_id, d), {}).items())
             raw_stock += completed[mine.mine_id][d] - sum(t for _, t in fleet_today)
             for dest_id, tonnes in fleet_today:
                 dest = world.dest(dest_id)
@@ -186,7 +185,7 @@ def wash_and_ship(world: World, shifts: list[Shift], tickets: list[dict]):
                 stopped = draws[0] < 0.03
                 fed = 0.0 if stopped else round(min(plant_day_t * draws[1], max(0.0, raw_stock - 0.1 * raw_stock0)), 2)
                 raw_stock -= fed
-                clean = round(fed * (base_yield + draws[2]), 2)
+                clean = round(fed * min(0.80, max(0.55, base_yield + draws[2])), 2)
                 middlings = round(fed * middlings_share, 2)
                 slime = round(fed * slime_share, 2)
                 moisture = fed * draws[4]

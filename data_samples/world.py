@@ -39,7 +39,7 @@ COKING_PROCESSES = ("jig_flotation", "dense_medium_flotation", "dense_medium_jig
 # Rail destinations of Ordos coal (port / inland consumer, rail km from the loading station), approximate.
 RAIL_DESTINATIONS = (
     ("Caofeidian Port", 1010), ("Huanghua Port", 1120), ("Qinhuangdao Port", 1080), ("Jingtang Port", 1040),
-    ("Rizhao Port", 1430), ("Jingzhou (Haoji line)", 1250), ("Wuhan (Haoji line)", 1380),
+    ("Rizhao Port", 1350), ("Jingzhou (Haoji line)", 1250), ("Wuhan (Haoji line)", 1330),
     ("Shijiazhuang", 760), ("Tianjin Port", 960), ("Zhengzhou", 880),
 )
 LONG_ROAD_DESTINATIONS = (
@@ -197,7 +197,7 @@ class Clock:
 
     def __init__(self, start: dt.date):
         self.start = start
-        self._tod = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+        self.tod = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
         self._dates: dict[int, str] = {}
 
     def date(self, day_index: int) -> str:
@@ -207,7 +207,7 @@ class Clock:
         return d
 
     def ts(self, t: int) -> str:
-        return self.date(t // DAY_S) + " " + self._tod[t % DAY_S]
+        return self.date(t // DAY_S) + " " + self.tod[t % DAY_S]
 
     def yyyymmdd(self, day_index: int) -> str:
         return self.date(day_index).replace("-", "")
