@@ -6,8 +6,8 @@ after another over the whole window; a truck that needs a connector or dispenser
 slot left by the trucks before it (so queues appear and a connector never serves two trucks).
 
 Physics (one step per telematics frame, ``dt`` = the truck's frame interval):
-  road load   F = m g (Crr + grade) + 1/2 rho CdA v^2 + 1.05 m a   (Crr 0.0085, CdA 8 m2)
-  BEV         battery power = F v / 0.85 (traction) or F v * 0.65 (regeneration, >= -250 kW) + auxiliaries (6 kW driving)
+  road load   F = m g (Crr + grade) + 1/2 rho CdA v^2 + 1.05 m a   (Crr 0.008, CdA 8 m2)
+  BEV         battery power = F v / 0.85 (traction) or F v * 0.65 (regeneration, >= -250 kW) + auxiliaries (5 kW driving)
   FCEV        the same demand is split: the fuel cell (58 % of H2 LHV, <= 150 kW) follows demand and
               restores the buffer pack towards 60 % SOC; the pack takes peaks and regeneration
   diesel      fuel = max(F v, 0) / (0.38 * 9.96 kWh/L) + 2.5 L/h idling with the engine on
@@ -31,14 +31,14 @@ from data_samples.world import (
 )
 
 G = 9.81
-CRR = 0.0085           # rough haul roads, winter tyres
+CRR = 0.0080           # rough haul roads, winter tyres
 HALF_RHO_CDA = 0.5 * 1.2 * 8.0   # tractor with an open-top coal trailer
 ROTATING_MASS = 1.05
 ETA_DRIVE = 0.85
 ETA_REGEN = 0.65
 P_REGEN_MAX_W = 250e3
 P_DRIVE_MAX_W = 420e3
-AUX_DRIVE_W = 6000.0    # compressor, steering pump, cab and pack heating (Ordos winter)
+AUX_DRIVE_W = 5000.0    # compressor, steering pump, cab and pack heating (Ordos winter)
 AUX_PARK_W = 1500.0
 H2_LHV_J_PER_KG = 33.33 * 3.6e6
 FC_EFFICIENCY = 0.58
@@ -48,6 +48,7 @@ DIESEL_J_PER_L = 9.96 * 3.6e6
 DIESEL_ENGINE_EFF = 0.38
 DIESEL_IDLE_L_PER_S = 2.5 / 3600
 J_PER_KWH = 3.6e6
+V_LIMIT = 85 / 3.6      # heavy-truck speed limiter
 
 # Raw sentinels of schemas.sources.TELEMATICS_ENCODING.
 WORD_INVALID, WORD_ABNORMAL = 0xFFFF, 0xFFFE
@@ -491,7 +492,7 @@ class TruckSim:
             elif rng.random() < dt / 1200.0:   # a village, a junction, a weighbridge queue
                 slow_steps = max(1, round(rng.uniform(60, 240) / dt))
                 slow_v = rng.uniform(15, 35) / 3.6
-            target = min(target, math.sqrt(0.8 * rem))   # brake at 0.4 m/s2 towards the stop
+            target = min(target, V_LIMIT, math.sqrt(0.8 * rem))   # brake at 0.4 m/s2 towards the stop
             a = max(-0.8, min(0.4, (target - v) / dt))
             v1 = max(0.0, v + a * dt)
             ds = 0.5 * (v + v1) * dt

@@ -189,4 +189,3 @@ def window(root: Path) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=m["window"]["days"])
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in ("os",)]
