@@ -5,11 +5,19 @@ import datetime as dt
 from decimal import Decimal
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import DoubleType
 
 from schemas.reference_tables import REFERENCE, read_reference
 from schemas.tables import SILVER
 
 _LINEAGE = {"source_file": "test.csv", "ingested_at": dt.datetime(2026, 1, 1)}
+
+
+def _coerce(data_type, value):
+    """Let tests write 0 for 0.0 in double columns."""
+    if isinstance(data_type, DoubleType) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _rows(schema, records: list[dict], defaults: dict) -> list[tuple]:
@@ -24,7 +32,7 @@ def _rows(schema, records: list[dict], defaults: dict) -> list[tuple]:
         if "record_no" in row:
             row["record_no"] = i + 1
         row.update(rec)
-        out.append(tuple(row[n] for n in names))
+        out.append(tuple(_coerce(f.dataType, row[f.name]) for f in schema))
     return out
 
 
