@@ -16,7 +16,7 @@ import pandas as pd
 
 from .baselines import BASELINES, baseline_forecasts
 from .features import FeatureConfig, Panel, build_features, horizon_lags
-from .gbm import fit_horizon_model, predict_cells
+from .gbm import fit_horizon_model, predict_cells, select_train_window
 
 MODELS = ("model",) + BASELINES
 
@@ -32,6 +32,9 @@ class BacktestConfig:
     max_rows: int = 60_000
     half_life_days: float | None = None
     train_window_days: int | None = None
+    # candidate training windows (None = all history, N = last N days) chosen per refit on the two weeks
+    # before the origin; set to (None,) to always train on all history
+    window_candidates: tuple = (None, 120)
 
 
 def holdout_window(panel: Panel, test_fraction: float) -> tuple[int, int]:
@@ -69,15 +72,20 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
 
     F = build_features(panel, H, cfg.features)
     base = baseline_forecasts(panel, H)
-    frames = []
+    frames, windows = [], []
     for k, o in enumerate(origins):
         lo_t = max(test_start, o + H)                      # targets issued in [o, o + R)
         hi_t = min(test_end, o + R - 1 + H)
         if hi_t < lo_t:
             continue
+        window = cfg.train_window_days
+        if window is None and len(cfg.window_candidates) > 1:
+            window, _ = select_train_window(panel, H, cfg.features, int(o), F, cfg.window_candidates,
+                                            params=cfg.params, max_rows=cfg.max_rows, seed=k)
+        windows.append("all" if window is None else window)
         model = fit_horizon_model(panel, H, cfg.features, train_end=int(o), F=F, params=cfg.params,
                                   max_rows=cfg.max_rows, half_life_days=cfg.half_life_days,
-                                  train_window_days=cfg.train_window_days, seed=k)
+                                  train_window_days=window, seed=k)
         ts = np.arange(lo_t, hi_t + 1)
         t_idx = np.repeat(ts, len(panel.sites))
         s_idx = np.tile(np.arange(len(panel.sites)), len(ts))
@@ -106,6 +114,8 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
         "test_end": str(panel.index[test_end]), "test_fraction": cfg.test_fraction,
         "refit_every_steps": R, "n_refits": int(len(origins)), "max_train_rows": cfg.max_rows,
         "half_life_days": cfg.half_life_days, "train_window_days": cfg.train_window_days,
+        "window_candidates_days": ["all" if c is None else c for c in cfg.window_candidates],
+        "train_window_chosen_per_refit": windows,
         "features": asdict(cfg.features),
     }
     return pred, metrics
@@ -152,6 +162,9 @@ def _metrics_block(df: pd.DataFrame, mase_den: float) -> dict:
     out = {}
     for m in MODELS:
         col = "p50" if m == "model" else m
+        if df[col].isna().all():
+            out[m] = None
+            continue
         r = point_metrics(df["actual"].to_numpy(), df[col].to_numpy())
         r["mase"] = r["mae"] / mase_den if mase_den and np.isfinite(mase_den) and mase_den > 0 else None
         if m == "model":
@@ -164,8 +177,11 @@ def _metrics_block(df: pd.DataFrame, mase_den: float) -> dict:
         out[m] = r
     for m in MODELS:
         for b in BASELINES:
-            bm = out[b]["mae"]
-            out[m][f"rel_mae_vs_{b}"] = out[m]["mae"] / bm if bm > 0 else None
+            if out[m] is None:
+                continue
+            bm = out[b]["mae"] if out[b] is not None else None
+            out[m][f"rel_mae_vs_{b}"] = out[m]["mae"] / bm if bm else None
+    out["mae_zero_forecast"] = float(df["actual"].abs().mean())
     out["n"] = int(len(df))
     return out
 
@@ -177,7 +193,10 @@ def compute_metrics(pred: pd.DataFrame, mase_den: dict | None = None) -> dict:
     the in-sample MAE of the weekly seasonal-naive), MAE relative to each baseline on the same rows, and for
     the model the share of actuals inside [P10, P90] (nominal 80%)."""
     mase_den = mase_den or {}
-    cols = ["actual", "p50", "p10", "p90", *BASELINES]
+    # score every forecast on the same rows; a baseline with no value at all (series shorter than its
+    # season) is left out of that requirement and reported on no rows
+    base = [b for b in BASELINES if pred[b].notna().any()]
+    cols = ["actual", "p50", "p10", "p90", *base]
     ok = pred[cols].notna().all(axis=1)
     df = pred[ok]
     res = {"overall": _metrics_block(df, mase_den.get("__all__", float("nan"))) if len(df) else {},
@@ -210,7 +229,7 @@ def plot_backtest(pred: pd.DataFrame, metrics: dict, path, title: str = "", last
     a1.legend(fontsize=8, loc="upper left")
     a1.set_title(title or "backtest: last days of the test window")
     ov = metrics.get("overall", {})
-    names = [m for m in MODELS if m in ov]
+    names = [m for m in MODELS if ov.get(m)]
     a2.bar(names, [ov[m]["mae"] for m in names], color=["tab:blue", "tab:orange", "tab:green"][: len(names)])
     a2.set_title("MAE per site-bin (test window)")
     a2.tick_params(axis="x", labelrotation=20)

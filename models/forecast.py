@@ -39,7 +39,7 @@ import pandas as pd
 from .backtest import BacktestConfig, plot_backtest, run_backtest
 from .features import (KNOWN_EXOG, FeatureConfig, build_features, normalize_freq, read_input, steps_per_day,
                        to_panel)
-from .gbm import HorizonModel, fit_horizon_model, predict_cells
+from .gbm import HorizonModel, fit_horizon_model, predict_cells, select_train_window
 
 MODEL_NAME = "charging_demand_gbm_quantile"
 MODEL_CODE_VERSION = "1.0"
@@ -70,6 +70,7 @@ class ForecastBundle:
             "n_sites": len(self.sites), "sites": self.sites, "gaps": self.gaps,
             "features": asdict(self.config), "created_at": self.created_at,
             "n_train_rows": {str(h): m.n_train_rows for h, m in self.models.items()},
+            "train_window_days": {str(h): m.info.get("train_window_days") for h, m in self.models.items()},
         }
 
 
@@ -82,8 +83,11 @@ def _exog_for(df: pd.DataFrame, exog: tuple[str, ...] | None) -> tuple[str, ...]
 def train(df: pd.DataFrame, freq: str = "h", horizons=(1, 24, 168), holidays: str = "cn",
           exog: tuple[str, ...] | None = None, gaps: str = "zero", data_version: str | None = None,
           train_end=None, max_rows: int = 60_000, params: dict | None = None,
-          half_life_days: float | None = None) -> ForecastBundle:
-    """Fit the global quantile models for each horizon on all data up to ``train_end`` (default: all)."""
+          half_life_days: float | None = None, window_candidates=(None, 120)) -> ForecastBundle:
+    """Fit the global quantile models for each horizon on data up to ``train_end`` (default: all).
+
+    For each horizon the training window (all history or the last 120 days) is chosen by the P50 model's
+    MAE on the last two weeks (see :func:`models.gbm.select_train_window`)."""
     f = normalize_freq(freq)
     ex = _exog_for(df, exog)
     series = read_input(df, f, exog=ex)
@@ -93,8 +97,13 @@ def train(df: pd.DataFrame, freq: str = "h", horizons=(1, 24, 168), holidays: st
     cfg = FeatureConfig(holidays=holidays, exog=ex)
     models = {}
     for h in sorted({int(h) for h in horizons}):
-        models[h] = fit_horizon_model(panel, h, cfg, max_rows=max_rows, params=params,
-                                      half_life_days=half_life_days)
+        F = build_features(panel, h, cfg)
+        end = panel.last_obs
+        window, scores = select_train_window(panel, h, cfg, end, F, window_candidates, params=params,
+                                             max_rows=max_rows)
+        models[h] = fit_horizon_model(panel, h, cfg, train_end=end, F=F, max_rows=max_rows, params=params,
+                                      half_life_days=half_life_days, train_window_days=window)
+        models[h].info.update({"train_window_days": window, "window_scores_mae": scores})
     return ForecastBundle(
         freq=f, horizons=tuple(sorted(models)), models=models, config=cfg, gaps=gaps, sites=list(panel.sites),
         train_start=str(panel.index[int(panel.first.min())]), train_end=str(panel.index[panel.last_obs]),
@@ -243,10 +252,13 @@ def main(argv=None) -> int:
         ov = metrics["overall"]
         print(f"{'model':15s} {'MAE':>10s} {'RMSE':>10s} {'sMAPE%':>8s} {'relMAE_wk':>9s} {'cover':>6s}")
         for m in ("model", "snaive_daily", "snaive_weekly"):
-            r = ov[m]
+            r = ov.get(m)
+            if r is None:
+                print(f"{m:15s} (no forecast: series shorter than the baseline's season)")
+                continue
             cov = "" if r["coverage_p10_p90"] is None else f"{r['coverage_p10_p90']:.2f}"
             print(f"{m:15s} {r['mae']:10.4f} {r['rmse']:10.4f} {r['smape_pct']:8.1f} "
-                  f"{r['rel_mae_vs_snaive_weekly']:9.3f} {cov:>6s}")
+                  f"{(r.get('rel_mae_vs_snaive_weekly') or float('nan')):9.3f} {cov:>6s}")
         print("wrote", ", ".join(str(p) for p in paths.values()))
     elif a.cmd == "train":
         from .registry import save_bundle

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-FAST = dict(max_iter=40, learning_rate=0.15, max_leaf_nodes=15, min_samples_leaf=20)
+FAST = dict(max_iter=30, learning_rate=0.2, max_leaf_nodes=15, min_samples_leaf=20)
 
 
 def make_series(n_days: int = 42, sites=("A", "B"), seed: int = 0, start: str = "2023-01-02") -> pd.DataFrame:

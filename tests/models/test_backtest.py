@@ -53,7 +53,7 @@ def test_backtest_known_answer_on_a_weekly_periodic_series():
     df = _weekly_pattern()
     p = fe.to_panel(df, "h")
     cfg = BacktestConfig(horizon=24, test_fraction=0.25, max_refits=2, params=FAST,
-                         features=fe.FeatureConfig(holidays="none"))
+                         features=fe.FeatureConfig(holidays="none"), window_candidates=(None, 14))
     pred, m = run_backtest(p, cfg)
     start, end = holdout_window(p, 0.25)
     assert (end - start + 1) == 24 * 14 and pred.ts.min() == p.index[start]     # last two weeks exactly
@@ -73,10 +73,10 @@ def test_backtest_known_answer_on_a_weekly_periodic_series():
 def test_backtest_forecasts_do_not_see_the_future(H):
     """Perturb every value from time tau on: forecasts issued before tau must not change (features *and*
     model refits only use the past); forecasts issued later should."""
-    df = make_series(n_days=36)
+    df = make_series(n_days=30)
     p = fe.to_panel(df, "h")
-    cfg = BacktestConfig(horizon=H, test_fraction=0.3, max_refits=3, refit_every=24 * 3, params=FAST,
-                         features=fe.FeatureConfig(holidays="cn"))
+    cfg = BacktestConfig(horizon=H, test_fraction=0.3, refit_every=24 * 4, params=dict(FAST, max_iter=12),
+                         features=fe.FeatureConfig(holidays="cn"), window_candidates=(None, 14))
     pred1, _ = run_backtest(p, cfg)
     tau = pred1.issued_at.sort_values().unique()[len(pred1.issued_at.unique()) // 2]
     q = p.copy()
