@@ -1,0 +1,158 @@
+"""Landing → bronze → silver on tiny hand-written landing folders: real Spark, real Delta tables."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import io
+from jobs.ingest.runner import ingest_source
+from jobs.settings import Settings
+from schemas.tables import BRONZE, QUARANTINE, SILVER
+
+SESSION_HEADER = ("session_id,station_id,connector_id,vin,plug_in_local,charge_start_local,charge_end_local,"
+                  "plug_out_local,meter_start_kwh,meter_stop_kwh,max_power_kw,stop_reason")
+D1, D3 = dt.date(2026, 11, 2), dt.date(2026, 11, 4)
+
+
+def frame(vin: str, t: str, *, speed=352, odometer=1234567, voltage=6120, current=31000, soc=78,
+          coord="WGS84", msg="realtime") -> str:
+    return json.dumps({
+        "vin": vin, "msg_type": msg, "collect_time": t,
+        "vehicle": {"speed": speed, "odometer": odometer, "total_voltage": voltage, "total_current": current, "soc": soc},
+        "fuel_cell": None, "engine": None,
+        "position": {"valid": 1, "coord_sys": coord, "lon": 109781234, "lat": 39608765},
+    })
+
+
+def put(root: Path, rel: str, text: str, gz: bool = False) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode(), mtime=0) if gz else text.encode())
+    return path
+
+
+@pytest.fixture
+def lake(tmp_path) -> Settings:
+    return Settings(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+
+
+def silver(spark, source, settings):
+    return io.read_table(spark, SILVER[source], settings)
+
+
+def test_telematics_units_time_zone_and_sentinels(spark, lake):
+    put(lake.landing_root, "telematics/2026-11-02/a.jsonl", "\n".join([
+        frame("V1", "2026-11-02 07:30:00"),
+        frame("V1", "2026-11-02 07:30:30", speed=0xFFFF, current=29000, soc=0xFE, odometer=1234570),
+    ]) + "\n")
+    ingest_source(spark, "telematics", D1, D1, lake)
+    rows = {r["record_no"]: r for r in silver(spark, "telematics", lake).collect()}
+    first, second = rows[1], rows[2]
+    # Beijing 2026-11-02 07:30:00 (UTC+8, no DST) = 2026-11-01 23:30:00 UTC, still local day 2026-11-02
+    assert first["event_ts_utc"] == dt.datetime(2026, 11, 1, 23, 30, 0)
+    assert first["event_date_local"] == dt.date(2026, 11, 2)
+    # odometer 1234567 × 0.1 km = 123456.7 km; speed 352 × 0.1 = 35.2 km/h; voltage 6120 × 0.1 = 612.0 V
+    assert first["odometer_km"] == pytest.approx(123456.7, abs=1e-9)
+    assert first["speed_kmh"] == pytest.approx(35.2) and first["total_voltage_v"] == pytest.approx(612.0)
+    # current: 31000 × 0.1 − 3000 = +100 A (discharge); 29000 × 0.1 − 3000 = −100 A (regen / charging)
+    assert first["total_current_a"] == pytest.approx(100.0)
+    assert second["total_current_a"] == pytest.approx(-100.0)
+    # 0xFFFF speed and 0xFE SOC are "invalid/abnormal" sentinels → null, the frame is kept
+    assert second["speed_kmh"] is None and second["soc_pct"] is None and first["soc_pct"] == 78
+
+
+def test_gcj02_positions_are_converted_back_to_wgs84(spark):
+    from jobs.ingest.telematics import gcj02_offset, gcj02_to_wgs84
+
+    wgs = spark.createDataFrame([(109.78, 39.61)], "lon double, lat double")
+    dlon, dlat = gcj02_offset(F.col("lon"), F.col("lat"))
+    gcj = wgs.select((F.col("lon") + dlon).alias("lon"), (F.col("lat") + dlat).alias("lat"))
+    offset = gcj.first()
+    # The GCJ-02 offset in Ordos is hundreds of metres (1e-3 deg ≈ 85 m of longitude at 39.6° N) ...
+    assert abs(offset["lon"] - 109.78) > 1e-3
+    back_lon, back_lat = gcj02_to_wgs84(F.col("lon"), F.col("lat"))
+    back = gcj.select(back_lon.alias("lon"), back_lat.alias("lat")).first()
+    # ... and one inverse step recovers WGS84 to within ~2 m (2e-5 deg ≈ 1.7 m of longitude)
+    assert back["lon"] == pytest.approx(109.78, abs=2e-5) and back["lat"] == pytest.approx(39.61, abs=2e-5)
+
+
+def test_bad_rows_are_quarantined_with_file_row_field_and_reason(spark, lake):
+    put(lake.landing_root, "charging_sessions/2026-11-02/s.csv", "\n".join([
+        SESSION_HEADER,
+        "S1,CS1,1,V1,2026-11-02 07:30:00,2026-11-02 07:32:00,2026-11-02 08:30:00,2026-11-02 08:35:00,1000.0,1250.5,300,full",
+        "S2,CS1,2,V2,2026-11-02 09:00:00,,,2026-11-02 10:00:00,abc,1300,300,",
+        "S3,CS1,2,V2,2026-11-02 11:00:00,,,2026-11-02 12:00:00,1300,1200,300,",
+    ]) + "\n")
+    result = ingest_source(spark, "charging_sessions", D1, D1, lake)
+    assert (result.bronze_rows, result.quarantined_rows, result.silver_inserted) == (3, 2, 1)
+    s1 = silver(spark, "charging_sessions", lake).first()
+    assert s1["energy_kwh"] == pytest.approx(250.5)  # 1250.5 − 1000.0 kWh
+    q = {r["record_no"]: r for r in io.read_table(spark, QUARANTINE, lake).collect()}
+    assert q[2]["source_file"] == "charging_sessions/2026-11-02/s.csv" and q[2]["line_no"] == 3
+    assert q[2]["field"] == "meter_start_kwh" and "cannot read 'abc' as double" in q[2]["reason"]
+    assert q[3]["field"] == "meter_stop_kwh" and "below meter_start_kwh" in q[3]["reason"]
+
+
+def test_reingesting_and_renamed_replays_change_nothing(spark, lake):
+    body = SESSION_HEADER + "\nS1,CS1,1,V1,2026-11-02 07:30:00,,,2026-11-02 08:35:00,1000,1250,300,\n"
+    put(lake.landing_root, "charging_sessions/2026-11-02/s.csv", body)
+    ingest_source(spark, "charging_sessions", D1, D3, lake)
+    versions = {n: _version(spark, spec, lake) for n, spec in
+                (("bronze", BRONZE["charging_sessions"]), ("silver", SILVER["charging_sessions"]))}
+    # the same landing folder again, plus the same file delivered again two days later under a new name
+    put(lake.landing_root, "charging_sessions/2026-11-04/s_again.csv", body)
+    again = ingest_source(spark, "charging_sessions", D1, D3, lake)
+    assert (again.files_new, again.files_skipped) == (0, 2)
+    assert _version(spark, BRONZE["charging_sessions"], lake) == versions["bronze"]
+    assert _version(spark, SILVER["charging_sessions"], lake) == versions["silver"]
+    assert silver(spark, "charging_sessions", lake).count() == 1
+
+
+def test_late_record_lands_in_its_event_day_and_too_late_or_future_ones_are_quarantined(spark, lake):
+    # delivered on 2026-11-09: one frame of 11-04 (5 days late, allowed), one of 10-30 (10 days late),
+    # one dated 2031 (a clock jump)
+    put(lake.landing_root, "telematics/2026-11-09/late.jsonl.gz", "\n".join([
+        frame("V1", "2026-11-04 10:00:00", msg="resend"),
+        frame("V1", "2026-10-30 10:00:00", msg="resend"),
+        frame("V1", "2031-11-09 10:00:00"),
+    ]) + "\n", gz=True)
+    result = ingest_source(spark, "telematics", dt.date(2026, 11, 9), dt.date(2026, 11, 9), lake)
+    assert result.event_dates == ["2026-11-04"]
+    reasons = sorted(r["reason"] for r in io.read_table(spark, QUARANTINE, lake).collect())
+    assert "collect_time: event day 2026-10-30 is 10 days before delivery day 2026-11-09 (lateness allowance 7 days)" in reasons
+    assert "collect_time: event day 2031-11-09 is after delivery day 2026-11-09: clock jump" in reasons
+
+
+def test_duplicates_inside_a_batch_balance(spark, lake):
+    rows = [frame("V1", "2026-11-02 07:30:00"), frame("V1", "2026-11-02 07:30:00", msg="resend"),
+            frame("V1", "2026-11-02 07:31:00"), '{"vin":"V1","collect_time":"2026-11-02 07:3']
+    put(lake.landing_root, "telematics/2026-11-02/a.jsonl", "\n".join(rows) + "\n")
+    r = ingest_source(spark, "telematics", D1, D1, lake)
+    # 4 records: 1 truncated line → quarantine; 3 valid with 2 distinct keys → 2 silver + 1 duplicate
+    assert (r.bronze_rows, r.quarantined_rows, r.silver_inserted, r.duplicate_rows) == (4, 1, 2, 1)
+    assert r.bronze_rows == r.silver_inserted + r.duplicate_rows + r.quarantined_rows
+
+
+def test_names_that_try_to_escape_are_rejected(spark, lake, tmp_path):
+    outside = put(tmp_path, "outside/evil.csv", SESSION_HEADER + "\n")
+    link_dir = lake.landing_root / "charging_sessions" / "2026-11-02"
+    link_dir.mkdir(parents=True)
+    (link_dir / "link.csv").symlink_to(outside)
+    put(lake.landing_root, "charging_sessions/2026-11-02/" + "x" * 210 + ".csv", SESSION_HEADER + "\n")
+    put(lake.landing_root, "charging_sessions/..%2F..%2Fetc/a.csv", SESSION_HEADER + "\n")
+    result = ingest_source(spark, "charging_sessions", D1, D1, lake)
+    reasons = sorted(reason for _, reason in result.files_rejected)
+    assert reasons == ["file name longer than 200 characters", "folder name is not a yyyy-mm-dd delivery day",
+                       "symlink pointing outside the landing root"]
+    assert result.files_new == 0
+
+
+def _version(spark, spec, settings) -> int:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, str(io.table_path(spec, settings))).history(1).first()["version"]
