@@ -13,9 +13,10 @@ Three steps, each usable on its own:
    and same-day-type profiles, site scale and age, calendar (hour, weekday, Chinese public holidays and
    make-up working days via ``chinese_calendar``) and exogenous operations known in advance.
 
-Energy features are divided by a per-site scale (the site's mean over the four weeks ending at ``t - H``) so
-that one global model serves small and large stations alike; the model's loss is weighted by that scale,
-which makes a quantile/absolute loss on the scaled target equal to the loss in kWh.
+Energy features and the target are divided by a per-site scale (the site's mean over the four weeks ending at
+``t - H``, floored at a quarter of its all-history mean) so that one global model serves small and large
+stations alike; the scale itself is a feature (``log_scale``), so a quantile of the scaled target times the
+scale is the quantile in kWh.
 """
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Each quantile is a scikit-learn ``Pipeline`` (column selection -> ``HistGradient
 ``loss="quantile"``). P50 is the point forecast: the quantile-0.5 (absolute) loss is the one that minimises
 MAE, which matters on intermittent charging series where the mean is a poor point forecast.
 
-The target is the energy divided by the site's scale (see :mod:`models.features`) and each row is weighted by
-that scale, so the fitted loss equals the loss in kWh while one model serves sites of any size, including
-sites it has never seen (their scale comes from their own short history, or a default).
+The target is the energy divided by the site's scale (see :mod:`models.features`), so one model serves sites
+of any size, including sites it has never seen (their scale comes from their own short history, or a
+default). Rows are not weighted (optional recency weights aside): see the note in :func:`fit_horizon_model`.
 """
 from __future__ import annotations
 
