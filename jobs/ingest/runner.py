@@ -118,20 +118,27 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
 
     # 2. typing; bad rows → quarantine (replaced per file)
-    typed = typed_rows(bronze, spec, settings).persist()
+    typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0).persist()
     try:
-        io.replace_where(quarantine_rows(typed), QUARANTINE, f"source = '{source}' AND {sha_cond}", settings)
-        counts = typed.agg(F.count(F.lit(1)).alias("n"), F.sum((F.size("_errors") > 0).cast("long")).alias("bad")).first()
-        result.bronze_rows, result.quarantined_rows = int(counts["n"]), int(counts["bad"] or 0)
+        silver_spec = SILVER[source]
+        # one pass for every count: per file, per event day, good vs bad
+        groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
+        stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
+        per_file: dict[str, int] = {}
+        for row in stats:
+            per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
+        result.bronze_rows = sum(r["n"] for r in stats)
+        result.quarantined_rows = sum(r["n"] for r in stats if r["_bad"])
+        q_cond = f"source = '{source}' AND {sha_cond}"
+        if result.quarantined_rows or _has_rows(spark, QUARANTINE, q_cond, settings):
+            io.replace_where(quarantine_rows(typed.filter("_bad")), QUARANTINE, q_cond, settings)
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
-        silver_spec = SILVER[source]
-        valid = typed.filter(F.size("_errors") == 0)
-        latest = latest_per_key(valid, silver_spec.natural_key)
+        latest = latest_per_key(typed.filter(~F.col("_bad")), silver_spec.natural_key)
         partitions = None
         if silver_spec.partition_cols:
-            partitions = [r[0] for r in latest.select("event_date_local").distinct().collect()]
-            result.event_dates = sorted(d.isoformat() for d in partitions)
+            partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})
+            result.event_dates = [d.isoformat() for d in partitions]
         metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
         result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
         result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
@@ -139,13 +146,17 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         typed.unpersist()
 
     # 4. only now: the files count as ingested
-    per_file = {r["file_sha256"]: r["n"] for r in bronze.groupBy("file_sha256").agg(F.count(F.lit(1)).alias("n")).collect()}
     drift = _header_drift(spec, new_files)
     result.header_drift = {f.rel_path: drift[f.sha256] for f in new_files if drift.get(f.sha256)}
     _record_files(spark, new_files, duplicate_files, per_file, drift, started_at, settings)
     _audit(spark, run_id, result, started_at, settings)
     log.info("ingest %s: %s", source, json.dumps(asdict(result), default=str))
     return result
+
+
+def _has_rows(spark, spec, condition: str, settings) -> bool:
+    """Whether rows matching ``condition`` exist (left by an earlier, interrupted run of the same files)."""
+    return io.table_exists(spec, settings) and bool(io.read_table(spark, spec, settings).filter(condition).limit(1).count())
 
 
 def _split_new(files: list[LandingFile], seen_sha: set[str]) -> tuple[list[LandingFile], list[LandingFile]]:
