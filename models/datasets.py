@@ -104,7 +104,9 @@ DATASETS = {
     "acn_caltech_station": (lambda: acn_caltech("station"), "none"),
     "acn_caltech_site": (lambda: acn_caltech("site"), "none"),
     "lugano_station": (lugano, "none"),
+    "lugano_network": (lambda: lugano().assign(site_id="lugano"), "none"),
     "workplace_location": (lambda: workplace("location"), "none"),
+    "workplace_all": (lambda: workplace("location").assign(site_id="all"), "none"),
     "urbanev_shenzhen_zone": (urbanev_shenzhen, "cn"),
     "generated_station": (generated, "cn"),
 }
