@@ -68,7 +68,8 @@ def haulage_energy_by_mine(
         .when(F.col("powertrain") == "DIESEL", dbl("diesel_l") * dbl("diesel_kg_per_l") * dbl("diesel_kgce_per_kg"))
     )
     tm = tm.select("month_start", "vin", energy.alias("truck_kgce"), "rule_version",
-                   versions_label("_v_electricity", "_v_h2_kgce_per_kg", "_v_diesel_kgce_per_kg", "_v_diesel_kg_per_l").alias("factor_version"))
+                   versions_label("_v_electricity", "_v_h2_kgce_per_kg", "_v_diesel_kgce_per_kg",
+                                  "_v_diesel_kg_per_l").alias("factor_version"))
 
     tr = trips.select(month_start("date_local").alias("month_start"), "vin", "mine_id", "net_t", "tonne_km")
     truck_month = Window.partitionBy("month_start", "vin").orderBy("mine_id").rowsBetween(*_UNBOUNDED)
@@ -118,7 +119,8 @@ def chain_energy_per_shipment(
     wash = electricity_factor(wash, factors, electricity_basis=electricity_basis, date_col="month_start",
                               factor_col="_e_factor", version_col="_v_wash")
     wash = wash.select(*keys, ratio("fed_t", "saleable_t").alias("_raw_per_clean_t"),
-                       ratio(F.col("wash_kwh") * F.col("_e_factor").cast("double"), "fed_t").alias("_wash_kgce_per_t_fed"), "_v_wash")
+                       ratio(F.col("wash_kwh") * F.col("_e_factor").cast("double"), "fed_t").alias("_wash_kgce_per_t_fed"),
+                       "_v_wash")
     haul = haulage_by_mine.filter(F.col("electricity_basis") == electricity_basis).select(
         *keys, "haulage_kgce_per_tkm", F.col("factor_version").alias("_v_haul"), F.col("rule_version").alias("_r_haul"))
     x = (s.join(mine, on=keys, how="left").join(wash, on=keys, how="left").join(haul, on=keys, how="left"))
@@ -173,7 +175,8 @@ def chain_energy_rollup(per_shipment: DataFrame, *, mines: DataFrame, period: st
         F.sum(F.when(F.col("chain_complete"), F.col("tonnes")).otherwise(F.lit(0.0))).alias("complete_tonnes"),
         F.sum("chain_kgce").alias("chain_kgce"), collect_versions("factor_version").alias("factor_version"),
     ]
-    per_mine = p.groupBy(pcol, "electricity_basis", F.lit("mine").alias("scope_level"), F.col("mine_id").alias("scope_id")).agg(*aggs)
+    per_mine = p.groupBy(pcol, "electricity_basis", F.lit("mine").alias("scope_level"),
+                         F.col("mine_id").alias("scope_id")).agg(*aggs)
     out = per_mine.unionByName(rollup_scopes(p, period_cols=[pcol, "electricity_basis"], aggs=aggs))
     return out.select(
         pcol, "scope_level", "scope_id", "shipments", "tonnes", "chain_tonnes", "complete_tonnes", "chain_kgce",

@@ -168,7 +168,7 @@ def charging_connector_daily(
 def peak_concurrency_hourly(status: DataFrame, *, start_date: dt.date, end_date: dt.date) -> DataFrame:
     """Most connectors of a station charging at once within each local hour (hours with charging only).
 
-    Columns: date_local, hour_local, station_id, peak_concurrent_charging.
+    Columns: date_local, hour_local, station_id, peak_concurrent_charging, definition_version.
     A connector that stops at the instant another starts is not counted twice (ends sort first).
     """
     iv = _status_intervals(status, start_date=start_date, end_date=end_date).filter(F.col("status_code") == CHARGING)
@@ -186,7 +186,7 @@ def peak_concurrency_hourly(status: DataFrame, *, start_date: dt.date, end_date:
         F.max("charging_connectors").cast("int").alias("peak_concurrent_charging")
     )
     return per_hour.select(F.to_date("hour_start").alias("date_local"), F.hour("hour_start").alias("hour_local"),
-                           "station_id", "peak_concurrent_charging")
+                           "station_id", "peak_concurrent_charging", F.lit(DEFINITIONS_VERSION).alias("definition_version"))
 
 
 def _station_sums() -> list[Column]:

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.kpi._common import (
-    EXACT, QTY, check_basis, collect_versions, electricity_factor, grade, month_start, ratio,
+    EXACT, GRADES, check_basis, collect_versions, electricity_factor, grade, month_start, ratio,
     rollup_scopes, sum_exact, sum_qty, times, versions_label, with_factor,
 )
 
@@ -127,7 +127,7 @@ def mine_energy_rollup(per_mine: DataFrame, *, period_col: str) -> DataFrame:
         d, period_cols=[period_col, "electricity_basis"],
         aggs=[
             F.countDistinct("mine_id").alias("mines"),
-            F.count(F.when(F.col("grade").isin("level_1", "level_2", "level_3", "above_limit"), F.col("mine_id"))).alias("mines_graded"),
+            F.count(F.when(F.col("grade").isin(*GRADES), F.col("mine_id"))).alias("mines_graded"),
             n_grade("level_1"), n_grade("level_2"), n_grade("level_3"), n_grade("above_limit"),
             *[sum_qty(c).alias(c) for c in _SUMS if c != "energy_kgce"], sum_exact("energy_kgce").alias("energy_kgce"),
             collect_versions("factor_version").alias("factor_version"),

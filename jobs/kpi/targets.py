@@ -129,8 +129,8 @@ def target_tracking(targets: DataFrame, *, values: DataFrame, month: dt.date) ->
     v = values.filter(F.col("month_start") == F.lit(first)).select(
         "metric", "numerator", "denominator", "scale", "baseline_value", "value_versions", "value_source")
     x = t.join(v, on="metric", how="left")
-    current = F.when(F.col("denominator") > 0, F.try_divide(F.col("numerator").cast("double"), F.col("denominator").cast("double"))
-                     * F.col("scale"))
+    num, den = F.col("numerator").cast("double"), F.col("denominator").cast("double")
+    current = F.when(den > 0, F.try_divide(num, den) * F.col("scale"))
     target = F.col("target_value").cast("double")
     cmp = F.col("comparator")
     gap = (

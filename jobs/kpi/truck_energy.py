@@ -247,7 +247,10 @@ def truck_energy_monthly(daily: DataFrame, *, grain: str = "fleet") -> DataFrame
         F.count(F.lit(1)).alias("truck_days"), *[F.sum(c).alias(c) for c in _SUMS], *extra,
         F.array_join(F.array_sort(F.collect_set("rule_version")), "+").alias("rule_version"),
     )
-    head = ["month_start", "vin", "company_id", "powertrain"] if grain == "truck" else ["month_start", "company_id", "powertrain", "trucks"]
+    if grain == "truck":
+        head = ["month_start", "vin", "company_id", "powertrain"]
+    else:
+        head = ["month_start", "company_id", "powertrain", "trucks"]
     tail = ["soc_start_pct", "soc_end_pct"] if grain == "truck" else []
     return _with_ratios(m).select(*head, "truck_days", *_SUMS, *tail, *_RATIOS, "rule_version")
 

@@ -19,8 +19,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.kpi._common import (
-    QTY, collect_versions, grade, month_start, ratio, rollup_scopes, sum_exact, sum_qty, times,
-    with_factor,
+    QTY, collect_versions, grade, in_force, month_start, ratio, rollup_scopes, sum_exact, sum_qty, times,
 )
 
 WASHING_RATE_RULE_VERSION = "washing_rate_rule_v2026.1"
@@ -82,8 +81,7 @@ def washing_daily(
     day = day.join(
         F.broadcast(k),
         on=(F.col("coal_type") == F.col("_k_coal_type")) & (F.col("process") == F.col("_k_process"))
-        & (F.col("_k_from").isNull() | (F.col("_k_from") <= F.col("prod_date")))
-        & (F.col("_k_to").isNull() | (F.col("prod_date") < F.col("_k_to"))),
+        & in_force(F.col("prod_date"), "_k_from", "_k_to"),
         how="left",
     ).drop("_k_coal_type", "_k_process", "_k_from", "_k_to")
     day = day.withColumn("corrected_electricity_kwh", times("electricity_kwh", "k_factor")).withColumn(

@@ -2,7 +2,6 @@
 washing, road, rail), missing components named, roll-ups as ratio of sums."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest

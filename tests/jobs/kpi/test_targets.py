@@ -1,7 +1,6 @@
 """Target tracking: every plan target listed with current value, target, gap, status and versions."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
