@@ -40,7 +40,7 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_cols:
             builder = builder.partitionedBy(*spec.partition_cols)
-        _with_retry(builder.execute)
+        with_retry(builder.execute)
     return path
 
 
@@ -58,12 +58,12 @@ def replace_where(df: DataFrame, spec: TableSpec, condition: str, settings: Sett
     """Atomically replace the rows matching ``condition`` with ``df`` (which must match it too)."""
     path = ensure_table(df.sparkSession, spec, settings)
     writer = conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition)
-    _with_retry(lambda: writer.save(path))
+    with_retry(lambda: writer.save(path))
 
 
 def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:
     path = ensure_table(df.sparkSession, spec, settings)
-    _with_retry(lambda: conform(df, spec).write.format("delta").mode("append").save(path))
+    with_retry(lambda: conform(df, spec).write.format("delta").mode("append").save(path))
 
 
 def merge_upsert(
@@ -105,7 +105,7 @@ def merge_upsert(
             .execute()
         )
 
-    _with_retry(run)
+    with_retry(run)
     metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
     om = metrics["operationMetrics"] or {} if metrics and metrics["operation"] == "MERGE" else {}
     return {
@@ -126,15 +126,16 @@ def col_in(column: str, values: Iterable) -> Column:
     return F.col(column).isin(sorted({str(v) for v in values}))
 
 
-def _with_retry(fn, retries: int = _CONCURRENT_RETRIES):
+def with_retry(fn, retries: int = _CONCURRENT_RETRIES):
     """Retry Delta optimistic-concurrency conflicts with exponential backoff (two writers, same table)."""
     delay_s = 0.5
     for attempt in range(retries + 1):
         try:
             return fn()
         except Exception as exc:  # Delta raises Py4J-wrapped ConcurrentModification/Append exceptions
-            name = type(exc).__name__ + " " + str(exc)[:500]
-            retryable = any(k in name for k in ("Concurrent", "ProtocolChanged", "MetadataChanged"))
+            text = (type(exc).__name__ + " " + str(exc)[:2000]).lower()
+            retryable = any(k in text for k in ("concurrent", "protocolchanged", "metadatachanged",
+                                                "filealreadyexists", "already exists"))
             if not retryable or attempt == retries:
                 raise
             time.sleep(delay_s)

@@ -196,9 +196,10 @@ def _record_files(spark, new_files, duplicate_files, per_file, drift, now, setti
 
     df = spark.createDataFrame(rows, INGESTED_FILES.schema)
     path = io.ensure_table(spark, INGESTED_FILES, settings)
-    (DeltaTable.forPath(spark, path).alias("t")
-     .merge(df.alias("s"), "t.source = s.source AND t.file_sha256 = s.file_sha256 AND t.source_file = s.source_file")
-     .whenNotMatchedInsertAll().execute())
+    io.with_retry(lambda: DeltaTable.forPath(spark, path).alias("t")
+                  .merge(df.alias("s"), "t.source = s.source AND t.file_sha256 = s.file_sha256 "
+                                        "AND t.source_file = s.source_file")
+                  .whenNotMatchedInsertAll().execute())
 
 
 def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:
