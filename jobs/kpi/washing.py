@@ -183,12 +183,13 @@ def raw_coal_washing_rate(
 
 def check_washing_feed_vs_production(
     washing: DataFrame, *, plants: DataFrame, production: DataFrame, opening_stock_t: float = 0.0,
-    tolerance_t: float = 0.0,
+    opening_stocks: DataFrame | None = None, tolerance_t: float = 0.0,
 ) -> DataFrame:
     """Cross-check: cumulative raw coal fed to a mine's plants never exceeds its cumulative production
-    plus an opening stock (the same for every mine), per mine and day.
+    plus its opening stock, per mine and day. ``opening_stocks`` (mine_id, opening_stock_t) gives each
+    mine's stock; mines not in it (or every mine, without it) get ``opening_stock_t``.
 
-    Columns: date_local, mine_id, cumulative_fed_t, cumulative_produced_t, headroom_t
+    Columns: date_local, mine_id, cumulative_fed_t, cumulative_produced_t, opening_stock_t, headroom_t
     (= produced + stock - fed), feed_within_production.
     """
     fed = (
@@ -202,15 +203,21 @@ def check_washing_feed_vs_production(
     )
     w = Window.partitionBy("mine_id").orderBy("date_local").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     both = fed.join(produced, on=["mine_id", "date_local"], how="full_outer")
+    if opening_stocks is not None:
+        both = both.join(opening_stocks.select("mine_id", F.col("opening_stock_t").alias("_stock")), on="mine_id",
+                         how="left")
+    else:
+        both = both.withColumn("_stock", F.lit(None).cast("double"))
     out = both.select(
         "date_local", "mine_id",
         F.sum(F.coalesce(F.col("fed_t"), F.lit(0.0))).over(w).alias("cumulative_fed_t"),
         F.sum(F.coalesce(F.col("produced_t"), F.lit(0.0))).over(w).alias("cumulative_produced_t"),
+        F.coalesce(F.col("_stock"), F.lit(float(opening_stock_t))).alias("opening_stock_t"),
     ).withColumn(
-        "headroom_t", F.col("cumulative_produced_t") + F.lit(opening_stock_t) - F.col("cumulative_fed_t")
+        "headroom_t", F.col("cumulative_produced_t") + F.col("opening_stock_t") - F.col("cumulative_fed_t")
     )
     return out.select(
-        "date_local", "mine_id", "cumulative_fed_t", "cumulative_produced_t", "headroom_t",
+        "date_local", "mine_id", "cumulative_fed_t", "cumulative_produced_t", "opening_stock_t", "headroom_t",
         (F.col("headroom_t") >= F.lit(-tolerance_t)).alias("feed_within_production"),
     )
 
