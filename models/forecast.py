@@ -61,6 +61,8 @@ class ForecastBundle:
     created_at: str | None = None
     metrics: dict | None = None
     code_version: str = MODEL_CODE_VERSION
+    # what the caller knows about the run that trained it (e.g. the pipeline's as-of day and feature cut-off)
+    run_info: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
         return {
@@ -71,6 +73,7 @@ class ForecastBundle:
             "features": asdict(self.config), "created_at": self.created_at,
             "n_train_rows": {str(h): m.n_train_rows for h, m in self.models.items()},
             "train_window_days": {str(h): m.info.get("train_window_days") for h, m in self.models.items()},
+            "run_info": getattr(self, "run_info", {}),     # bundles pickled before the field existed
         }
 
 

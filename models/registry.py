@@ -29,8 +29,11 @@ def make_version(bundle: ForecastBundle, now: _dt.datetime | None = None) -> str
     return f"{bundle.freq}-{now:%Y%m%dT%H%M%S}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
-def save_bundle(bundle: ForecastBundle, root, metrics: dict | None = None) -> Path:
-    """Save under ``root/<model_version>/`` (assigning ``bundle.model_version`` if unset); returns that folder."""
+def save_bundle(bundle: ForecastBundle, root, metrics: dict | None = None, set_latest: bool = True) -> Path:
+    """Save under ``root/<model_version>/`` (assigning ``bundle.model_version`` if unset); returns that folder.
+
+    ``set_latest=False`` leaves ``LATEST`` alone (a model trained for a backfill day must not replace the one
+    trained on newer data)."""
     root = Path(root)
     if metrics is not None:
         bundle.metrics = metrics
@@ -41,7 +44,8 @@ def save_bundle(bundle: ForecastBundle, root, metrics: dict | None = None) -> Pa
     joblib.dump(bundle, path / "bundle.joblib", compress=3)
     (path / "metadata.json").write_text(json.dumps(bundle.metadata(), indent=2, default=str))
     (path / "metrics.json").write_text(json.dumps(bundle.metrics or {}, indent=2, default=str))
-    (root / "LATEST").write_text(bundle.model_version + "\n")
+    if set_latest:
+        (root / "LATEST").write_text(bundle.model_version + "\n")
     return path
 
 
