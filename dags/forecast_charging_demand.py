@@ -1,0 +1,87 @@
+"""Forecast DAG: hourly charging energy per station for the next 168 hours, with P10/P50/P90.
+
+**Schedule: data-aware**, on the `silver_charging_sessions` Asset. A run starts when `ingest_charging`
+has updated the sessions, so a forecast never runs on a day whose sessions have not landed yet (a second
+`@daily` clock at the same midnight as the ingest would race it, and any fixed delay is a guess). The
+run's *as-of day* D is the delivery day of the ingest run that triggered it (the newest one if several
+are queued); D's end, local midnight Asia/Shanghai, is the feature cut-off.
+
+1. `train_if_due`: retrains the model when the newest one eligible for D was trained for a day 7 or more
+   days before D (weekly retraining), or is missing, or `force_retrain` is set. The model is saved to the
+   registry `<lake_root>/models/charging_forecast/<model_version>/` with its metrics, training window and
+   data version (`silver_charging_sessions@v<N>`). Under 21 days of history nothing is trained.
+2. `predict`: forecasts the 168 hours after the cut-off and replaces the partition
+   `forecast_date_local = D` of `gold_charging_forecast` (a re-run or backfill of D never duplicates).
+   Every row carries its `model_version` (a registry folder, or `seasonal_naive_daily`: the fallback
+   served while history is too short to train), `data_version` and `feature_cutoff_ts_utc`.
+
+Params: `as_of` (yyyy-mm-dd) overrides the as-of day (backfills: trigger once per day); `force_retrain`.
+The work is `jobs.forecast_job` (`python -m jobs.forecast_job train|predict --as-of D` by hand).
+"""
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from _ingest import DEFAULT_ARGS, delivery_day
+from assets import GOLD, SILVER
+
+SESSIONS = SILVER["charging_sessions"]
+
+
+def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) -> str:
+    """The as-of day: the `as_of` param, else the delivery day of the newest triggering ingest run, else the
+    day of this run's logical date (manual runs, `airflow dags test`) or of its queue time."""
+    if params.get("as_of"):
+        return pendulum.parse(params["as_of"]).date().isoformat()
+    days = []
+    for event in (triggering_asset_events or {}).get(SESSIONS, []):
+        source = event.source_dag_run
+        if source is not None and source.logical_date is not None:
+            days.append(delivery_day(pendulum.instance(source.logical_date), None))
+    if days:
+        return max(days).isoformat()
+    return delivery_day(pendulum.instance(logical_date or run_after), None).isoformat()
+
+
+@dag(
+    schedule=[SESSIONS],
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["forecast", "charging", "gold"],
+    doc_md=__doc__,
+    params={
+        "as_of": Param(None, type=["null", "string"], format="date",
+                       description="As-of day yyyy-mm-dd (Asia/Shanghai); default: the triggering ingest's day."),
+        "force_retrain": Param(False, type="boolean", description="Retrain even if the model is < 7 days old."),
+    },
+)
+def forecast_charging_demand():
+    @task
+    def train_if_due(params=None, logical_date=None, triggering_asset_events=None, dag_run=None) -> dict:
+        import datetime as dt
+
+        from jobs import forecast_job
+        from jobs.session import get_spark
+
+        params = params or {}
+        as_of = as_of_day(params, logical_date, triggering_asset_events, getattr(dag_run, "run_after", None))
+        result = forecast_job.train(get_spark("forecast_charging_demand"), dt.date.fromisoformat(as_of),
+                                    force=bool(params.get("force_retrain")))
+        return {"as_of": as_of, **result}
+
+    @task(outlets=[GOLD["gold_charging_forecast"]])
+    def predict(trained: dict) -> dict:
+        import datetime as dt
+
+        from jobs import forecast_job
+        from jobs.session import get_spark
+
+        return forecast_job.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]))
+
+    predict(train_if_due())
+
+
+forecast_charging_demand()
