@@ -1,0 +1,275 @@
+"""Gold build: silver → KPI tables for the affected days and their months (the kpi_daily DAG's work).
+
+    python -m jobs.kpi.build --from 2026-11-02 --to 2026-11-04     # rebuild these days and their months
+    python -m jobs.kpi.build --affected                             # days touched by ingestion since the last build
+
+Daily tables are replaced for exactly the days rebuilt (``replaceWhere`` on ``date_local``), monthly
+tables for the months containing them (``month_start``). Reference data (factors, standards, targets,
+rule parameters) is loaded from ``schemas/reference/`` into ``ref_<name>`` Delta tables at each build;
+every KPI row carries the versions it used.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs import io
+from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_energy, rail_share, targets,
+                      truck_energy, washing)
+from jobs.settings import Settings, get_settings
+from schemas.reference_tables import REFERENCE, read_reference, rule_params
+from schemas.tables import INGEST_AUDIT, SILVER, TableSpec
+
+log = logging.getLogger(__name__)
+DAY_COL, MONTH_COL = "date_local", "month_start"
+# The day column a daily KPI table is keyed and replaced by: the local day, or a mine's shift-day.
+DAY_COLS = ("date_local", "shift_date", "prod_date")
+
+
+def _period_col(df: DataFrame, candidates: tuple[str, ...]) -> str:
+    for c in candidates:
+        if c in df.columns:
+            return c
+    raise ValueError(f"KPI output has none of the period columns {candidates}: {df.columns}")
+
+
+def gold_spec(name: str, df: DataFrame, period_col: str) -> TableSpec:
+    """Gold tables take the schema their transform produces (the transforms' final select is the contract)."""
+    return TableSpec(name=name, layer="gold", schema=df.schema, partition_cols=(period_col,))
+
+
+@dataclass
+class BuildResult:
+    days: list[dt.date]
+    months: list[dt.date]
+    tables: dict[str, int] = field(default_factory=dict)     # table -> rows written
+    seconds: float = 0.0
+
+
+class Inputs:
+    """Silver tables and reference data, read once per build."""
+
+    def __init__(self, spark: SparkSession, settings: Settings):
+        self.spark, self.settings = spark, settings
+        self.ref = {name: read_reference(spark, name).cache() for name in REFERENCE}
+
+    def silver(self, source: str) -> DataFrame:
+        return io.read_table(self.spark, SILVER[source], self.settings)
+
+    def events(self, source: str, start: dt.date, end: dt.date) -> DataFrame:
+        return self.silver(source).filter(F.col("event_date_local").between(F.lit(start), F.lit(end)))
+
+    def rules(self, rule: str, on: dt.date) -> dict:
+        return rule_params(self.ref["rule_parameters"], rule, on_date=on)
+
+
+def _months(start: dt.date, end: dt.date) -> list[dt.date]:
+    months, m = [], start.replace(day=1)
+    while m <= end:
+        months.append(m)
+        m = (m.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return months
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+def write_reference_tables(spark: SparkSession, inputs: Inputs, settings: Settings) -> None:
+    for name, df in inputs.ref.items():
+        spec = TableSpec(name=f"ref_{name}", layer="gold", schema=df.schema)
+        path = str(io.table_path(spec, settings))
+        io.with_retry(lambda: df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path))
+
+
+def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], settings: Settings,
+             result: BuildResult) -> DataFrame:
+    spec = gold_spec(name, df, period_col)
+    df = df.persist()
+    io.replace_where(df, spec, io.in_list_condition(period_col, [v.isoformat() for v in values]), settings)
+    result.tables[name] = df.count()
+    df.unpersist()
+    return io.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
+
+
+def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None) -> BuildResult:
+    settings = settings or get_settings()
+    t0 = time.perf_counter()
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    months = _months(start, end)
+    m_start, m_end = months[0], _month_end(months[-1])
+    result = BuildResult(days, months)
+    inp = Inputs(spark, settings)
+    write_reference_tables(spark, inp, settings)
+    ref = inp.ref
+    mines, plants, trucks = inp.silver("mines"), inp.silver("washing_plants"), inp.silver("trucks")
+    connectors, stations = inp.silver("charging_connectors"), inp.silver("charging_stations")
+    h2_stations = inp.silver("h2_stations")
+
+    def daily(name, df):
+        return _replace(df, name, _period_col(df, DAY_COLS), days, settings, result)
+
+    def monthly(name, df):
+        return _replace(df, name, _period_col(df, (MONTH_COL,)), months, settings, result)
+
+    # 1. mine energy per tonne, graded against the standard in force on each graded date
+    daily("gold_mine_energy_daily", mine_energy.mine_energy_daily(
+        inp.events("mine_production", start, end), mines=mines, factors=ref["conversion_factors"],
+        limits=ref["mine_energy_limits"]))
+    mine_daily_month = mine_energy.mine_energy_daily(
+        inp.events("mine_production", m_start, m_end), mines=mines, factors=ref["conversion_factors"],
+        limits=ref["mine_energy_limits"])
+    mine_monthly = monthly("gold_mine_energy_monthly", mine_energy.mine_energy_monthly(
+        mine_daily_month, limits=ref["mine_energy_limits"]))
+    monthly("gold_mine_energy_rollup_monthly", mine_energy.mine_energy_rollup(mine_monthly, period_col=MONTH_COL))
+
+    # 2. washing
+    daily("gold_washing_daily", washing.washing_daily(
+        inp.events("washing", start, end), plants=plants, process_factors=ref["washing_process_factors"],
+        limits=ref["washing_limits"]))
+    washing_daily_month = washing.washing_daily(
+        inp.events("washing", m_start, m_end), plants=plants, process_factors=ref["washing_process_factors"],
+        limits=ref["washing_limits"])
+    washing_monthly = monthly("gold_washing_monthly", washing.washing_monthly(washing_daily_month,
+                                                                             limits=ref["washing_limits"]))
+    monthly("gold_washing_rollup_monthly", washing.washing_rollup(washing_monthly, period_col=MONTH_COL))
+    washing_rate = monthly("gold_raw_coal_washing_rate_monthly", washing.raw_coal_washing_rate(
+        inp.events("washing", m_start, m_end), plants=plants, production=inp.events("mine_production", m_start, m_end),
+        mines=mines, period="month"))
+
+    # 3. truck energy (per truck-day; fleet-month), trips per ticket
+    te = inp.rules("truck_energy", end)
+    intervals = truck_energy.truck_intervals(
+        inp.events("telematics", m_start, m_end), trucks=trucks, tickets=inp.events("weighbridge", m_start, m_end),
+        max_integration_gap_s=te["max_integration_gap_s"], unload_stop_min_s=te["unload_stop_min_s"],
+        min_loaded_km=te["min_loaded_km"], max_loaded_h=te["max_loaded_h"],
+        swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"]).persist()
+    truck_daily_month = truck_energy.truck_energy_daily(
+        intervals, tickets=inp.events("weighbridge", m_start, m_end),
+        charging_sessions=inp.events("charging_sessions", m_start, m_end)).persist()
+    daily("gold_truck_energy_daily", truck_daily_month.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end))))
+    monthly("gold_truck_energy_monthly", truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"))
+    trips = truck_energy.truck_trips(intervals, tickets=inp.events("weighbridge", m_start, m_end))
+
+    # 4. chain energy per delivered tonne, per shipment
+    haulage = chain_energy.haulage_energy_by_mine(truck_daily_month, trips=trips, factors=ref["conversion_factors"])
+    per_shipment = chain_energy.chain_energy_per_shipment(
+        inp.events("shipments", m_start, m_end), mine_energy_monthly=mine_monthly, washing_monthly=washing_monthly,
+        haulage_by_mine=haulage, factors=ref["conversion_factors"])
+    chain = monthly("gold_chain_energy_shipment", per_shipment)
+    monthly("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(chain, mines=mines, period="month"))
+
+    # 5. charging utilisation (connector-hour, connector-day, station-day, station-month, roll-ups)
+    status, sessions = inp.silver("connector_status"), inp.events("charging_sessions", start - dt.timedelta(days=1), end)
+    c_hourly = charging_utilisation.charging_connector_hourly(status, sessions=sessions, connectors=connectors,
+                                                              start_date=start, end_date=end).persist()
+    concurrency = charging_utilisation.peak_concurrency_hourly(status, start_date=start, end_date=end)
+    daily("gold_charging_connector_hourly", c_hourly)
+    c_daily = charging_utilisation.charging_connector_daily(c_hourly, sessions=sessions, start_date=start, end_date=end)
+    daily("gold_charging_connector_daily", c_daily)
+    daily("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
+        c_hourly, concurrency=concurrency, stations=stations))
+    s_daily = daily("gold_charging_station_daily", charging_utilisation.charging_station_daily(
+        c_daily, concurrency=concurrency, stations=stations))
+    daily("gold_charging_rollup_daily", charging_utilisation.charging_rollup(s_daily, period_col=DAY_COL))
+
+    # 6. hydrogen stations
+    h2_daily = daily("gold_h2_station_daily", h2_utilisation.h2_station_daily(
+        inp.events("h2_fills", start, end), stations=h2_stations, start_date=start, end_date=end))
+    daily("gold_h2_rollup_daily", h2_utilisation.h2_rollup(h2_daily, period_col=DAY_COL))
+
+    # 7. rail share beyond 500 km, per mine/company/banner/city and month
+    rs = inp.rules("rail_share", end)
+    classified = rail_share.classify_shipments(
+        inp.events("shipments", m_start, m_end), long_haul_threshold_km=rs["long_haul_threshold_km"],
+        long_haul_bound_inclusive=rs["long_haul_bound_inclusive"],
+        multimodal_rail_min_km_share=rs["multimodal_rail_min_km_share"], rule_version=rs["rule_version"])
+    rail_monthly = monthly("gold_rail_share_monthly", rail_share.rail_share(
+        classified, mines=mines, targets=ref["plan_targets"], period="month"))
+
+    # 8. target tracking, per month
+    tracking = None
+    for month in months:
+        values = targets.plan_target_values(
+            mines=mines, mine_production=inp.silver("mine_production"), washing_rate_monthly=washing_rate,
+            rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month)
+        rows = targets.target_tracking(ref["plan_targets"], values=values, month=month)
+        tracking = rows if tracking is None else tracking.unionByName(rows)
+    monthly("gold_target_tracking", tracking)
+
+    intervals.unpersist()
+    truck_daily_month.unpersist()
+    c_hourly.unpersist()
+    result.seconds = time.perf_counter() - t0
+    log.info("gold build %s..%s: %s tables in %.1f s", start, end, len(result.tables), result.seconds)
+    return result
+
+
+KPI_BUILDS = TableSpec("kpi_builds", "ops", T.StructType([
+    T.StructField("started_at", T.TimestampType(), False), T.StructField("finished_at", T.TimestampType(), False),
+    T.StructField("start_date", T.DateType(), False), T.StructField("end_date", T.DateType(), False),
+    T.StructField("tables", T.IntegerType(), False), T.StructField("seconds", T.DoubleType(), False),
+]))
+
+
+def record_build(spark: SparkSession, result: BuildResult, started_at: dt.datetime, settings: Settings | None = None) -> None:
+    row = (started_at, dt.datetime.now(dt.timezone.utc), result.days[0], result.days[-1], len(result.tables),
+           float(result.seconds))
+    io.append(spark.createDataFrame([row], KPI_BUILDS.schema), KPI_BUILDS, settings)
+
+
+def last_build_started_at(spark: SparkSession, settings: Settings | None = None) -> dt.datetime | None:
+    return io.read_table(spark, KPI_BUILDS, settings).agg(F.max("started_at")).first()[0]
+
+
+def affected_days(spark: SparkSession, settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
+    """Event days that ingestion touched (from the ingest audit) in runs that finished after ``since``
+    (default: the start of the last gold build, so a run that overlapped it is taken again)."""
+    audit = io.read_table(spark, INGEST_AUDIT, settings)
+    since = since or last_build_started_at(spark, settings)
+    if since is not None:
+        audit = audit.filter(F.col("finished_at") > F.lit(since))
+    days = set()
+    for row in audit.select("event_dates").collect():
+        days.update(dt.date.fromisoformat(d) for d in (row["event_dates"] or "").split(",") if d)
+    return sorted(days)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--from", dest="start", type=dt.date.fromisoformat)
+    parser.add_argument("--to", dest="end", type=dt.date.fromisoformat)
+    parser.add_argument("--affected", action="store_true", help="rebuild every day the ingest audit lists")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from jobs.session import get_spark
+
+    spark = get_spark("kpi_build")
+    if args.affected:
+        days = affected_days(spark)
+        if not days:
+            print("no affected days")
+            return
+        start, end = days[0], days[-1]
+    else:
+        if not (args.start and args.end):
+            parser.error("give --from and --to, or --affected")
+        start, end = args.start, args.end
+    started_at = dt.datetime.now(dt.timezone.utc)
+    result = build(spark, start, end)
+    record_build(spark, result, started_at)
+    print(f"gold build {start}..{end} in {result.seconds:.1f} s")
+    for name, rows in sorted(result.tables.items()):
+        print(f"  {name:<40}{rows:>8,} rows  {io.table_path(TableSpec(name, 'gold', T.StructType()))}")
+
+
+if __name__ == "__main__":
+    main()
