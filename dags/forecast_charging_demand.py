@@ -31,7 +31,8 @@ SESSIONS = SILVER["charging_sessions"]
 
 def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) -> str:
     """The as-of day: the `as_of` param, else the delivery day of the newest triggering ingest run, else the
-    day of this run's logical date (manual runs, `airflow dags test`) or of its queue time."""
+    day of this run's logical date (manual runs, `airflow dags test`; same convention as the ingest DAGs),
+    else the last local day completed when the run was queued (never a day still in progress)."""
     if params.get("as_of"):
         return pendulum.parse(params["as_of"]).date().isoformat()
     days = []
@@ -41,7 +42,9 @@ def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) ->
             days.append(delivery_day(pendulum.instance(source.logical_date), None))
     if days:
         return max(days).isoformat()
-    return delivery_day(pendulum.instance(logical_date or run_after), None).isoformat()
+    if logical_date is not None:
+        return delivery_day(pendulum.instance(logical_date), None).isoformat()
+    return pendulum.instance(run_after).in_timezone("Asia/Shanghai").subtract(days=1).date().isoformat()
 
 
 @dag(

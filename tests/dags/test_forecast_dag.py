@@ -52,3 +52,28 @@ def test_forecast_dag_runs_on_the_ingested_sample(spark, tmp_path):
     assert gold.ts_local.min() == dt.datetime(2026, 11, 5) and gold.lead_h.max() == 168
     assert not (tmp_path / "lake" / "models" / "charging_forecast").exists()
     assert "insufficient_history" in log                                  # train_if_due's result
+
+
+def test_as_of_day_from_param_triggering_ingest_runs_or_logical_date():
+    import importlib
+    from types import SimpleNamespace
+
+    import pendulum
+
+    dags = str(REPO / "dags")
+    if dags not in sys.path:                      # what Airflow does for its DAG folder
+        sys.path.insert(0, dags)
+    module = importlib.import_module("forecast_charging_demand")
+
+    def event(logical_date):
+        return SimpleNamespace(source_dag_run=SimpleNamespace(logical_date=logical_date))
+
+    # two queued ingest runs (daily, at local midnight after their delivery day): the newest day wins
+    events = {module.SESSIONS: [event(pendulum.datetime(2026, 11, 5, tz="Asia/Shanghai")),
+                                event(pendulum.datetime(2026, 11, 6, tz="Asia/Shanghai")), event(None)]}
+    assert module.as_of_day({}, None, events, pendulum.datetime(2026, 11, 6, 0, 7, tz="UTC")) == "2026-11-05"
+    assert module.as_of_day({"as_of": "2026-10-01"}, None, events, None) == "2026-10-01"
+    # manual run / `airflow dags test`: 2026-11-04 16:00 UTC = 11-05 00:00 local -> the day before
+    assert module.as_of_day({}, pendulum.datetime(2026, 11, 4, 16, tz="UTC"), {}, None) == "2026-11-04"
+    # no source run known: the last day completed when the run was queued (11-05 04:00 local -> 11-04)
+    assert module.as_of_day({}, None, None, pendulum.datetime(2026, 11, 4, 20, tz="UTC")) == "2026-11-04"
