@@ -2,6 +2,7 @@
 
     python -m jobs.demo window    # prints: first_day last_day landing_root
     python -m jobs.demo summary   # tables written, row counts, rows quarantined, where they are
+    python -m jobs.demo kpis      # compact KPI summary per company and the plan targets
 """
 from __future__ import annotations
 
@@ -48,15 +49,78 @@ def print_summary() -> None:
     print(f"Quarantine (reasons per row): {io.table_path(QUARANTINE)}")
 
 
+def print_kpis() -> None:
+    """Compact KPI summary per company: energy per tonne, utilisation, rail share vs target."""
+    from pyspark.sql import functions as F
+
+    from jobs import io
+    from jobs.session import get_spark
+    from schemas.tables import TableSpec
+
+    settings = get_settings()
+    spark = get_spark("summary")
+
+    def gold(name: str):
+        spec = TableSpec(name, "gold", None)  # type: ignore[arg-type]
+        return spark.read.format("delta").load(str(io.table_path(spec))) if io.table_exists(spec) else None
+
+    tables = {n: gold(n) for n in ("gold_mine_energy_rollup_monthly", "gold_washing_rollup_monthly",
+                                   "gold_charging_rollup_daily", "gold_h2_rollup_daily", "gold_rail_share_monthly",
+                                   "gold_truck_energy_monthly", "gold_target_tracking")}
+    if tables["gold_mine_energy_rollup_monthly"] is None:
+        print("\nNo gold tables yet.")
+        return
+    company = F.col("scope_level") == "company"
+    mine = {r["scope_id"]: r for r in tables["gold_mine_energy_rollup_monthly"].filter(company).collect()}
+    charging = {r["scope_id"]: r for r in tables["gold_charging_rollup_daily"].filter(company).groupBy("scope_id").agg(
+        (F.sum("charging_s") / F.sum("calendar_s") * 100).alias("time_pct"),
+        (F.sum("energy_kwh") / F.sum("rated_capacity_kwh") * 100).alias("energy_pct"),
+        F.sum("energy_kwh").alias("kwh")).collect()}
+    h2 = {r["scope_id"]: r for r in tables["gold_h2_rollup_daily"].filter(company).groupBy("scope_id").agg(
+        (F.sum("h2_kg") / F.sum("nameplate_kg") * 100).alias("pct")).collect()}
+    rail = {r["scope_id"]: r for r in tables["gold_rail_share_monthly"].filter(company).collect()}
+    fleet = tables["gold_truck_energy_monthly"].groupBy("company_id", "powertrain").agg(
+        F.first("battery_kwh_per_100km").alias("bev"), F.first("h2_kg_per_100km").alias("fcev"),
+        F.first("diesel_l_per_100km").alias("diesel")).collect()
+    per_100km = {}
+    for r in fleet:
+        value = {"BEV": r["bev"], "FCEV": r["fcev"], "DIESEL": r["diesel"]}.get(r["powertrain"])
+        per_100km.setdefault(r["company_id"], {})[r["powertrain"]] = value
+
+    def fmt(v, spec=".1f"):
+        return "-" if v is None else format(float(v), spec)
+
+    month = max(r["month_start"] for r in mine.values())
+    print(f"\nKPI summary, month {month:%Y-%m} (gold tables under {settings.gold_root})")
+    print(f"{'company':<8}{'mine kgce/t':>12}{'kWh/t':>8}{'charging time %':>16}{'energy %':>9}"
+          f"{'H2 nameplate %':>15}{'BEV kWh/100km':>14}{'FCEV kg/100km':>14}{'rail >500km %':>14}{'target':>7}")
+    for cid in sorted(set(mine) | set(rail) | set(charging)):
+        m, c, r = mine.get(cid), charging.get(cid), rail.get(cid)
+        p = per_100km.get(cid, {})
+        target = "met" if r is not None and r["meets_target"] else ("gap" if r is not None else "-")
+        print(f"{cid:<8}{fmt(m and m['energy_kgce_per_t'], '.3f'):>12}{fmt(m and m['electricity_kwh_per_t']):>8}"
+              f"{fmt(c and c['time_pct']):>16}{fmt(c and c['energy_pct']):>9}{fmt(h2.get(cid) and h2[cid]['pct']):>15}"
+              f"{fmt(p.get('BEV')):>14}{fmt(p.get('FCEV')):>14}{fmt(r and r['rail_share_tonnes_pct']):>14}{target:>7}")
+    tracking = tables["gold_target_tracking"]
+    if tracking is not None:
+        rows = tracking.filter(F.col("month_start") == F.lit(month)).orderBy("target_id").collect()
+        print("\nPlan targets (city):")
+        for t in rows:
+            print(f"  {t['target_id']:<34}{fmt(t['current_value']):>8} vs "
+                  f"{t['comparator']} {fmt(t['target_value'])} {t['unit'] or ''}: {t['status']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["window", "summary"])
+    parser.add_argument("command", choices=["window", "summary", "kpis"])
     args = parser.parse_args()
     if args.command == "window":
         first, last = landing_window()
         print(first, last, get_settings().landing_root)
-    else:
+    elif args.command == "summary":
         print_summary()
+    else:
+        print_kpis()
 
 
 if __name__ == "__main__":

@@ -24,5 +24,14 @@ for dag in ingest_mine_operations ingest_fleet_telematics ingest_charging ingest
     echo "  $dag: FAILED (log: $log)"; grep -E "Error|Exception" "$log" | tail -5; exit 1
   fi
 done
+# Gold: kpi_daily is scheduled on the silver Assets; here it runs once for the days ingestion touched.
+t0=$(date +%s)
+log="$LOG_DIR/kpi_daily.log"
+if "$AIRFLOW" dags test kpi_daily "${LAST_DAY}T12:00:00+00:00" >"$log" 2>&1 && grep -q "state=success" "$log"; then
+  echo "  kpi_daily: success in $(( $(date +%s) - t0 )) s (log: ${log#$ROOT/})"
+else
+  echo "  kpi_daily: FAILED (log: $log)"; grep -E "Error|Exception|failed" "$log" | tail -8; exit 1
+fi
 echo "Pipeline finished in $(( $(date +%s) - started )) s"
 "$PY" -m jobs.demo summary
+"$PY" -m jobs.demo kpis
