@@ -3,6 +3,7 @@
     python -m jobs.demo window    # prints: first_day last_day landing_root
     python -m jobs.demo summary   # tables written, row counts, rows quarantined, where they are
     python -m jobs.demo kpis      # compact KPI summary per company and the plan targets
+    python -m jobs.demo report    # both
 """
 from __future__ import annotations
 
@@ -112,14 +113,15 @@ def print_kpis() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["window", "summary", "kpis"])
+    parser.add_argument("command", choices=["window", "summary", "kpis", "report"])
     args = parser.parse_args()
     if args.command == "window":
         first, last = landing_window()
         print(first, last, get_settings().landing_root)
-    elif args.command == "summary":
+        return
+    if args.command in ("summary", "report"):
         print_summary()
-    else:
+    if args.command in ("kpis", "report"):
         print_kpis()
 
 

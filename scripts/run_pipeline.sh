@@ -33,5 +33,4 @@ else
   echo "  kpi_daily: FAILED (log: $log)"; grep -E "Error|Exception|failed" "$log" | tail -8; exit 1
 fi
 echo "Pipeline finished in $(( $(date +%s) - started )) s"
-"$PY" -m jobs.demo summary
-"$PY" -m jobs.demo kpis
+"$PY" -m jobs.demo report
