@@ -25,3 +25,20 @@ def spark():
     session = get_spark("coalchain-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_lake(spark, tmp_path_factory):
+    """The committed sample world ingested once (all sources) into a temporary lake, shared by tests
+    that only read it."""
+    import datetime as dt
+
+    from jobs.ingest.runner import ingest_source
+    from jobs.settings import Settings
+    from schemas.sources import ALL_SOURCES
+
+    settings = Settings(lake_root=tmp_path_factory.mktemp("sample_lake"),
+                        landing_root=REPO / "data_samples" / "landing")
+    for spec in ALL_SOURCES:
+        ingest_source(spark, spec.name, dt.date(2026, 11, 1), dt.date(2026, 11, 30), settings)
+    return settings

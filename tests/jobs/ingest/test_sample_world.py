@@ -40,14 +40,6 @@ def records_in_files(source: str, is_csv: bool) -> int:
     return total
 
 
-@pytest.fixture(scope="module")
-def sample_lake(spark, tmp_path_factory) -> Settings:
-    settings = Settings(lake_root=tmp_path_factory.mktemp("lake"), landing_root=SAMPLE)
-    for spec in ALL_SOURCES:
-        ingest_source(spark, spec.name, FIRST, LAST, settings)
-    return settings
-
-
 @pytest.mark.parametrize("spec", ALL_SOURCES, ids=lambda s: s.name)
 def test_bronze_equals_silver_plus_duplicates_plus_quarantine(spark, sample_lake, spec):
     bronze = io.read_table(spark, BRONZE[spec.name], sample_lake)
@@ -75,6 +67,7 @@ def test_faults_of_the_generator_are_all_quarantined_or_deduplicated(spark, samp
 
 
 def test_second_ingestion_of_the_same_landing_changes_no_table(spark, sample_lake):
+    # (the sample_lake fixture in tests/conftest.py ingested every source once already)
     from delta.tables import DeltaTable
 
     def versions():
