@@ -460,6 +460,8 @@ def _cell(value) -> str:
 def _display(value, truncate: int) -> str:
     if isinstance(value, float):
         text = f"{value:.6g}" if abs(value) < 1 else f"{value:.3f}".rstrip("0").rstrip(".")
+    elif isinstance(value, Decimal):   # exact: only the padding zeros of the declared scale go
+        text = format(value.normalize(), "f")
     elif value is None:
         text = "NULL"
     else:

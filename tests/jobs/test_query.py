@@ -309,6 +309,22 @@ def test_split_statements_ignores_semicolons_in_strings_and_comments():
     assert split_statements("SELECT 1; DROP TABLE x;") == ["SELECT 1", "DROP TABLE x"]
 
 
+def test_render_table_aligns_numbers_and_shows_nulls():
+    from decimal import Decimal
+
+    from jobs.query import render_table
+
+    text = render_table(["mine", "rail_t", "share_pct", "note"],
+                        [("M1", Decimal("73371.990000"), 79.07512, None), ("M10", Decimal("5.000000"), 100.0, "x" * 12)],
+                        truncate=8)
+    assert text.splitlines() == [
+        "mine    rail_t  share_pct  note",
+        "----  --------  ---------  --------",
+        "M1    73371.99     79.075  NULL",
+        "M10          5        100  xxxxxxx…",
+    ]
+
+
 # --- read-only guard: keywords (no Spark) -------------------------------------------------------
 
 REFUSED = [
