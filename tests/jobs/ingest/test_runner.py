@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from jobs import io
 from jobs.ingest.runner import ingest_source
 from jobs.settings import Settings
-from schemas.tables import BRONZE, QUARANTINE, SILVER
+from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
 
 SESSION_HEADER = ("session_id,station_id,connector_id,vin,plug_in_local,charge_start_local,charge_end_local,"
                   "plug_out_local,meter_start_kwh,meter_stop_kwh,max_power_kw,stop_reason")
@@ -156,3 +156,41 @@ def _version(spark, spec, settings) -> int:
     from delta.tables import DeltaTable
 
     return DeltaTable.forPath(spark, str(io.table_path(spec, settings))).history(1).first()["version"]
+
+
+def test_malformed_files_good_rows_land_bad_rows_quarantined_drift_reported(spark, lake):
+    row = "S{n},CS1,1,V1,2026-11-02 07:30:00,,,2026-11-02 08:35:00,1000,1250,300,{reason}"
+    # GBK-encoded with a Chinese stop reason and an unknown extra column
+    put(lake.landing_root, "charging_sessions/2026-11-02/gbk.csv", "")
+    (lake.landing_root / "charging_sessions/2026-11-02/gbk.csv").write_bytes(
+        (SESSION_HEADER + ",operator_note\n" + row.format(n=1, reason="充满") + ",备注\n").encode("gbk"))
+    # UTF-8 with a byte-order mark
+    put(lake.landing_root, "charging_sessions/2026-11-02/bom.csv", "\ufeff" + SESSION_HEADER + "\n" + row.format(n=2, reason="full") + "\n")
+    # the required column meter_start_kwh is missing
+    put(lake.landing_root, "charging_sessions/2026-11-02/missing.csv",
+        SESSION_HEADER.replace("meter_start_kwh,", "") + "\nS3,CS1,1,V1,2026-11-02 07:30:00,,,2026-11-02 08:35:00,1250,300,\n")
+    put(lake.landing_root, "charging_sessions/2026-11-02/empty.csv", "")
+    result = ingest_source(spark, "charging_sessions", D1, D1, lake)
+
+    sessions = {r["session_id"]: r for r in silver(spark, "charging_sessions", lake).collect()}
+    assert sorted(sessions) == ["S1", "S2"] and sessions["S1"]["stop_reason"] == "充满"
+    assert result.header_drift["charging_sessions/2026-11-02/gbk.csv"] == \
+        "unknown columns ignored: operator_note; file decoded as gb18030, not UTF-8"
+    assert result.header_drift["charging_sessions/2026-11-02/missing.csv"] == "missing columns: meter_start_kwh"
+    q = io.read_table(spark, QUARANTINE, lake).collect()
+    assert [(r["source_file"], r["record_no"]) for r in q] == [("charging_sessions/2026-11-02/missing.csv", 1)]
+    assert "required column(s) missing from header: meter_start_kwh" in q[0]["reason"]
+    files = {r["source_file"]: r for r in io.read_table(spark, INGESTED_FILES, lake).collect()}
+    assert files["charging_sessions/2026-11-02/empty.csv"]["records"] == 0
+    assert files["charging_sessions/2026-11-02/gbk.csv"]["header_drift"].startswith("unknown columns ignored")
+
+
+def test_partially_overlapping_redelivery_adds_only_new_keys(spark, lake):
+    rows = [f"S{n},CS1,1,V1,2026-11-02 0{n}:00:00,,,2026-11-02 0{n}:30:00,{n}00,{n}50,300," for n in range(1, 5)]
+    put(lake.landing_root, "charging_sessions/2026-11-02/a.csv", "\n".join([SESSION_HEADER, *rows[:3]]) + "\n")
+    ingest_source(spark, "charging_sessions", D1, D3, lake)
+    # the operator re-sends sessions 2..4: 2 and 3 again (identical), 4 is new
+    put(lake.landing_root, "charging_sessions/2026-11-03/b.csv", "\n".join([SESSION_HEADER, *rows[1:]]) + "\n")
+    r = ingest_source(spark, "charging_sessions", D1, D3, lake)
+    assert (r.files_new, r.bronze_rows, r.silver_inserted, r.silver_updated, r.duplicate_rows) == (1, 3, 1, 0, 2)
+    assert sorted(x["session_id"] for x in silver(spark, "charging_sessions", lake).collect()) == ["S1", "S2", "S3", "S4"]
