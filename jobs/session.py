@@ -52,13 +52,17 @@ def get_spark(app_name: str = "coalchain"):
             .config("spark.driver.memory", settings.spark_driver_memory)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.sql.adaptive.enabled", "true")  # "small" profile turns it off below
             .config("spark.databricks.delta.snapshotPartitions", "2")
             .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
             .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
             .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         )
+        if settings.spark_profile == "small":
+            builder = (builder.config("spark.sql.adaptive.enabled", "false")
+                       .config("spark.sql.codegen.wholeStage", "false")
+                       .config("spark.sql.codegen.factoryMode", "NO_CODEGEN"))
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("WARN")
         return spark

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,11 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[*]", description="Spark master URL; e.g. spark://host:7077 for a cluster.")
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = Field(8, ge=1)
+    spark_profile: Literal["default", "small"] = Field(
+        "default",
+        description="'small' for tiny inputs (the sample, tests): no whole-stage code generation and no "
+        "adaptive re-planning, which cost more than the queries themselves on a few thousand rows.",
+    )
     jar_dir: Path = Field(
         Path.home() / ".cache" / "coalchain" / "jars" / f"delta-{DELTA_VERSION}",
         description="Folder holding the Delta Lake JARs fetched once by scripts/bootstrap.sh.",

@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("COALCHAIN_SPARK_MASTER", "local[2]")
 os.environ.setdefault("COALCHAIN_SPARK_SHUFFLE_PARTITIONS", "2")
 os.environ.setdefault("COALCHAIN_SPARK_DRIVER_MEMORY", "2g")
+os.environ.setdefault("COALCHAIN_SPARK_PROFILE", "small")
 # Airflow: the project's home and DAG folder (Airflow puts the DAG folder on sys.path), no examples.
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
