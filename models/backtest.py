@@ -16,7 +16,7 @@ import pandas as pd
 
 from .baselines import BASELINES, baseline_forecasts
 from .features import FeatureConfig, Panel, build_features, horizon_lags
-from .gbm import fit_horizon_model, predict_cells, select_train_window
+from .gbm import fit_horizon_model, predict_cells, validate_refit
 
 MODELS = ("model",) + BASELINES
 
@@ -35,6 +35,10 @@ class BacktestConfig:
     # candidate training windows (None = all history, N = last N days) chosen per refit on the two weeks
     # before the origin; set to (None,) to always train on all history
     window_candidates: tuple = (None, 120)
+    # at each refit, on the same two weeks: serve a seasonal-naive baseline that beat the model there, and
+    # calibrate P10/P90 on the errors there (see models.gbm.validate_refit)
+    fallback: bool = True
+    calibrate: bool = True
 
 
 def holdout_window(panel: Panel, test_fraction: float) -> tuple[int, int]:
@@ -72,20 +76,21 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
 
     F = build_features(panel, H, cfg.features)
     base = baseline_forecasts(panel, H)
-    frames, windows = [], []
+    frames, windows, checks = [], [], []
+    cands = cfg.window_candidates if cfg.train_window_days is None else (cfg.train_window_days,)
     for k, o in enumerate(origins):
         lo_t = max(test_start, o + H)                      # targets issued in [o, o + R)
         hi_t = min(test_end, o + R - 1 + H)
         if hi_t < lo_t:
             continue
-        window = cfg.train_window_days
-        if window is None and len(cfg.window_candidates) > 1:
-            window, _ = select_train_window(panel, H, cfg.features, int(o), F, cfg.window_candidates,
-                                            params=cfg.params, max_rows=cfg.max_rows, seed=k)
-        windows.append("all" if window is None else window)
+        check = validate_refit(panel, H, cfg.features, int(o), F, cands, params=cfg.params,
+                               max_rows=cfg.max_rows, seed=k, fallback=cfg.fallback, calibrate=cfg.calibrate)
+        windows.append("all" if check.window is None else check.window)
+        checks.append({"served": check.served, "val_mae": check.val_mae, "calibration": check.calibration})
         model = fit_horizon_model(panel, H, cfg.features, train_end=int(o), F=F, params=cfg.params,
                                   max_rows=cfg.max_rows, half_life_days=cfg.half_life_days,
-                                  train_window_days=window, seed=k)
+                                  train_window_days=check.window, seed=k)
+        check.apply(model)
         ts = np.arange(lo_t, hi_t + 1)
         t_idx = np.repeat(ts, len(panel.sites))
         s_idx = np.tile(np.arange(len(panel.sites)), len(ts))
@@ -103,6 +108,7 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
             "snaive_weekly": base["snaive_weekly"][t_idx, s_idx],
             "issued_at": panel.index[t_idx - H],
             "model_trained_to": panel.index[int(o)],
+            "method": q["method"].to_numpy(),
         })
         frames.append(fr)
     pred = pd.concat(frames, ignore_index=True).sort_values(["site_id", "ts"], ignore_index=True)
@@ -116,6 +122,9 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
         "half_life_days": cfg.half_life_days, "train_window_days": cfg.train_window_days,
         "window_candidates_days": ["all" if c is None else c for c in cfg.window_candidates],
         "train_window_chosen_per_refit": windows,
+        "fallback": cfg.fallback, "calibrate": cfg.calibrate,
+        "served_per_refit": [c["served"] for c in checks],
+        "refit_checks": checks,
         "features": asdict(cfg.features),
     }
     return pred, metrics

@@ -4,6 +4,7 @@ Each dataset is converted by :mod:`models.datasets` into the generic CSV in a wo
 ``python -m models.forecast backtest`` is run on it for each horizon (in-process, same code path)::
 
     python -m models.benchmark --work /tmp/fc_bench [--horizons 1,24,168] [--only urbanev_shenzhen_zone]
+        [--no-fallback] [--no-calibration]      # ablations: the forecaster without its safety net / calibration
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from . import datasets, forecast
 
 
-def run(work: Path, horizons=(1, 24, 168), only: list[str] | None = None) -> list[dict]:
+def run(work: Path, horizons=(1, 24, 168), only: list[str] | None = None, extra: tuple[str, ...] = ()) -> list[dict]:
     rows = []
     for name, (loader, holidays) in datasets.DATASETS.items():
         if only and name not in only:
@@ -33,7 +34,7 @@ def run(work: Path, horizons=(1, 24, 168), only: list[str] | None = None) -> lis
             t0 = time.time()
             try:
                 forecast.main(["backtest", "--input", str(csv), "--freq", "H", "--horizon", str(h),
-                               "--out", str(out), "--holidays", holidays, "--title", f"{name}, horizon {h} h"])
+                               "--out", str(out), "--holidays", holidays, "--title", f"{name}, horizon {h} h", *extra])
             except ValueError as e:
                 print(f"{name} h={h}: {e}")
                 rows.append({"dataset": name, "horizon": h, "error": str(e)})
@@ -43,6 +44,9 @@ def run(work: Path, horizons=(1, 24, 168), only: list[str] | None = None) -> lis
     return rows
 
 
+SERVED_ABBR = {"model": "gbm", "snaive_daily": "day", "snaive_weekly": "week"}
+
+
 def _f(x, nd=3):
     return "n/a" if x is None else f"{x:.{nd}f}"
 
@@ -50,17 +54,17 @@ def _f(x, nd=3):
 def table(rows: list[dict]) -> str:
     head = ("| dataset | h | sites | scored rows | MAE model (P50) | MAE snaive day | MAE snaive week | "
             "model / week | model / day | MAE all-zero | bias model % | WAPE model % | sMAPE model % | "
-            "P10-P90 cover | train window per refit | run s |")
-    lines = [head, "|" + "|".join(["---"] * 16) + "|"]
+            "P10-P90 cover | train window per refit | served per refit | run s |")
+    lines = [head, "|" + "|".join(["---"] * 17) + "|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['dataset']} | {r['horizon']} | | | {r['error']} |" + " |" * 11)
+            lines.append(f"| {r['dataset']} | {r['horizon']} | | | {r['error']} |" + " |" * 12)
             continue
         m = r["metrics"]
         ov, st = m["overall"], m["setup"]
         if not ov:
             lines.append(f"| {r['dataset']} | {r['horizon']} | {st['n_sites']} | 0 | (nothing to score) |"
-                         + " |" * 11)
+                         + " |" * 12)
             continue
         mo, d, w = ov["model"], ov.get("snaive_daily"), ov.get("snaive_weekly")
         lines.append(
@@ -69,7 +73,7 @@ def table(rows: list[dict]) -> str:
             f"{_f(mo.get('rel_mae_vs_snaive_daily'), 2)} | {_f(ov['mae_zero_forecast'])} | "
             f"{_f(mo['bias_pct'], 0)} | {_f(mo['wape_pct'], 0)} | {_f(mo['smape_pct'], 0)} | "
             f"{_f(mo['coverage_p10_p90'], 2)} | {','.join(str(x) for x in st['train_window_chosen_per_refit'])} | "
-            f"{r['runtime_s']} |")
+            f"{','.join(SERVED_ABBR.get(x, x) for x in st.get('served_per_refit', []))} | {r['runtime_s']} |")
     return "\n".join(lines)
 
 
@@ -78,9 +82,12 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/fc_bench")
     ap.add_argument("--horizons", default="1,24,168")
     ap.add_argument("--only", default=None, help="comma-separated dataset names")
+    ap.add_argument("--no-fallback", action="store_true", help="ablation: never serve a seasonal-naive baseline")
+    ap.add_argument("--no-calibration", action="store_true", help="ablation: raw GBM P10/P90")
     a = ap.parse_args(argv)
     work = Path(a.work)
-    rows = run(work, tuple(int(h) for h in a.horizons.split(",")), a.only.split(",") if a.only else None)
+    extra = tuple(f for f, on in (("--no-fallback", a.no_fallback), ("--no-calibration", a.no_calibration)) if on)
+    rows = run(work, tuple(int(h) for h in a.horizons.split(",")), a.only.split(",") if a.only else None, extra)
     md = table(rows)
     (work / "results.md").write_text(md + "\n")
     (work / "results.json").write_text(json.dumps(rows, indent=1, default=str))

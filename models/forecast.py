@@ -39,7 +39,7 @@ import pandas as pd
 from .backtest import BacktestConfig, plot_backtest, run_backtest
 from .features import (KNOWN_EXOG, FeatureConfig, build_features, normalize_freq, read_input, steps_per_day,
                        to_panel)
-from .gbm import HorizonModel, fit_horizon_model, predict_cells, select_train_window
+from .gbm import HorizonModel, fit_horizon_model, predict_cells, validate_refit
 
 MODEL_NAME = "charging_demand_gbm_quantile"
 MODEL_CODE_VERSION = "1.0"
@@ -73,6 +73,9 @@ class ForecastBundle:
             "features": asdict(self.config), "created_at": self.created_at,
             "n_train_rows": {str(h): m.n_train_rows for h, m in self.models.items()},
             "train_window_days": {str(h): m.info.get("train_window_days") for h, m in self.models.items()},
+            "served": {str(h): getattr(m, "served", "model") for h, m in self.models.items()},
+            "calibration": {str(h): getattr(m, "calibration", {}) for h, m in self.models.items()},
+            "validation_mae": {str(h): m.info.get("val_mae") for h, m in self.models.items()},
             "run_info": getattr(self, "run_info", {}),     # bundles pickled before the field existed
         }
 
@@ -86,11 +89,13 @@ def _exog_for(df: pd.DataFrame, exog: tuple[str, ...] | None) -> tuple[str, ...]
 def train(df: pd.DataFrame, freq: str = "h", horizons=(1, 24, 168), holidays: str = "cn",
           exog: tuple[str, ...] | None = None, gaps: str = "zero", data_version: str | None = None,
           train_end=None, max_rows: int = 60_000, params: dict | None = None,
-          half_life_days: float | None = None, window_candidates=(None, 120)) -> ForecastBundle:
+          half_life_days: float | None = None, window_candidates=(None, 120), fallback: bool = True,
+          calibrate: bool = True) -> ForecastBundle:
     """Fit the global quantile models for each horizon on data up to ``train_end`` (default: all).
 
-    For each horizon the training window (all history or the last 120 days) is chosen by the P50 model's
-    MAE on the last two weeks (see :func:`models.gbm.select_train_window`)."""
+    For each horizon the last two weeks decide (see :func:`models.gbm.validate_refit`) the training window
+    (all history or the last 120 days, by the P50's MAE), whether a seasonal-naive baseline that beat the
+    model there is served instead (``fallback``), and offsets that calibrate P10/P90 (``calibrate``)."""
     f = normalize_freq(freq)
     ex = _exog_for(df, exog)
     series = read_input(df, f, exog=ex)
@@ -102,11 +107,12 @@ def train(df: pd.DataFrame, freq: str = "h", horizons=(1, 24, 168), holidays: st
     for h in sorted({int(h) for h in horizons}):
         F = build_features(panel, h, cfg)
         end = panel.last_obs
-        window, scores = select_train_window(panel, h, cfg, end, F, window_candidates, params=params,
-                                             max_rows=max_rows)
+        check = validate_refit(panel, h, cfg, end, F, window_candidates, params=params, max_rows=max_rows,
+                               fallback=fallback, calibrate=calibrate)
         models[h] = fit_horizon_model(panel, h, cfg, train_end=end, F=F, max_rows=max_rows, params=params,
-                                      half_life_days=half_life_days, train_window_days=window)
-        models[h].info.update({"train_window_days": window, "window_scores_mae": scores})
+                                      half_life_days=half_life_days, train_window_days=check.window)
+        check.apply(models[h])
+        models[h].info.update({"train_window_days": check.window, "window_scores_mae": check.window_scores})
     return ForecastBundle(
         freq=f, horizons=tuple(sorted(models)), models=models, config=cfg, gaps=gaps, sites=list(panel.sites),
         train_start=str(panel.index[int(panel.first.min())]), train_end=str(panel.index[panel.last_obs]),
@@ -120,7 +126,8 @@ def predict(bundle: ForecastBundle, history_df: pd.DataFrame, start=None, horizo
 
     History at or after ``start`` is ignored. Sites in ``future_exog`` but not in the history (new stations)
     get a forecast from the global model with a default scale. Returns ``site_id, ts, lead, model_horizon,
-    issued_at, p10, p50, p90`` (kWh per bin).
+    issued_at, p10, p50, p90`` (kWh per bin) and ``method`` (``gbm_quantile``, or the seasonal-naive baseline
+    the refit check chose to serve for that horizon).
     """
     f = bundle.freq
     step = pd.Timedelta(hours=1) if f == "h" else pd.Timedelta(days=1)
@@ -162,6 +169,7 @@ def predict(bundle: ForecastBundle, history_df: pd.DataFrame, start=None, horizo
             "site_id": np.asarray(sites, dtype=object)[s_idx], "ts": panel.index[t_idx],
             "lead": t_idx - last, "model_horizon": h, "issued_at": panel.index[last],
             "p10": q["p10"].to_numpy(), "p50": q["p50"].to_numpy(), "p90": q["p90"].to_numpy(),
+            "method": q["method"].to_numpy(),
         }))
         if h >= horizon:
             break
@@ -173,14 +181,16 @@ def predict(bundle: ForecastBundle, history_df: pd.DataFrame, start=None, horizo
 def backtest(df: pd.DataFrame, freq: str = "h", horizon: int = 24, test_fraction: float = 1 / 3,
              holidays: str = "cn", exog: tuple[str, ...] | None = None, gaps: str = "zero",
              refit_every: int | None = None, max_refits: int = 4, max_rows: int = 60_000,
-             params: dict | None = None, half_life_days: float | None = None) -> tuple[pd.DataFrame, dict]:
+             params: dict | None = None, half_life_days: float | None = None, fallback: bool = True,
+             calibrate: bool = True) -> tuple[pd.DataFrame, dict]:
     """Rolling-origin backtest (see :mod:`models.backtest`); returns ``(predictions, metrics)``."""
     f = normalize_freq(freq)
     ex = _exog_for(df, exog)
     panel = to_panel(read_input(df, f, exog=ex), f, gaps=gaps)
     cfg = BacktestConfig(horizon=int(horizon), test_fraction=test_fraction, refit_every=refit_every,
                          max_refits=max_refits, features=FeatureConfig(holidays=holidays, exog=ex),
-                         params=params, max_rows=max_rows, half_life_days=half_life_days)
+                         params=params, max_rows=max_rows, half_life_days=half_life_days, fallback=fallback,
+                         calibrate=calibrate)
     return run_backtest(panel, cfg)
 
 
@@ -227,6 +237,8 @@ def main(argv=None) -> int:
     b.add_argument("--refit-every", type=int, default=None, help="steps between refits (default: test/max-refits)")
     b.add_argument("--max-refits", type=int, default=4)
     b.add_argument("--title", default="")
+    b.add_argument("--no-fallback", action="store_true", help="never serve a seasonal-naive baseline")
+    b.add_argument("--no-calibration", action="store_true", help="raw GBM P10/P90 (no calibration offsets)")
 
     t = sub.add_parser("train", help="fit models for several horizons and save them to a registry")
     _common(t)
@@ -248,7 +260,8 @@ def main(argv=None) -> int:
         t0 = time.time()
         df = pd.read_csv(a.input)
         pred, metrics = backtest(df, a.freq, a.horizon, a.test_fraction, a.holidays, _exog_arg(a.exog), a.gaps,
-                                 a.refit_every, a.max_refits, a.max_train_rows)
+                                 a.refit_every, a.max_refits, a.max_train_rows, fallback=not a.no_fallback,
+                                 calibrate=not a.no_calibration)
         metrics["setup"]["input"] = str(a.input)
         metrics["setup"]["runtime_s"] = round(time.time() - t0, 1)
         paths = write_backtest(pred, metrics, a.out, a.title or f"{Path(a.input).name}, horizon {a.horizon}")

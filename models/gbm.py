@@ -20,9 +20,13 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from .features import FeatureConfig, Panel, build_features, feature_names, gather
+from .features import FeatureConfig, Panel, build_features, feature_names, gather, horizon_lags
 
 QUANTILES = (0.1, 0.5, 0.9)
+BASELINE_LAGS = {"snaive_daily": "daily", "snaive_weekly": "weekly"}   # served name -> horizon_lags key
+# A baseline replaces the model only if its validation MAE is this much lower: two weeks of errors are noisy,
+# and switching on a 2.6 % difference cost UrbanEV at 24 h (0.74 -> 0.78 of weekly; see docs/forecasting.md).
+FALLBACK_MARGIN = 0.10
 
 
 def n_threads() -> int:
@@ -75,8 +79,13 @@ class HorizonModel:
     n_train_rows: int = 0
     train_end: pd.Timestamp | None = None
     info: dict = field(default_factory=dict)
+    # set by the refit check (:func:`validate_refit`): what is served and how its P10/P90 are shifted
+    served: str = "model"                 # model | snaive_daily | snaive_weekly
+    served_lag: int | None = None         # steps back of the served seasonal-naive value
+    calibration: dict = field(default_factory=dict)   # {"p10": offset, "p90": offset} in units of the scale
 
     def predict_frame(self, X: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
+        """The raw GBM quantiles (kWh), before any fallback or calibration."""
         s = np.where(np.isnan(scale), self.default_scale, scale)
         preds = np.column_stack([self.pipelines[q].predict(X) * s for q in QUANTILES])
         preds = np.sort(np.clip(preds, 0.0, None), axis=1)        # non-negative, non-crossing quantiles
@@ -138,9 +147,33 @@ def fit_horizon_model(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureCo
 
 
 def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.ndarray) -> pd.DataFrame:
+    """P10/P50/P90 (kWh) of the cells, as served: the GBM quantiles, or the seasonal-naive value the refit
+    check chose (where it exists), with the calibration offsets added to P10/P90. Column ``method`` names
+    what each row's P50 is (``gbm_quantile`` or the baseline's name)."""
     X = gather(F, t_idx, s_idx)
+    scale = F["_scale"][t_idx, s_idx]
     with threadpool_limits(limits=n_threads(), user_api="openmp"):
-        return model.predict_frame(X, F["_scale"][t_idx, s_idx])
+        q = model.predict_frame(X, scale)
+    s = np.where(np.isnan(scale), model.default_scale, scale)
+    p10, p50, p90 = (q[c].to_numpy() for c in ("p10", "p50", "p90"))
+    served = getattr(model, "served", "model")            # models pickled before the refit check existed
+    cal = getattr(model, "calibration", None) or {}
+    method = np.full(len(q), "gbm_quantile", dtype=object)
+    if served != "model" and f"lag_{model.served_lag}" in F:
+        base = F[f"lag_{model.served_lag}"][t_idx, s_idx] * scale          # lag features are scaled
+        ok = np.isfinite(base)
+        p50 = np.where(ok, base, p50)
+        p10 = np.where(ok, base + cal.get("p10", 0.0) * s, p10)
+        p90 = np.where(ok, base + cal.get("p90", 0.0) * s, p90)
+        method[ok] = served
+    else:
+        p10 = p10 + cal.get("p10", 0.0) * s
+        p90 = p90 + cal.get("p90", 0.0) * s
+    # the P50 is what is served; shifted bounds that would cross it stop at it
+    p50 = np.clip(p50, 0.0, None)
+    res = pd.DataFrame({"p10": np.clip(np.minimum(p10, p50), 0.0, None), "p50": p50,
+                        "p90": np.maximum(p90, p50), "method": method})
+    return res
 
 
 def select_train_window(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: int, F: dict,
@@ -183,3 +216,108 @@ def select_train_window(panel: Panel, horizon: int, cfg: FeatureConfig, train_en
         return cands[0], {}
     best = min(scores, key=scores.get)
     return (None if best == "all" else int(best)), scores
+
+
+@dataclass
+class RefitCheck:
+    """What the validation window before a refit decided (see :func:`validate_refit`)."""
+    window: int | None = None             # training window in days (None = all history)
+    window_scores: dict = field(default_factory=dict)
+    served: str = "model"                 # model | snaive_daily | snaive_weekly
+    served_lag: int | None = None
+    val_mae: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
+    n_val: int = 0
+
+    def apply(self, model: HorizonModel) -> HorizonModel:
+        model.served, model.served_lag, model.calibration = self.served, self.served_lag, dict(self.calibration)
+        model.info.update({"served": self.served, "val_mae": self.val_mae, "calibration": self.calibration,
+                           "n_val_cells": self.n_val})
+        return model
+
+
+def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: int, F: dict,
+                   candidates=(None, 120), val_days: int = 14, params: dict | None = None,
+                   max_rows: int = 60_000, seed: int = 0, fallback: bool = True,
+                   calibrate: bool = True) -> RefitCheck:
+    """Decide, on the ``val_days`` before ``train_end`` (models fitted on the data before them), three things
+    for the refit at ``train_end``:
+
+    1. the training window (as :func:`select_train_window`: lowest P50 MAE among ``candidates``);
+    2. *safety net* (``fallback``): if a seasonal-naive baseline had an MAE at least ``FALLBACK_MARGIN``
+       (10 %) lower than that P50 on the same cells, serve the baseline instead of the model (a regime
+       change the model cannot follow, a growing programme whose P50 is stuck at zero, ...);
+    3. *interval calibration* (``calibrate``): offsets, in units of the site scale, that make P10 and P90 of
+       what is served hit 10 % / 90 % on the validation cells: ``p10 += q_0.1((y - p10) / scale) * scale``
+       and ``p90 += q_0.9((y - p90) / scale) * scale`` (one-sided conformalised quantiles). For a served
+       baseline ``b`` the interval is ``b + q_0.1|0.9((y - b) / scale) * scale``.
+
+    Only data up to ``train_end`` is used. With less than three weeks of history nothing is validated: the
+    first candidate window, the model, uncalibrated.
+    """
+    cands = list(dict.fromkeys(candidates)) or [None]
+    default = RefitCheck(window=cands[0])
+    v_end = train_end - val_days * panel.spd
+    if v_end <= int(panel.first.min()) + 7 * panel.spd:
+        return default
+    tv, sv = training_rows(F, panel, train_end, v_end + 1)
+    if len(tv) == 0:
+        return default
+    Xv = gather(F, tv, sv)
+    yv = panel.y[tv, sv]
+    sc = F["_scale"][tv, sv]
+    fits, scores = {}, {}
+    for c in cands:
+        if len(cands) == 1 and not (fallback or calibrate):
+            break
+        start = 0 if c is None else max(0, v_end + 1 - c * panel.spd)
+        t_idx, s_idx = training_rows(F, panel, v_end, start)
+        if len(t_idx) < 200:
+            continue
+        if len(t_idx) > max_rows:
+            pick = np.sort(np.random.default_rng(seed).choice(len(t_idx), max_rows, replace=False))
+            t_idx, s_idx = t_idx[pick], s_idx[pick]
+        X = gather(F, t_idx, s_idx)
+        cols = [k for k in feature_names(F) if X[k].notna().any()]
+        target = panel.y[t_idx, s_idx] / F["_scale"][t_idx, s_idx]
+        with threadpool_limits(limits=n_threads(), user_api="openmp"):
+            pipe = make_pipeline(cols, 0.5, params).fit(X, target)
+            p50 = np.clip(pipe.predict(Xv) * sc, 0, None)
+        key = "all" if c is None else str(c)
+        scores[key] = float(np.mean(np.abs(p50 - yv)))
+        fits[key] = (X, target, cols, p50)
+    if not scores:
+        return default
+    best = min(scores, key=scores.get)
+    check = RefitCheck(window=None if best == "all" else int(best), window_scores=scores, n_val=len(tv))
+    if not (fallback or calibrate):
+        return check
+    X, target, cols, p50 = fits[best]
+    with threadpool_limits(limits=n_threads(), user_api="openmp"):
+        p10 = np.clip(make_pipeline(cols, 0.1, params).fit(X, target).predict(Xv) * sc, 0, None)
+        p90 = np.clip(make_pipeline(cols, 0.9, params).fit(X, target).predict(Xv) * sc, 0, None)
+    p10, p50, p90 = np.sort(np.column_stack([p10, p50, p90]), axis=1).T
+    lags = horizon_lags(horizon, panel.freq)
+    forecasts = {"model": p50}
+    for name, which in BASELINE_LAGS.items():
+        key = f"lag_{lags[which]}"
+        if key in F:
+            b = F[key][tv, sv] * sc
+            if np.isfinite(b).any():
+                forecasts[name] = b
+    ok = np.all([np.isfinite(f) for f in forecasts.values()], axis=0) & np.isfinite(yv)
+    if ok.sum() < panel.spd:                 # less than a day's worth of comparable cells: keep the model
+        return check
+    check.val_mae = {m: float(np.mean(np.abs(f[ok] - yv[ok]))) for m, f in forecasts.items()}
+    if fallback:
+        best_b = min((m for m in check.val_mae if m != "model"), key=check.val_mae.get, default=None)
+        if best_b is not None and check.val_mae[best_b] < (1 - FALLBACK_MARGIN) * check.val_mae["model"]:
+            check.served, check.served_lag = best_b, int(lags[BASELINE_LAGS[best_b]])
+    if calibrate:
+        y, s_ = yv[ok], sc[ok]
+        if check.served == "model":
+            lo, hi = (y - p10[ok]) / s_, (y - p90[ok]) / s_
+        else:
+            lo = hi = (y - forecasts[check.served][ok]) / s_
+        check.calibration = {"p10": float(np.quantile(lo, 0.1)), "p90": float(np.quantile(hi, 0.9))}
+    return check

@@ -9,7 +9,7 @@ two runs and a backfill is the same code path as the daily run.
 Every row names what produced it: ``model_version`` is a folder of the model registry
 (``<lake_root>/models/charging_forecast/<model_version>/metadata.json`` holds the training window, data
 version and metrics) or ``seasonal_naive_daily`` for the fallback served while history is too short to
-train; ``method`` says which kind of forecast the row is; ``data_version`` is the Delta version of
+train; ``method`` says what the row's P50 is; ``data_version`` is the Delta version of
 ``silver_charging_sessions`` the features were read from.
 """
 from __future__ import annotations
@@ -28,7 +28,9 @@ GOLD_CHARGING_FORECAST_SCHEMA = T.StructType([
     T.StructField("p10_kwh", D, False),                       # energy delivered in the hour, 10 % quantile
     T.StructField("p50_kwh", D, False),                       # median: the point forecast
     T.StructField("p90_kwh", D, False),                       # 90 % quantile
-    T.StructField("method", S_, False),                       # gbm_quantile | <baseline served by the model> | seasonal_naive_daily
+    # what the P50 is: gbm_quantile; snaive_daily / snaive_weekly (the model's refit check found that baseline
+    # better over the two weeks before training and serves it); seasonal_naive_daily (no model yet)
+    T.StructField("method", S_, False),
     T.StructField("model_version", S_, False),                # registry folder, or seasonal_naive_daily
     T.StructField("data_version", S_, False),                 # silver_charging_sessions@v<N>
     T.StructField("feature_cutoff_ts_utc", TS, False),        # no data at or after this instant was used
