@@ -17,7 +17,7 @@ from jobs import io
 from jobs.settings import Settings
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.tables import SILVER
-from tests.models.conftest import FAST
+from tests.models.conftest import FAST, make_series
 
 AS_OF = dt.date(2026, 10, 24)          # the synthetic history covers 2026-10-01 .. 2026-10-24 (24 days)
 STATIONS = ("CS01", "CS02")
@@ -135,6 +135,18 @@ def test_hourly_history_zero_fills_only_through_the_last_delivered_day():
     inputs.last_delivery_day = dt.date(2026, 11, 5)
     _, complete_until = job.hourly_history(inputs, dt.date(2026, 11, 5))
     assert complete_until == pd.Timestamp("2026-11-06 00:00")
+
+
+def test_quick_backtest_scores_24_and_168_hours_or_says_why_not():
+    series = make_series(n_days=35)
+    metrics = job.quick_backtest(series, 35.0, (), FAST, min_backtest_days=28)
+    assert metrics["status"] == "backtested" and set(metrics["horizons_h"]) == {"24", "168"}
+    for h, m in metrics["horizons_h"].items():
+        assert m["setup"]["horizon_steps"] == int(h) and m["setup"]["n_refits"] <= 2
+        assert {"model", "snaive_daily", "snaive_weekly"} <= set(m["overall"])
+        # the test window is the last 28 days at most (here a third of 35 days)
+        assert pd.Timestamp(m["setup"]["test_end"]) - pd.Timestamp(m["setup"]["test_start"]) < pd.Timedelta(days=12)
+    assert job.quick_backtest(series, 35.0, (), FAST, min_backtest_days=56)["status"] == "insufficient_history"
 
 
 def test_train_then_predict_writes_168_hours_per_station_traced_to_the_model(spark, lake):
