@@ -36,11 +36,18 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
     from delta.tables import DeltaTable
 
     path = str(table_path(spec, settings))
-    if not table_exists(spec, settings):
+
+    def create() -> None:
+        # re-checked on every attempt: another process may have created it meanwhile
+        if table_exists(spec, settings):
+            return
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_cols:
             builder = builder.partitionedBy(*spec.partition_cols)
-        with_retry(builder.execute)
+        builder.execute()
+
+    if not table_exists(spec, settings):
+        with_retry(create)
     return path
 
 
@@ -135,7 +142,9 @@ def with_retry(fn, retries: int = _CONCURRENT_RETRIES):
         except Exception as exc:  # Delta raises Py4J-wrapped ConcurrentModification/Append exceptions
             text = (type(exc).__name__ + " " + str(exc)[:2000]).lower()
             retryable = any(k in text for k in ("concurrent", "protocolchanged", "metadatachanged",
-                                                "filealreadyexists", "already exists"))
+                                                "filealreadyexists", "already exists",
+                                                # a table another process is creating at this moment
+                                                "create_table_with_non_empty_location"))
             if not retryable or attempt == retries:
                 raise
             time.sleep(delay_s)
