@@ -1,6 +1,7 @@
 """Helpers of ``make run``: the landing window to ingest, and the closing summary of the lake.
 
     python -m jobs.demo window    # prints: first_day last_day landing_root
+    python -m jobs.demo init      # creates every bronze/silver/ops table that does not exist yet
     python -m jobs.demo summary   # tables written, row counts, rows quarantined, where they are
     python -m jobs.demo kpis      # compact KPI summary per company and the plan targets
     python -m jobs.demo report    # both
@@ -22,6 +23,18 @@ def landing_window() -> tuple[str, str]:
     if not days:
         sys.exit(f"no landing folders <source>/<yyyy-mm-dd> under {root}")
     return days[0], days[-1]
+
+
+def init_lake() -> None:
+    """Create every bronze, silver and ops table (empty, with its declared schema) so that DAGs started
+    side by side only ever append to or MERGE into existing tables."""
+    from jobs import io
+    from jobs.session import get_spark
+    from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER
+
+    spark = get_spark("init")
+    for spec in (*BRONZE.values(), *SILVER.values(), QUARANTINE, INGESTED_FILES, INGEST_AUDIT):
+        io.ensure_table(spark, spec)
 
 
 def print_summary() -> None:
@@ -113,11 +126,14 @@ def print_kpis() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["window", "summary", "kpis", "report"])
+    parser.add_argument("command", choices=["window", "init", "summary", "kpis", "report"])
     args = parser.parse_args()
     if args.command == "window":
         first, last = landing_window()
         print(first, last, get_settings().landing_root)
+        return
+    if args.command == "init":
+        init_lake()
         return
     if args.command in ("summary", "report"):
         print_summary()

@@ -17,6 +17,7 @@ mkdir -p "$LOG_DIR"
 read -r FIRST_DAY LAST_DAY LANDING < <("$PY" -m jobs.demo window)
 echo "Landing zone: $LANDING (delivery days $FIRST_DAY .. $LAST_DAY)"
 started=$(date +%s)
+"$PY" -m jobs.demo init 2>/dev/null
 # The five ingest DAGs touch disjoint tables (plus the shared ops tables, whose writes retry on
 # conflict), so they run side by side: each is one process with its own Spark session.
 declare -A pids
