@@ -28,8 +28,9 @@ def test_dag_file_parses_alone_quickly_and_lightly(path):
     assert out.returncode == 0, out.stderr[-2000:]
     elapsed_s, heavy = out.stdout.strip().splitlines()[-1].split(" ")
     assert heavy == "-", f"{path.name} imports {heavy} at parse time"
-    # Importing the Airflow SDK itself costs ~1-3 s; the DAG file's own work must stay small.
-    assert float(elapsed_s) < 15
+    # No timed assertion (timings depend on the machine's load): what keeps parsing fast is that no
+    # heavy library is imported at parse time, asserted above. The time is reported for the record.
+    print(f"{path.name} parsed in {float(elapsed_s):.2f} s")
 
 
 def test_dagbag_has_no_import_errors():
