@@ -54,17 +54,17 @@ def _f(x, nd=3):
 def table(rows: list[dict]) -> str:
     head = ("| dataset | h | sites | scored rows | MAE model (P50) | MAE snaive day | MAE snaive week | "
             "model / week | model / day | MAE all-zero | bias model % | WAPE model % | sMAPE model % | "
-            "P10-P90 cover | train window per refit | served per refit | run s |")
-    lines = [head, "|" + "|".join(["---"] * 17) + "|"]
+            "P10-P90 cover | below P10 / above P90 | train window per refit | served per refit | run s |")
+    lines = [head, "|" + "|".join(["---"] * 18) + "|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['dataset']} | {r['horizon']} | | | {r['error']} |" + " |" * 12)
+            lines.append(f"| {r['dataset']} | {r['horizon']} | | | {r['error']} |" + " |" * 13)
             continue
         m = r["metrics"]
         ov, st = m["overall"], m["setup"]
         if not ov:
             lines.append(f"| {r['dataset']} | {r['horizon']} | {st['n_sites']} | 0 | (nothing to score) |"
-                         + " |" * 12)
+                         + " |" * 13)
             continue
         mo, d, w = ov["model"], ov.get("snaive_daily"), ov.get("snaive_weekly")
         lines.append(
@@ -72,7 +72,8 @@ def table(rows: list[dict]) -> str:
             f"{_f(d and d['mae'])} | {_f(w and w['mae'])} | **{_f(mo.get('rel_mae_vs_snaive_weekly'), 2)}** | "
             f"{_f(mo.get('rel_mae_vs_snaive_daily'), 2)} | {_f(ov['mae_zero_forecast'])} | "
             f"{_f(mo['bias_pct'], 0)} | {_f(mo['wape_pct'], 0)} | {_f(mo['smape_pct'], 0)} | "
-            f"{_f(mo['coverage_p10_p90'], 2)} | {','.join(str(x) for x in st['train_window_chosen_per_refit'])} | "
+            f"{_f(mo['coverage_p10_p90'], 2)} | {_f(mo.get('below_p10'), 2)} / {_f(mo.get('above_p90'), 2)} | "
+            f"{','.join(str(x) for x in st['train_window_chosen_per_refit'])} | "
             f"{','.join(SERVED_ABBR.get(x, x) for x in st.get('served_per_refit', []))} | {r['runtime_s']} |")
     return "\n".join(lines)
 
