@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import task
+import pendulum
+from airflow.sdk import Param, task
 
 from assets import SILVER
 
@@ -58,3 +59,20 @@ def chain_sources(sources: tuple[str, ...]) -> None:
         if previous is not None:
             previous >> current
         previous = current
+
+
+def ingest_dag_kwargs(domain: str) -> dict:
+    """The ``@dag`` arguments every ingest DAG shares (schedule, start, catch-up, retries, params)."""
+    return dict(
+        schedule="@daily",
+        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["ingest", domain],
+        params={
+            "lookback_days": Param(None, type=["null", "integer"], minimum=0, description=PARAMS_DOC["lookback_days"]),
+            "from_date": Param(None, type=["null", "string"], description=PARAMS_DOC["from_date"]),
+            "to_date": Param(None, type=["null", "string"], description=PARAMS_DOC["to_date"]),
+        },
+    )

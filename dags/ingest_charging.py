@@ -6,28 +6,14 @@ quarantine) and updates one Asset per silver table. Params: `lookback_days`, `fr
 """
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import dag
 
-from _ingest import DEFAULT_ARGS, PARAMS_DOC, chain_sources
+from _ingest import chain_sources, ingest_dag_kwargs
 
 SOURCES = ("charging_stations", "charging_connectors", "charging_sessions", "connector_status")
 
 
-@dag(
-    schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["ingest", "charging"],
-    doc_md=__doc__,
-    params={
-        "lookback_days": Param(None, type=["null", "integer"], minimum=0, description=PARAMS_DOC["lookback_days"]),
-        "from_date": Param(None, type=["null", "string"], description=PARAMS_DOC["from_date"]),
-        "to_date": Param(None, type=["null", "string"], description=PARAMS_DOC["to_date"]),
-    },
-)
+@dag(**ingest_dag_kwargs("charging"), doc_md=__doc__)
 def ingest_charging():
     chain_sources(SOURCES)
 
