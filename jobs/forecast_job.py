@@ -143,9 +143,11 @@ def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = Non
     else:
         raise RuntimeError(f"{spec.name} changed during every one of 5 reads")
     stations = _to_pandas(io.read_table(spark, SILVER["charging_connectors"], settings).transform(station_features))
-    delivered = (io.read_table(spark, INGESTED_FILES, settings)
-                 .filter((F.col("source") == "charging_sessions") & (F.col("landing_date") <= F.lit(as_of)))
-                 .agg(F.max("landing_date")).first()[0])
+    delivered = None
+    if io.table_exists(INGESTED_FILES, settings):       # a lake written by other means has no ingest log
+        delivered = (io.read_table(spark, INGESTED_FILES, settings)
+                     .filter((F.col("source") == "charging_sessions") & (F.col("landing_date") <= F.lit(as_of)))
+                     .agg(F.max("landing_date")).first()[0])
     return Inputs(sessions, stations, f"{spec.name}@v{before}", delivered)
 
 

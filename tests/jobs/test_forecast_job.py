@@ -66,25 +66,6 @@ def gold(spark, settings: Settings):
     return io.read_table(spark, GOLD_CHARGING_FORECAST, settings)
 
 
-# Tiny queries: Spark's code generation and adaptive re-planning cost more than the queries themselves
-# (same trick and reasoning as tests/jobs/kpi/conftest.py); restored after this module.
-TINY_QUERY_CONF = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-                   "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _interpreted_tiny_queries(spark):
-    previous = {k: spark.conf.get(k, None) for k in TINY_QUERY_CONF}
-    for k, v in TINY_QUERY_CONF.items():
-        spark.conf.set(k, v)
-    yield
-    for k, v in previous.items():
-        if v is None:
-            spark.conf.unset(k)
-        else:
-            spark.conf.set(k, v)
-
-
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("forecast")
