@@ -6,8 +6,8 @@ Called by the DAGs after ingestion and before gold, and by hand::
     python -m jobs.quality --table all --date 2026-11-03       # every silver table (dimensions whole)
     python -m jobs.quality --build-docs                       # only re-render Data Docs
 
-A task does ``result = validate_day(...)``, ``write_results(...)``, ``build_data_docs()`` and then
-``raise_on_critical(result)``: the results are recorded whatever the outcome, and a failed critical
+A task does ``result = validate_day(...)``, ``write_results(...)``, ``build_data_docs(results=[result])``
+and then ``raise_on_critical(result)``: the results are recorded whatever the outcome, and a failed critical
 expectation raises :class:`QualityGateError`, which fails the task and so blocks gold for the day
 (the GX Airflow operator's pitfall is the opposite: a failed validation that only logs a warning).
 Failed warning-severity expectations are logged and recorded, never raised.
@@ -265,7 +265,8 @@ def _run_gx(table: str, batch_df: DataFrame, suite, index_columns: Sequence[str]
     import great_expectations as gx
 
     context = _gx_context()
-    asset = context.data_sources.add_spark(name="silver").add_dataframe_asset(name=table)
+    # persist=False: the batch is cached (and released) by validate_day, not left cached by GX.
+    asset = context.data_sources.add_spark(name="silver", persist=False).add_dataframe_asset(name=table)
     batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": batch_df})
     first = batch.validate(suite, result_format="BOOLEAN_ONLY")
     by_identity = {_identity(e.configuration): e for e in suite.expectations}
@@ -381,34 +382,41 @@ def write_results(spark: SparkSession, result: QualityResult, settings: Settings
     _store_gx_result(result, results_dir_of(settings))
 
 
-def _store_gx_result(result: QualityResult, results_dir: Path) -> None:
+def _result_key(result: QualityResult):
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier, ValidationResultIdentifier,
     )
 
+    return ValidationResultIdentifier(
+        ExpectationSuiteIdentifier(name=result.table),
+        RunIdentifier(run_name=result.run_id, run_time=result.validated_at),
+        batch_identifier=result.batch_label,
+    )
+
+
+def _store_gx_result(result: QualityResult, results_dir: Path) -> None:
     store = _gx_context(results_dir=results_dir).validation_results_store
     for key in store.list_keys():           # the same run validated again: replace, do not add
         if (key.expectation_suite_identifier.name == result.table and key.run_id.run_name == result.run_id
                 and key.batch_identifier == result.batch_label):
             store.remove_key(key)
-    key = ValidationResultIdentifier(
-        ExpectationSuiteIdentifier(name=result.table),
-        RunIdentifier(run_name=result.run_id, run_time=result.validated_at),
-        batch_identifier=result.batch_label,
-    )
-    store.set(key, result.gx_result)
+    store.set(_result_key(result), result.gx_result)
 
 
-def build_data_docs(results_dir: Path | None = None, *, settings: Settings | None = None) -> Path:
-    """Render GX Data Docs (GX's own site builder) from the stored validation results into
-    ``<lake_root>/quality/data_docs/``; returns the path of ``index.html``."""
+def build_data_docs(results_dir: Path | None = None, *, settings: Settings | None = None,
+                    results: Sequence[QualityResult] = ()) -> Path:
+    """Render GX Data Docs with GX's own site builder from the validation results stored by
+    :func:`write_results` into ``<lake_root>/quality/data_docs/``; returns the path of ``index.html``.
+
+    With ``results`` (already written), only their pages and the index are rendered - what a DAG task
+    does after its validation, so the cost does not grow with the history; without, the whole site."""
     settings = settings or get_settings()
     results_dir = Path(results_dir) if results_dir is not None else results_dir_of(settings)
     docs_dir = docs_dir_of(settings)
     results_dir.mkdir(parents=True, exist_ok=True)
     context = _gx_context(results_dir=results_dir, docs_dir=docs_dir)
-    context.build_data_docs()
+    context.build_data_docs(resource_identifiers=[_result_key(r) for r in results] or None)
     return docs_dir / "index.html"
 
 
@@ -469,17 +477,17 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = get_spark("quality")
     run_id = args.run_id or f"manual__{uuid.uuid4().hex[:12]}"
-    failed = []
+    results = []
     for table in tables:
         result = validate_day(spark, table, args.date, settings=settings, run_id=run_id)
         print(result.summary(), flush=True)
         if not args.no_write:
             write_results(spark, result, settings)
-        if not result.success:
-            failed.append(table)
+        results.append(result)
     if not args.no_write:
         print(f"Results: {io.table_path(QUALITY_RESULTS, settings)} (run_id {run_id})")
-        print(f"Data Docs: {build_data_docs(settings=settings)}")
+        print(f"Data Docs: {build_data_docs(settings=settings, results=results)}")
+    failed = [r.table for r in results if not r.success]
     if failed:
         print(f"critical expectations failed in: {', '.join(failed)}", file=sys.stderr)
         return 1

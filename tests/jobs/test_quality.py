@@ -222,11 +222,14 @@ def test_results_land_in_delta_and_rerunning_does_not_duplicate(spark, settings,
 
 def test_data_docs_html_is_built_and_names_the_table(spark, settings, faulty):
     q.write_results(spark, faulty, settings)
-    index = q.build_data_docs(settings=settings)
+    index = q.build_data_docs(settings=settings, results=[faulty])     # what a DAG task does: its pages only
     assert index == settings.lake_root / "quality" / "data_docs" / "index.html"
     assert "silver_telematics" in index.read_text(encoding="utf-8")
     pages = list(index.parent.glob("validations/silver_telematics/run-faulty/*/*.html"))
     assert len(pages) == 1 and "soc_pct" in pages[0].read_text(encoding="utf-8")
+    pages[0].unlink()
+    assert q.build_data_docs(q.results_dir_of(settings), settings=settings) == index    # the whole site again
+    assert len(list(index.parent.glob("validations/silver_telematics/run-faulty/*/*.html"))) == 1
 
 
 def test_cross_table_ratios_are_derived_from_the_dimensions(spark, settings):
