@@ -20,9 +20,15 @@ Where results go:
 * ``<lake_root>/quality/data_docs/index.html`` : GX Data Docs, rendered by GX's site builder from those
   JSON files (:func:`build_data_docs`).
 
-Speed on Spark: the batch (the days' rows plus the derived columns of the cross-table checks) is cached
-once and every expectation's metrics run against the cache; GX bundles aggregate metrics per domain,
-but still issues a few small Spark jobs per expectation, which dominate the time on small days.
+Speed on Spark: the batch (the days' rows plus the derived columns of the cross-table checks) is read
+and cached once; GX then decides every expectation in a BOOLEAN_ONLY pass (a few bundled aggregations)
+and re-runs with samples only what failed (see :func:`_run_gx`). Measured with
+``scripts/quality_timing.py`` on the 2-vCPU box, nearly idle, local[2]: committed sample, 6 delivery
+days: validation 58 s vs ingestion 186 s (24 % of ingest + validate; 0.5-2.7 s per table, half reading
+and caching, half GX). A generated 150-truck day (1.29 M telematics frames): validation of all 15 tables
+27 s vs ingestion 108 s (20 %); telematics alone 6.6 s read + derive (the per-truck odometer window
+sorts the day) + cache, 2.7 s GX. A delivery day that only brings late frames re-validates their whole
+event day (11-13 s vs 16-27 s of ingestion for the 1.29 M-frame day).
 
 Great Expectations is imported inside functions: importing it takes seconds.
 """
