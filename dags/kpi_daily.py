@@ -47,10 +47,16 @@ def kpi_daily():
 
     @task
     def quality_gate(days: list[str]) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from jobs.quality import QualityGateError
         from jobs.quality_gate import gate_silver
         from jobs.session import get_spark
 
-        return gate_silver(get_spark("kpi_daily"), [dt.date.fromisoformat(d) for d in days])
+        try:
+            return gate_silver(get_spark("kpi_daily"), [dt.date.fromisoformat(d) for d in days])
+        except QualityGateError as exc:  # bad data: fail now, retrying would not change the data
+            raise AirflowFailException(str(exc)) from exc
 
     @task(outlets=[GOLD[t] for t in GOLD if t != "gold_charging_forecast"])
     def build_gold(days: list[str], _quality: dict) -> dict:
