@@ -43,3 +43,33 @@ def sample_lake(spark, tmp_path_factory):
     for spec in ALL_SOURCES:
         ingest_source(spark, spec.name, dt.date(2026, 11, 1), dt.date(2026, 11, 30), settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def sample_gold_lake(spark, sample_lake, tmp_path_factory):
+    """The sample world with gold built for its full month (2026-11-01..30), shared read-only by the
+    delivery tests (extracts, reports). Returns (settings, BuildResult). Tests that change the lake
+    copy it first (see `copy_lake`)."""
+    import datetime as dt
+    import shutil
+
+    from jobs.kpi.build import build, record_build
+    from jobs.settings import Settings
+
+    lake = tmp_path_factory.mktemp("sample_gold") / "lake"
+    shutil.copytree(sample_lake.lake_root, lake)
+    settings = Settings(lake_root=lake, landing_root=sample_lake.landing_root)
+    started = dt.datetime.now(dt.timezone.utc)
+    result = build(spark, dt.date(2026, 11, 1), dt.date(2026, 11, 30), settings)
+    record_build(spark, result, started, settings)
+    return settings, result
+
+
+def copy_lake(settings, destination: Path):
+    """A private copy of a test lake (Delta tables are plain directories), for tests that write."""
+    import shutil
+
+    from jobs.settings import Settings
+
+    shutil.copytree(settings.lake_root, destination)
+    return Settings(lake_root=destination, landing_root=settings.landing_root)

@@ -3,7 +3,6 @@ duplicating, an independent recomputation agrees, and only days touched by inges
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 from pyspark.sql import functions as F
@@ -13,6 +12,7 @@ from jobs.ingest.runner import ingest_source
 from jobs.kpi.build import affected_days, build, last_build_started_at, record_build
 from jobs.settings import Settings
 from schemas.tables import SILVER, TableSpec
+from tests.conftest import copy_lake
 
 START, END = dt.date(2026, 11, 2), dt.date(2026, 11, 4)
 
@@ -22,10 +22,9 @@ def gold(spark, settings, name):
 
 
 @pytest.fixture(scope="module")
-def built(spark, sample_lake, tmp_path_factory):
-    lake = tmp_path_factory.mktemp("gold") / "lake"
-    shutil.copytree(sample_lake.lake_root, lake)
-    settings = Settings(lake_root=lake, landing_root=sample_lake.landing_root)
+def built(spark, sample_gold_lake, tmp_path_factory):
+    """A private copy of the shared gold lake, rebuilt for START..END (the tests below change it)."""
+    settings = copy_lake(sample_gold_lake[0], tmp_path_factory.mktemp("gold") / "lake")
     started = dt.datetime.now(dt.timezone.utc)
     first = build(spark, START, END, settings)
     record_build(spark, first, started, settings)
@@ -43,10 +42,11 @@ def test_every_kpi_table_is_written_with_versions(spark, built):
 
 def test_rebuilding_replaces_rows_instead_of_duplicating(spark, built):
     settings, first = built
+    before = {name: gold(spark, settings, name).count() for name in first.tables}
     again = build(spark, START, END, settings)
     assert again.tables == first.tables
-    for name, rows in first.tables.items():
-        assert gold(spark, settings, name).count() == rows, name
+    for name in first.tables:
+        assert gold(spark, settings, name).count() == before[name], name
 
 
 def test_company_rail_share_matches_an_independent_recomputation(spark, built):
