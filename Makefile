@@ -7,7 +7,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: bootstrap run test test-slow sample clean-lake
+.PHONY: bootstrap run test test-slow sample clean-lake extracts report
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -27,6 +27,14 @@ test-slow: bootstrap
 ## Regenerate the committed sample (bit-for-bit identical).
 sample: bootstrap
 	@$(PY) -m data_samples.generator --preset sample --seed 42 --out data_samples/landing
+
+## Per-company KPI extract packs (CSV, Excel, Parquet + checksum manifest) for a month: MONTH=yyyy-mm.
+extracts: bootstrap
+	@$(PY) -m jobs.extracts $(if $(MONTH),--month $(MONTH),--latest)
+
+## Self-contained HTML reports (one per company, one for planners) for a month: MONTH=yyyy-mm.
+report: bootstrap
+	@$(PY) -m jobs.report $(if $(MONTH),--month $(MONTH),--latest)
 
 clean-lake:
 	rm -rf $(ROOT)/.lake

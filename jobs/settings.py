@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     )
     source_timezone: str = Field("Asia/Shanghai", description="Zone of source timestamps that carry none.")
     lateness_allowance_days: int = Field(7, ge=0, description="How late a record may arrive and still be accepted.")
+    delivery_root: Path | None = Field(
+        None,
+        description="Where extract packs and HTML reports are written (default <lake_root>/../delivery, "
+        "i.e. beside the lake, never inside a table folder).",
+    )
+    company_key_salt: str = Field(
+        "coalchain",
+        description="Salt for the hashed company keys used in delivery paths (company ids never appear raw "
+        "in a path). Set a private value per deployment so keys cannot be guessed from public ids.",
+    )
 
     @property
     def bronze_root(self) -> Path:
@@ -49,6 +59,18 @@ class Settings(BaseSettings):
     @property
     def gold_root(self) -> Path:
         return self.lake_root / "gold"
+
+    @property
+    def delivery_dir(self) -> Path:
+        return self.delivery_root if self.delivery_root is not None else self.lake_root.parent / "delivery"
+
+    @property
+    def extracts_root(self) -> Path:
+        return self.delivery_dir / "extracts"
+
+    @property
+    def reports_root(self) -> Path:
+        return self.delivery_dir / "reports"
 
 
 @lru_cache(maxsize=1)
