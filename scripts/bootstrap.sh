@@ -3,7 +3,8 @@
 #   1. a virtual environment in .venv with the pinned dependencies of requirements.lock;
 #   2. the Delta Lake JARs for the pinned delta-spark, resolved once through Maven into a cache
 #      outside the repo, so later runs need no network;
-#   3. an Airflow home in .airflow (ignored) with an initialised metadata database.
+#   3. an Airflow home in .airflow (ignored) with an initialised metadata database;
+#   4. Debian's chromium (headless), which the report tests use to render the HTML reports.
 # Re-running is cheap: each step is skipped when its stamp matches.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,4 +51,24 @@ if [[ ! -f "$AIRFLOW_HOME/airflow.db" ]]; then
     "$VENV/bin/airflow" db migrate >"$AIRFLOW_HOME/db_migrate.log" 2>&1 \
     || { log "ERROR: airflow db migrate failed; see $AIRFLOW_HOME/db_migrate.log"; tail -20 "$AIRFLOW_HOME/db_migrate.log"; exit 1; }
 fi
-log "ready: venv=.venv jars=$JAR_DIR airflow_home=$AIRFLOW_HOME"
+# 4. Headless Chromium for the report tests (Debian package; skipped when already installed) -------
+if [[ ! -x /usr/bin/chromium ]]; then
+  command -v apt-get >/dev/null 2>&1 \
+    || { log "ERROR: /usr/bin/chromium is missing and apt-get is not available; install Chromium by hand"; exit 1; }
+  SUDO=""
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 \
+      || { log "ERROR: /usr/bin/chromium is missing; installing it needs root (apt-get install chromium)"; exit 1; }
+    SUDO="sudo -n"
+  fi
+  log "installing Debian's chromium package (headless browser for the report tests)"
+  apt_log="$(mktemp -t chromium_install.XXXXXX.log)"
+  if ! { $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } \
+       >"$apt_log" 2>&1; then
+    log "ERROR: apt-get could not install chromium (network? package mirror?); full log: $apt_log"
+    tail -20 "$apt_log" >&2
+    exit 1
+  fi
+  [[ -x /usr/bin/chromium ]] || { log "ERROR: apt-get finished but /usr/bin/chromium is still missing"; exit 1; }
+fi
+log "ready: venv=.venv jars=$JAR_DIR airflow_home=$AIRFLOW_HOME chromium=/usr/bin/chromium"
