@@ -56,6 +56,14 @@ def read_table(spark: SparkSession, spec: TableSpec, settings: Settings | None =
     return spark.read.format("delta").load(path)
 
 
+def read_existing(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> DataFrame:
+    """Read a table that must already exist, for read-only jobs (delivery): never creates it, so a
+    missing table is an error instead of a new empty table in someone's lake."""
+    if not table_exists(spec, settings):
+        raise FileNotFoundError(f"table {spec.name} does not exist at {table_path(spec, settings)}")
+    return spark.read.format("delta").load(str(table_path(spec, settings)))
+
+
 def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
     """Select the declared columns, in order, cast to the declared types (the write contract)."""
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields])

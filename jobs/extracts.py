@@ -1,0 +1,647 @@
+"""Per-company monthly KPI extract packs (CSV, Parquet, one Excel workbook, checksum manifest).
+
+    python -m jobs.extracts --month 2026-11
+    python -m jobs.extracts --latest                          # the latest month present in gold
+    python -m jobs.extracts --month 2026-11 --company C01 --company C03
+
+For every company of ``silver_companies`` (or the ones named) one folder
+``<extracts_root>/<yyyy-mm>/<company_key>/`` with ``company_key = c_`` + the first 16 hex digits of
+sha256(salt + company_id): a company id or name never appears in a path.
+
+    csv/<gold table>.csv          one per gold table in the pack (all of them, empty ones too)
+    parquet/<gold table>.parquet  the same rows with the gold column types (decimals stay decimals)
+    kpi_extract_<yyyy-mm>.xlsx    cover sheet (company, period, generated-at, versions, tables, KPI
+                                  definitions) + one sheet per KPI family, units in the headers
+    MANIFEST.json                 company, period, versions, every file with sha256, bytes and rows
+    SHA256SUMS                    ``sha256sum -c SHA256SUMS`` in the folder verifies every file
+
+Tenant isolation: each table has one rule naming its owning company (``TABLES``): its ``company_id``;
+its station via ``silver_charging_stations``; its mine via ``silver_mines``; or, for roll-up tables,
+``scope_level`` ∈ {company, mine} with a ``scope_id`` the company owns — banner and city rows sum over
+several companies and are never included. Every other entity column of a row (mine, plant, truck,
+station) must belong to the same company, else the run stops (``IsolationError``) before writing.
+``gold_target_tracking`` (city-wide) and ``gold_charging_forecast`` are not in the packs.
+
+A pack is written to a hidden temporary sibling folder and renamed into place: the folder is the old
+complete pack or the new complete pack, never a half-written one, and a re-run replaces it. Contents
+are deterministic: a re-run on the same gold data writes identical files except the generated-at
+timestamp (cover sheet, manifest, and the checksums that cover them).
+
+Exit codes: 0 success, 1 bad input (no gold data for the month, unknown company) or failure, 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import io as bytes_io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jobs.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "extracts_v1.0"
+PACK_FORMAT = 1
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+OWNER = "_owner_company_id"
+OWNER_KIND = "_owner_kind"
+MANIFEST, CHECKSUMS = "MANIFEST.json", "SHA256SUMS"
+
+FAMILIES: dict[str, str] = {
+    "mine_energy": "Mine energy",
+    "washing": "Washing",
+    "truck_energy": "Truck energy",
+    "chain_energy": "Chain energy",
+    "charging_utilisation": "Charging utilisation",
+    "h2_utilisation": "Hydrogen utilisation",
+    "rail_share": "Rail share",
+}
+# Roll-up scope levels that belong to one company, and the entity kind their scope_id names. Any other
+# level (banner, city, or one added later) aggregates over companies and is left out.
+SCOPE_KINDS: dict[str, str] = {"company": "company", "mine": "mine", "plant": "plant", "truck": "truck"}
+EXCLUDED_TABLES: dict[str, str] = {
+    "gold_target_tracking": "city-wide plan targets over every company",
+    "gold_charging_forecast": "station forecasts of the next days, not figures of the month",
+}
+# Row order of every file (whichever of these a table has, in this order): stable across re-runs.
+SORT_COLUMNS = ("month_start", "date_local", "shift_date", "prod_date", "hour_local", "scope_level", "scope_id",
+                "company_id", "powertrain", "mine_id", "plant_id", "vin", "station_id", "connector_id",
+                "shipment_id", "product")
+
+
+@dataclass(frozen=True)
+class ExtractTable:
+    """A gold table in the packs, and how a row's owning company is found."""
+
+    name: str
+    family: str
+    period_col: str
+    owner_col: str                       # column naming the owning entity
+    owner_kind: str                      # its kind: company | mine | charging_station | h2_station | scope
+    title: str
+    refs: tuple[tuple[str, str], ...] = ()   # other entity columns (column, kind): must be the same company's
+
+    @property
+    def isolation(self) -> str:
+        if self.owner_kind == "scope":
+            return ("scope_level in (company, mine) and the company owns scope_id; "
+                    "banner and city rows (several companies) excluded")
+        if self.owner_kind == "company":
+            return "company_id = the company"
+        source = {"mine": "silver_mines", "charging_station": "silver_charging_stations",
+                  "h2_station": "silver_h2_stations"}[self.owner_kind]
+        return f"{self.owner_col} -> {source}.company_id = the company"
+
+
+def _t(name, family, period_col, owner_col, owner_kind, title, *refs) -> ExtractTable:
+    return ExtractTable(name, family, period_col, owner_col, owner_kind, title, tuple(refs))
+
+
+_CO, _MINE, _PLANT, _TRUCK = ("company_id", "company"), ("mine_id", "mine"), ("plant_id", "plant"), ("vin", "truck")
+_CS, _HS = ("station_id", "charging_station"), ("station_id", "h2_station")
+TABLES: tuple[ExtractTable, ...] = (
+    _t("gold_mine_energy_daily", "mine_energy", "shift_date", "company_id", "company", "per mine and shift-day",
+       _MINE),
+    _t("gold_mine_energy_monthly", "mine_energy", "month_start", "company_id", "company", "per mine and month",
+       _MINE),
+    _t("gold_mine_energy_rollup_monthly", "mine_energy", "month_start", "scope_id", "scope", "company roll-up"),
+    _t("gold_washing_daily", "washing", "prod_date", "company_id", "company", "per plant and day", _PLANT, _MINE),
+    _t("gold_washing_monthly", "washing", "month_start", "company_id", "company", "per plant and month",
+       _PLANT, _MINE),
+    _t("gold_washing_rollup_monthly", "washing", "month_start", "scope_id", "scope", "company roll-up"),
+    _t("gold_raw_coal_washing_rate_monthly", "washing", "month_start", "scope_id", "scope",
+       "raw-coal washing rate per mine and company"),
+    _t("gold_truck_energy_daily", "truck_energy", "date_local", "company_id", "company", "per truck and day",
+       _TRUCK),
+    _t("gold_truck_energy_monthly", "truck_energy", "month_start", "company_id", "company",
+       "per fleet (powertrain) and month"),
+    _t("gold_chain_energy_shipment", "chain_energy", "month_start", "mine_id", "mine", "per shipment"),
+    _t("gold_chain_energy_rollup_monthly", "chain_energy", "month_start", "scope_id", "scope",
+       "per mine and company"),
+    _t("gold_charging_connector_hourly", "charging_utilisation", "date_local", "station_id", "charging_station",
+       "per connector and hour"),
+    _t("gold_charging_connector_daily", "charging_utilisation", "date_local", "station_id", "charging_station",
+       "per connector and day"),
+    _t("gold_charging_station_hourly", "charging_utilisation", "date_local", "company_id", "company",
+       "per station and hour", _CS),
+    _t("gold_charging_station_daily", "charging_utilisation", "date_local", "company_id", "company",
+       "per station and day", _CS),
+    _t("gold_charging_rollup_daily", "charging_utilisation", "date_local", "scope_id", "scope",
+       "company roll-up per day"),
+    _t("gold_h2_station_daily", "h2_utilisation", "date_local", "company_id", "company", "per station and day", _HS),
+    _t("gold_h2_rollup_daily", "h2_utilisation", "date_local", "scope_id", "scope", "company roll-up per day"),
+    _t("gold_rail_share_monthly", "rail_share", "month_start", "scope_id", "scope", "per mine and company"),
+)
+
+
+class ExtractError(Exception):
+    """Bad input (month, company) or a lake that cannot give a pack: the message says which."""
+
+
+class IsolationError(ExtractError):
+    """A row about to go into a company's pack names another company's entity."""
+
+
+# --- companies and who owns what --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Owners:
+    """Every company and the company of every mine, plant, truck and station (from silver)."""
+
+    company_names: dict[str, str | None]
+    entities: dict[str, dict[str, str]]          # kind -> entity id -> company_id
+
+    def company_of(self, kind: str, entity_id: str) -> str | None:
+        return self.entities.get(kind, {}).get(entity_id)
+
+
+def company_key(company_id: str, salt: str) -> str:
+    """The folder name of a company's packs: a salted hash, never the raw id."""
+    return "c_" + hashlib.sha256(f"{salt}{company_id}".encode()).hexdigest()[:16]
+
+
+def read_owners(spark: SparkSession, settings: Settings) -> Owners:
+    from jobs import io
+    from schemas.tables import SILVER
+
+    def pairs(source: str, id_col: str) -> dict[str, str]:
+        rows = io.read_existing(spark, SILVER[source], settings).select(id_col, "company_id").collect()
+        return {r[id_col]: r["company_id"] for r in rows}
+
+    names = {r["company_id"]: r["company_name"] for r in
+             io.read_existing(spark, SILVER["companies"], settings).select("company_id", "company_name").collect()}
+    entities = {
+        "company": {c: c for c in names},
+        "mine": pairs("mines", "mine_id"),
+        "plant": pairs("washing_plants", "plant_id"),
+        "truck": pairs("trucks", "vin"),
+        "charging_station": pairs("charging_stations", "station_id"),
+        "h2_station": pairs("h2_stations", "station_id"),
+    }
+    return Owners(names, entities)
+
+
+def with_owner(df: DataFrame, table: ExtractTable, *, owners: DataFrame) -> DataFrame:
+    """Add the owning company of each row (``OWNER``, null when the entity is unknown); roll-up rows of
+    scope levels that are not one company's (banner, city) are dropped. ``owners``: kind, entity_id,
+    company_id."""
+    from pyspark.sql import functions as F
+
+    if table.owner_kind == "scope":
+        level_kind = F.create_map(*[F.lit(x) for kv in SCOPE_KINDS.items() for x in kv])
+        df = df.withColumn(OWNER_KIND, level_kind[F.col("scope_level")]).filter(F.col(OWNER_KIND).isNotNull())
+    else:
+        df = df.withColumn(OWNER_KIND, F.lit(table.owner_kind))
+    o = owners.select(F.col("kind").alias("_o_kind"), F.col("entity_id").alias("_o_entity"),
+                      F.col("company_id").alias(OWNER))
+    cond = (F.col(OWNER_KIND) == F.col("_o_kind")) & (F.col(table.owner_col) == F.col("_o_entity"))
+    return df.join(F.broadcast(o), cond, how="left").drop(OWNER_KIND, "_o_kind", "_o_entity")
+
+
+def check_isolation(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> None:
+    """Fail closed: every entity a row names must be the company's own."""
+    checks = list(table.refs)
+    if table.owner_kind != "scope":
+        checks.append((table.owner_col, table.owner_kind))
+    for column, kind in checks:
+        foreign = sorted({v for v in rows.column(column).to_pylist()
+                          if v is not None and owners.company_of(kind, v) != company_id})
+        if foreign:
+            raise IsolationError(
+                f"{table.name}: rows of company {company_id} name {column} value(s) {foreign[:5]} owned by "
+                f"another company or by none; no pack written")
+    if table.owner_kind == "scope":
+        levels = set(rows.column("scope_level").to_pylist()) - set(SCOPE_KINDS)
+        if levels:
+            raise IsolationError(f"{table.name}: scope levels {sorted(levels)} are not single-company")
+
+
+# --- reading gold -----------------------------------------------------------------------------------------
+
+def _gold(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
+    from pyspark.sql import types as T
+
+    from jobs import io
+    from schemas.tables import TableSpec
+
+    try:
+        return io.read_existing(spark, TableSpec(name, "gold", T.StructType()), settings)
+    except FileNotFoundError as exc:
+        raise ExtractError(f"{exc}; build gold first (python -m jobs.kpi.build)") from exc
+
+
+def available_months(spark: SparkSession, settings: Settings) -> list[dt.date]:
+    """Months with at least one row in any gold table of the packs (one Spark job)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    frames = [_gold(spark, t.name, settings).select(F.trunc(F.col(t.period_col), "month").alias("m")).distinct()
+              for t in TABLES]
+    months = reduce(lambda a, b: a.union(b), frames).distinct().collect()
+    return sorted(r["m"] for r in months if r["m"] is not None)
+
+
+def month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+def collect_month(spark: SparkSession, month: dt.date, company_ids: Sequence[str], owners: Owners,
+                  settings: Settings) -> dict[str, pa.Table]:
+    """Each gold table's rows of the month owned by one of ``company_ids``, with ``OWNER`` (one Spark job
+    per table; the per-company split happens in memory)."""
+    from pyspark.sql import functions as F
+
+    spark_owners = spark.createDataFrame(
+        [(kind, entity, company) for kind, m in owners.entities.items() for entity, company in m.items()],
+        "kind string, entity_id string, company_id string")
+    end = month_end(month)
+    out: dict[str, pa.Table] = {}
+    for i, table in enumerate(TABLES, 1):
+        df = _gold(spark, table.name, settings).filter(F.col(table.period_col).between(F.lit(month), F.lit(end)))
+        df = with_owner(df, table, owners=spark_owners).filter(
+            F.col(OWNER).isin(list(company_ids)) | F.col(OWNER).isNull())
+        rows = df.toArrow()
+        unowned = rows.column(OWNER).null_count
+        if unowned:
+            log.warning("%s: %d row(s) name an entity that no company owns in silver: left out of every pack",
+                        table.name, unowned)
+            rows = rows.filter(rows.column(OWNER).is_valid())
+        out[table.name] = rows
+        log.info("reading [%d/%d] %s: %d rows for %d company(ies)", i, len(TABLES), table.name, rows.num_rows,
+                 len(company_ids))
+    return out
+
+
+def company_rows(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> pa.Table:
+    import pyarrow.compute as pc
+
+    mine = rows.filter(pc.equal(rows.column(OWNER), company_id)).drop_columns([OWNER])
+    keys = [c for c in SORT_COLUMNS if c in mine.column_names]
+    mine = mine.sort_by([(c, "ascending") for c in keys]) if keys else mine
+    check_isolation(mine, table, company_id, owners)
+    return mine
+
+
+# --- writing one pack -------------------------------------------------------------------------------------
+
+@dataclass
+class PackResult:
+    company_key: str
+    company_id: str
+    path: Path
+    table_rows: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    bytes: int = 0
+
+
+def _csv_value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return str(v)
+
+
+def write_csv(rows: pa.Table, path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(rows.column_names)
+        for batch in rows.to_batches(max_chunksize=10_000):
+            for record in batch.to_pylist():
+                w.writerow([_csv_value(v) for v in record.values()])
+
+
+def write_parquet(rows: pa.Table, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(rows.replace_schema_metadata(None), path)
+
+
+def _excel_value(v):
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:     # Excel has no time zones: UTC, naive
+        return v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return v
+
+
+def _versions(tables: dict[str, pa.Table]) -> dict[str, list[str]]:
+    """Every ``*_version`` value in the pack's rows; several versions in one value are joined with '+'."""
+    found: dict[str, set[str]] = {}
+    for rows in tables.values():
+        for column in rows.column_names:
+            if column.endswith("_version"):
+                for value in rows.column(column).unique().to_pylist():
+                    if value:
+                        found.setdefault(column, set()).update(p for p in str(value).split("+") if p)
+    return {c: sorted(v) for c, v in sorted(found.items())}
+
+
+def _cover_rows(*, company_id: str, company_name: str | None, key: str, month: dt.date, generated_at: str,
+                versions: dict[str, list[str]], tables: dict[str, pa.Table]) -> list[tuple[list, bool]]:
+    """(cells, bold) rows of the cover sheet."""
+    from schemas.kpi_metadata import column_unit, definitions_version, kpi_definitions, units_version
+
+    rows: list[tuple[list, bool]] = [
+        (["KPI extract pack"], True),
+        (["Company", company_name or company_id], False),
+        (["Company id", company_id], False),
+        (["Company key", key], False),
+        (["Period", month.strftime("%Y-%m"), f"{month.isoformat()} to {month_end(month).isoformat()}"], False),
+        (["Generated at (UTC)", generated_at], False),
+        (["Generator", GENERATOR_VERSION], False),
+        (["Units mapping", units_version(), "schemas/column_units.csv; units are in brackets in the headers"],
+         False),
+        (["KPI definitions", definitions_version(), "schemas/kpi_definitions.csv, from docs/kpis.md"], False),
+        ([], False),
+        (["Versions found in the data"], True),
+        (["column", "versions"], True),
+    ]
+    rows += [([column, ", ".join(values)], False) for column, values in versions.items()]
+    rows += [([], False), (["Tables"], True), (["table", "sheet", "content", "rows", "isolation rule"], True)]
+    rows += [([t.name, FAMILIES[t.family], t.title, tables[t.name].num_rows, t.isolation], False) for t in TABLES]
+    rows += [([], False), (["Not included"], True)]
+    rows += [([name, reason], False) for name, reason in EXCLUDED_TABLES.items()]
+    rows += [(["banner and city roll-up rows", "they sum over several companies"], False)]
+    present = {c for rows_ in tables.values() for c in rows_.column_names}
+    rows += [([], False), (["KPI definitions"], True),
+             (["kpi", "unit", "sheet", "definition", "formula", "reference"], True)]
+    rows += [([d.kpi, column_unit(d.kpi) or "", FAMILIES[d.family], d.definition, d.formula, d.reference], False)
+             for d in kpi_definitions() if d.kpi in present]
+    return rows
+
+
+def write_workbook(path: Path, *, company_id: str, company_name: str | None, key: str, month: dt.date,
+                   generated_at: dt.datetime, tables: dict[str, pa.Table]) -> dict[str, dict[str, int]]:
+    """The Excel workbook; returns {sheet: {table: data rows}} for the manifest."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    from schemas.kpi_metadata import header_with_unit
+
+    bold = Font(bold=True)
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "coalchain"
+    wb.properties.created = generated_at.replace(tzinfo=None)
+
+    def append(ws, cells: list, is_bold: bool = False) -> None:
+        if not is_bold:
+            ws.append([_excel_value(v) for v in cells])
+            return
+        row = []
+        for v in cells:
+            c = WriteOnlyCell(ws, value=_excel_value(v))
+            c.font = bold
+            row.append(c)
+        ws.append(row)
+
+    cover = wb.create_sheet("Cover")
+    for col, width in zip("ABCDEF", (34, 28, 44, 60, 60, 18)):
+        cover.column_dimensions[col].width = width
+    generated_text = generated_at.isoformat()
+    for cells, is_bold in _cover_rows(company_id=company_id, company_name=company_name, key=key, month=month,
+                                      generated_at=generated_text, versions=_versions(tables), tables=tables):
+        append(cover, cells, is_bold)
+
+    counts: dict[str, dict[str, int]] = {}
+    for family, sheet_name in FAMILIES.items():
+        ws = wb.create_sheet(sheet_name)
+        members = [t for t in TABLES if t.family == family]
+        widths: dict[int, int] = {}
+        for t in members:
+            for i, c in enumerate(tables[t.name].column_names, 1):
+                widths[i] = max(widths.get(i, 10), min(len(header_with_unit(c)) + 2, 40))
+        for i, w in widths.items():
+            ws.column_dimensions[get_column_letter(i)].width = w
+        append(ws, [sheet_name, f"{month.strftime('%Y-%m')}; units in brackets; definitions on the Cover sheet"],
+               True)
+        append(ws, [])
+        counts[sheet_name] = {}
+        for t in members:
+            rows = tables[t.name]
+            append(ws, [t.name, t.title, f"{rows.num_rows} rows"], True)
+            append(ws, [header_with_unit(c) for c in rows.column_names], True)
+            for batch in rows.to_batches(max_chunksize=10_000):
+                for record in batch.to_pylist():
+                    append(ws, list(record.values()))
+            append(ws, [])
+            counts[sheet_name][t.name] = rows.num_rows
+
+    raw = bytes_io.BytesIO()
+    wb.save(raw)
+    path.write_bytes(_normalised_zip(raw.getvalue(), generated_at))
+    return counts
+
+
+def _normalised_zip(xlsx: bytes, generated_at: dt.datetime) -> bytes:
+    """The workbook with fixed zip entry times and ``modified`` = generated-at (openpyxl writes "now"),
+    so two runs differ only by the generated-at timestamp."""
+    stamp = generated_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    out = bytes_io.BytesIO()
+    with zipfile.ZipFile(bytes_io.BytesIO(xlsx)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rb"\g<1>" + stamp + rb"\g<2>",
+                              data)
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            dst.writestr(entry, data)
+    return out.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _clean_stale(parent: Path, key: str) -> None:
+    """Remove temporary folders a crashed run of this company's pack left behind."""
+    for stale in parent.glob(f".{key}.*"):
+        if stale.is_dir() and (stale.name.startswith(f".{key}.tmp-") or stale.name.startswith(f".{key}.old-")):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by ``tmp``. A directory cannot be renamed over a non-empty one, so the old pack is
+    renamed aside first: readers see the old pack, then (for an instant) none, then the new one —
+    never a mix."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, final)
+
+
+def write_pack(root: Path, *, company_id: str, company_name: str | None, month: dt.date,
+               tables: dict[str, pa.Table], salt: str, generated_at: dt.datetime,
+               progress: str = "") -> PackResult:
+    """Write one company's pack for ``month`` under ``root/<yyyy-mm>/<key>/`` (``tables``: the company's
+    rows of every table in ``TABLES``, already isolated)."""
+    from schemas.kpi_metadata import definitions_version, units_version
+
+    key = company_key(company_id, salt)
+    period = month.strftime("%Y-%m")
+    parent = root / period
+    parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(parent, key)
+    final = parent / key
+    tmp = parent / f".{key}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    prefix = f"{progress}company {key}"
+    try:
+        (tmp / "csv").mkdir()
+        (tmp / "parquet").mkdir()
+        files: list[dict] = []
+        for i, t in enumerate(TABLES, 1):
+            rows = tables[t.name]
+            for fmt, writer in (("csv", write_csv), ("parquet", write_parquet)):
+                rel = f"{fmt}/{t.name}.{fmt}"
+                writer(rows, tmp / rel)
+                files.append({"path": rel, "format": fmt, "table": t.name, "rows": rows.num_rows})
+            log.info("%s: %d/%d tables (%s: %d rows)", prefix, i, len(TABLES), t.name, rows.num_rows)
+        workbook = f"kpi_extract_{period}.xlsx"
+        sheets = write_workbook(tmp / workbook, company_id=company_id, company_name=company_name, key=key,
+                                month=month, generated_at=generated_at, tables=tables)
+        files.append({"path": workbook, "format": "xlsx", "sheets": sheets})
+        log.info("%s: workbook %s (%d sheets)", prefix, workbook, len(sheets) + 1)
+        for f in files:
+            path = tmp / f["path"]
+            f["bytes"] = path.stat().st_size
+            f["sha256"] = _sha256(path)
+        manifest = {
+            "pack_format": PACK_FORMAT,
+            "generator": {"name": "jobs.extracts", "version": GENERATOR_VERSION,
+                          "units_version": units_version(), "definitions_version": definitions_version()},
+            "company": {"key": key, "id": company_id, "name": company_name},
+            "period": {"month": period, "start": month.isoformat(), "end": month_end(month).isoformat()},
+            "generated_at": generated_at.isoformat(),
+            "versions": _versions(tables),
+            "tables": [{"table": t.name, "family": t.family, "sheet": FAMILIES[t.family], "content": t.title,
+                        "rows": tables[t.name].num_rows, "isolation": t.isolation} for t in TABLES],
+            "excluded_tables": EXCLUDED_TABLES,
+            "files": files,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
+                                    encoding="utf-8")
+        listed = sorted([f["path"] for f in files] + [MANIFEST])
+        (tmp / CHECKSUMS).write_text("".join(f"{_sha256(tmp / p)}  {p}\n" for p in listed), encoding="utf-8")
+        _swap_into_place(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    total = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    result = PackResult(key, company_id, final, {t: r.num_rows for t, r in tables.items()}, len(listed) + 1, total)
+    log.info("%s: done, %d files, %.1f kB -> %s", prefix, result.files, total / 1024, final)
+    return result
+
+
+# --- the job ----------------------------------------------------------------------------------------------
+
+def build_extracts(spark: SparkSession, month: dt.date | None = None, *, companies: Sequence[str] | None = None,
+                   settings: Settings | None = None, generated_at: dt.datetime | None = None) -> list[PackResult]:
+    """Write the packs of ``month`` (default: the latest month in gold) for ``companies`` (default: all)."""
+    settings = settings or get_settings()
+    t0 = time.perf_counter()
+    owners = read_owners(spark, settings)
+    if companies:
+        unknown = sorted(set(companies) - set(owners.company_names))
+        if unknown:
+            raise ExtractError(f"unknown company id(s) {', '.join(unknown)}: not in silver_companies "
+                               f"({len(owners.company_names)} companies known)")
+        company_ids = sorted(set(companies))
+    else:
+        company_ids = sorted(owners.company_names)
+    if not company_ids:
+        raise ExtractError("silver_companies is empty: no company to write a pack for")
+    months = available_months(spark, settings)
+    if month is None:
+        if not months:
+            raise ExtractError("no gold data at all: build gold first (python -m jobs.kpi.build)")
+        month = months[-1]
+    month = month.replace(day=1)
+    if month not in months:
+        have = ", ".join(m.strftime("%Y-%m") for m in months) or "none"
+        raise ExtractError(f"no gold data for {month.strftime('%Y-%m')} (months in gold: {have})")
+    generated_at = (generated_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    log.info("extracts %s: %d company(ies), %d tables -> %s", month.strftime("%Y-%m"), len(company_ids),
+             len(TABLES), settings.extracts_root / month.strftime("%Y-%m"))
+    collected = collect_month(spark, month, company_ids, owners, settings)
+    results = []
+    for n, cid in enumerate(company_ids, 1):
+        tables = {t.name: company_rows(collected[t.name], t, cid, owners) for t in TABLES}
+        if not any(r.num_rows for r in tables.values()):
+            log.warning("[%d/%d] company %s has no rows in %s: its pack holds empty tables", n, len(company_ids),
+                        company_key(cid, settings.company_key_salt), month.strftime("%Y-%m"))
+        results.append(write_pack(settings.extracts_root, company_id=cid, company_name=owners.company_names[cid],
+                                  month=month, tables=tables, salt=settings.company_key_salt,
+                                  generated_at=generated_at, progress=f"[{n}/{len(company_ids)}] "))
+    log.info("extracts %s: %d pack(s) in %.1f s", month.strftime("%Y-%m"), len(results), time.perf_counter() - t0)
+    return results
+
+
+def _month_arg(text: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid month {text!r}: expected yyyy-mm, e.g. 2026-11") from None
+
+
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.extracts", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", type=_month_arg, help="month to extract, yyyy-mm")
+    when.add_argument("--latest", action="store_true", help="the latest month present in gold")
+    parser.add_argument("--company", action="append", metavar="ID", help="company id (repeatable; default: all)")
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from jobs.session import get_spark
+
+    settings = settings or get_settings()
+    try:
+        results = build_extracts(get_spark("extracts"), None if args.latest else args.month,
+                                 companies=args.company, settings=settings)
+    except ExtractError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for r in results:
+        print(f"{r.company_key}  {sum(r.table_rows.values()):>8,} rows  {r.files:>3} files  {r.path}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
