@@ -7,7 +7,7 @@ stations, trucks, forecasts) are kept by their ``company_id`` (carried by the go
 that company. Banner and city roll-ups, plan targets and other companies' rows never reach a company
 report.
 
-Tables are read only through :func:`jobs.io.read_table`, and only when they exist: a report is
+Tables are read only through :mod:`jobs.io` (``read_existing``), and only when they exist: a report is
 read-only and must not create an empty table in the lake (``read_table`` would).
 """
 from __future__ import annotations
@@ -68,7 +68,7 @@ def gold_spec(name: str) -> TableSpec:
 
 
 def read_if_exists(spark: SparkSession, spec: TableSpec, settings: Settings) -> DataFrame | None:
-    return io.read_table(spark, spec, settings) if io.table_exists(spec, settings) else None
+    return io.read_existing(spark, spec, settings) if io.table_exists(spec, settings) else None
 
 
 class Lake:

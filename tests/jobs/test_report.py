@@ -324,7 +324,10 @@ def expected_charts(tenant: dict[str, set[str]], month_data) -> int:
 
 def test_company_report_renders_in_chromium_with_every_chart(reports, tenants, month_data, tmp_path):
     path = reports.company_files["C01"]
-    dom = chromium(["--dump-dom", path.as_uri()], tmp_path / "profile_dom").stdout
+    shot = tmp_path / "c01.png"
+    # one browser run: the DOM as Chromium parsed it on stdout, and a screenshot of the page
+    dom = chromium([f"--screenshot={shot}", "--window-size=1400,4000", "--dump-dom", path.as_uri()],
+                   tmp_path / "profile").stdout
     figures = re.findall(r'<figure class="chart" data-chart="(\w+)"[^>]*>\s*<img src="(data:image/png;base64,[^"]+)"', dom)
     assert len(figures) == expected_charts(tenants["C01"], month_data) == 6
     assert {kind for kind, _ in figures} == {"energy_trend", "washing_trend", "rail_share", "heatmap", "forecast"}
@@ -333,8 +336,6 @@ def test_company_report_renders_in_chromium_with_every_chart(reports, tenants, m
         width, height = png_size(png)
         assert width >= 600 and height >= 150 and len(png) > 8_000, (kind, width, height, len(png))
 
-    shot = tmp_path / "c01.png"
-    chromium([f"--screenshot={shot}", "--window-size=1400,4000", path.as_uri()], tmp_path / "profile_shot")
     # the same page without its images: the charts must account for most of the colour on the page
     bare = tmp_path / "bare.html"
     bare.write_text(DATA_URI.sub("data:,", path.read_text(encoding="utf-8")), encoding="utf-8")
