@@ -177,24 +177,20 @@ def rail_share_bars(rows: pd.DataFrame, *, title: str, caption: str) -> Chart | 
     colours = [GOOD if bool(m) else BAD for m in r["meets_target"].fillna(False)]
     y = np.arange(len(r))
     ax.barh(y, r["rail_share_tonnes_pct"], color=colours, height=0.6)
-    for yi, v in zip(y, r["rail_share_tonnes_pct"]):
-        if v >= 15:     # inside the bar's end, clear of the target line
-            ax.text(v - 1, yi, f"{v:.1f} %", va="center", ha="right", fontsize=9, color="white", fontweight="bold")
-        else:
-            ax.text(v + 1, yi, f"{v:.1f} %", va="center", fontsize=9)
-    targets = sorted(r["target_rail_share_pct"].dropna().unique())
-    for t in targets:
-        ax.axvline(t, color=NEUTRAL, linestyle="--", linewidth=1.5)
-        ax.text(t, len(r) - 0.4, f" target {t:g} %", color=NEUTRAL, fontsize=9, va="bottom")
+    for yi, v in zip(y, r["rail_share_tonnes_pct"]):      # values in a column right of the axis, clear of the bars
+        ax.text(103, yi, f"{v:.1f} %", va="center", ha="left", fontsize=9, fontweight="bold")
+    for t in sorted(r["target_rail_share_pct"].dropna().unique()):
+        ax.axvline(t, color=NEUTRAL, linestyle="--", linewidth=1.5, label=f"target {t:g} % (from the data)")
     ax.set_yticks(y, r["label"])
-    ax.set_xlim(0, 110)
-    ax.set_ylim(-0.6, len(r) - 0.1)
+    ax.set_xlim(0, 100)
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_ylim(-0.6, len(r) - 0.4)
     ax.set_xlabel("rail share of coal and coke hauled > 500 km, by tonnes (%)")
     ax.set_title(title, loc="left")
     ax.grid(axis="y", visible=False)
     ax.bar(0, 0, color=GOOD, label="meets target")
     ax.bar(0, 0, color=BAD, label="below target")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.5 / (0.45 * len(r) + 1.4) - 0.12), ncol=3)
     return Chart("rail_share", title, caption, to_png_base64(fig), [str(s) for s in r["scope_id"]])
 
 

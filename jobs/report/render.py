@@ -10,7 +10,7 @@ import datetime as dt
 import html
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 GRADE_CLASS = {"level_1": "good", "level_2": "warn", "level_3": "bad", "above_limit": "bad"}
 MAX_FAILURES_LISTED = 50
+COMPARATORS = {">=": "≥", "<": "<", "<=": "≤", ">": ">"}
+UNITS = {"pct": "%", "count": "", "Mt/yr": "Mt/yr", "kt/yr": "kt/yr", "gce/kWh": "gce/kWh"}
 # Energy columns shown only for the powertrain they describe (a FCEV's battery figures mix regen and
 # fuel-cell charging; a BEV has no hydrogen); other columns apply to every powertrain.
 FLEET_RELEVANT = {"battery_kwh_per_100km": "BEV", "grid_kwh_per_100km": "BEV", "h2_kg_per_100km": "FCEV",
@@ -108,7 +110,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Seq
     head = "".join(f'<th class="{"num" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(f'<td class="{"num" if i in numeric else ""}">{c}</td>' for i, c in enumerate(r))
                    + "</tr>" for r in rows)
-    return f'<div class="table-wrap"><table class="{esc(cls)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (f'<div class="table-wrap"><table class="{esc(cls)}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def kpi_cell(key: str, value, digits: int) -> str:
@@ -144,7 +147,8 @@ def mine_energy_section(d: MonthData, sink: ChartSink, *, anchor: str = "mine-en
     m = d.mine_monthly.sort_values(["banner", "mine_id"]) if len(d.mine_monthly) else d.mine_monthly
     rows = [[esc(r.get("mine_id")), esc(r.get("mine_name")), esc(str(r.get("mine_type", "")).replace("_", "-")),
              esc(r.get("banner")), num(r.get("raw_coal_t"), 0), num(r.get("energy_kgce_per_t"), 2),
-             num(r.get("electricity_kwh_per_t"), 2), grade_pill(r.get("grade")), f'<span class="nowrap">{esc(r.get("standard"))}</span>']
+             num(r.get("electricity_kwh_per_t"), 2), grade_pill(r.get("grade")),
+             f'<span class="nowrap">{esc(r.get("standard"))}</span>']
             for r in m.to_dict("records")]
     tbl = table(["Mine", "Name", "Type", "Banner", "Raw coal (t)", "Energy (kgce/t)", "Electricity (kWh/t)",
                  "Grade (month)", "Standard"], rows, numeric=(4, 5, 6)) if rows else ""
@@ -191,7 +195,8 @@ def charging_section(d: MonthData, sink: ChartSink, *, anchor: str = "charging",
                     f"status event): the values are lower bounds." if not is_missing(unknown) and unknown > 0 else "")
     caption = ("<b>Occupancy</b> = plugged-in time ÷ calendar time (T/CEC 102 status 2 + 3), in <b>%</b>, per weekday "
                "and local hour, as the ratio of the month's sums over all connectors of the station; grey = no data "
-               f"(no known status) for that weekday and hour. Time-based utilisation (charging only) is in the table.{unknown_note}")
+               "(no known status) for that weekday and hour. Time-based utilisation (charging only) is in the table."
+               + unknown_note)
     chart = charts.occupancy_heatmaps(d.heatmap, stations=stations, title="Charging occupancy by weekday and hour",
                                       caption=caption)
     fig = sink.figure(chart, kind="heatmap", empty_title="No charging station data",
@@ -286,7 +291,8 @@ def quality_section(d: MonthData, *, shared_note: bool) -> Section:
     if len(f):
         listed = f.head(MAX_FAILURES_LISTED)
         fail_rows = [[esc(r["table_name"]), esc(r["expectation_type"]), esc(r["column_name"] or "(table)"),
-                      num(r["unexpected_count"], 0), esc(f"{r['first_day']} – {r['last_day']}" if r["first_day"] else "whole table"),
+                      num(r["unexpected_count"], 0),
+                      esc(f"{r['first_day']} – {r['last_day']}" if r["first_day"] else "whole table"),
                       esc(r["run_id"]), pill("fixed by a later run", "good") if r["later_passed"] else pill("open", "bad")]
                      for r in listed.to_dict("records")]
         more = (f'<p class="note">… and {len(f) - MAX_FAILURES_LISTED} more (ops/quality_results).</p>'
@@ -378,6 +384,13 @@ def company_headline(d: MonthData, company_id: str) -> Section:
                    "its own mines, plants and stations; a dash means no data for the period.")
 
 
+def rail_heading(d: MonthData) -> str:
+    """The target in the heading comes from the rows (target_rail_share_pct), like the chart's line."""
+    targets = sorted(d.rail.loc[d.rail["month_start"] == d.month, "target_rail_share_pct"].dropna().unique()) \
+        if len(d.rail) else []
+    return f"Rail share vs the {targets[0]:g} % target" if len(targets) == 1 else "Rail share vs the plan target"
+
+
 def company_rail_section(d: MonthData, sink: ChartSink, company_id: str) -> Section:
     now = d.rail[d.rail["month_start"] == d.month].copy()
     names = dict(zip(d.mines["mine_id"], d.mines["mine_name"]))
@@ -400,7 +413,7 @@ def company_rail_section(d: MonthData, sink: ChartSink, company_id: str) -> Sect
                                 "company total; dashed: target from the data.")
     if t is not None:
         parts.append(sink.figure(t, kind="rail_share_trend", empty_title="", empty_text=""))
-    return Section("rail", "Rail share vs the 80 % target", "".join(parts))
+    return Section("rail", rail_heading(d), "".join(parts))
 
 
 def company_report(d: MonthData, *, company_id: str, generated_at: dt.datetime, report_name: str) -> str:
@@ -456,7 +469,8 @@ def targets_section(d: MonthData) -> Section:
     t = d.targets.sort_values("target_id") if len(d.targets) else d.targets
     status_class = {"met": "good", "not_met": "bad"}
     rows = [[esc(r.get("target_id")), esc(r.get("description")),
-             esc(f"{r.get('comparator')} {num(r.get('target_value'), 0)} {r.get('unit') or ''}".strip()
+             esc(f"{COMPARATORS.get(r.get('comparator'), r.get('comparator'))} {num(r.get('target_value'), 0)}"
+                 f" {UNITS.get(r.get('unit'), r.get('unit') or '')}".strip()
                  if not is_missing(r.get("target_value")) else r.get("comparator")),
              num(r.get("current_value"), 1), num(r.get("gap_to_target"), 1),
              pill(str(r.get("status")).replace("_", " "), status_class.get(str(r.get("status")), "neutral"))]
@@ -493,7 +507,7 @@ def planners_rail_section(d: MonthData, sink: ChartSink) -> Section:
     if rows:
         parts.append("<h3>By company</h3>" + table(["Company", "Rail share (%)", "Long-haul tonnes (t)", "Target"],
                                                    rows, numeric=(1, 2), cls="narrow"))
-    return Section("rail", "Rail share vs the 80 % target", "".join(parts))
+    return Section("rail", rail_heading(d), "".join(parts))
 
 
 def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str = "planners") -> str:
@@ -567,7 +581,8 @@ td.num{white-space:nowrap}
 table.kpi td:first-child{font-weight:600}
 table.kpi td.num span{font-size:16px;font-weight:700}
 tbody tr:hover{background:#fafcff}
-.pill{display:inline-block;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;margin-right:6px;
+.pill{display:inline-block;white-space:nowrap;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
+margin-right:6px;
 background:#eceff1;color:#37474f}
 .pill.good{background:var(--good-bg);color:var(--good)}
 .pill.warn{background:var(--warn-bg);color:var(--warn)}
