@@ -261,9 +261,6 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
                           F.concat_ws("+", F.array_sort(F.collect_set("definition_version"))).alias("definition_version"))
                      .withColumn("nameplate_utilisation_pct", _pct("h2_kg", "nameplate_kg")))
 
-    def day_range(df: DataFrame | None, c: str) -> tuple | None:
-        return None if df is None else tuple(df.agg(F.min(c), F.max(c)).first())
-
     # Every result is small; most of the time goes to planning and starting one Spark job per frame, so the
     # jobs are submitted side by side (Spark schedules concurrent jobs from several threads).
     frames = {
@@ -289,21 +286,27 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
     tasks = {name: (lambda df=df, cols=cols: _pandas(df, cols)) for name, (df, cols) in frames.items()}
     tasks["_forecast"] = lambda: _forecast(lake, first, last, stations_df, hourly)
     tasks["_quality"] = lambda: _quality(lake, first, last)
+    spans = []
     for name, c in (("gold_mine_energy_daily", "shift_date"), ("gold_washing_daily", "prod_date"),
                     ("gold_charging_station_daily", "date_local"), ("gold_h2_station_daily", "date_local")):
-        df = _filter(lake.gold(name), between(c))
-        tasks[f"_days_{name}"] = lambda df=df, c=c: day_range(df, c)
+        rows = _filter(lake.gold(name), between(c))
+        if rows is not None:
+            spans.append(rows.agg(F.min(c).alias("lo"), F.max(c).alias("hi")))
+    if spans:      # one job for the four tables' first and last days
+        union = spans[0]
+        for span in spans[1:]:
+            union = union.unionByName(span)
+        tasks["_days"] = lambda: tuple(union.agg(F.min("lo"), F.max("hi")).first())
     log.info("collecting %d results", len(tasks))
     with ThreadPoolExecutor(max_workers=COLLECT_THREADS, thread_name_prefix="report-collect") as pool:
         futures = {name: pool.submit(fn) for name, fn in tasks.items()}
         done = {name: f.result() for name, f in futures.items()}
-    ranges = [v for k, v in done.items() if k.startswith("_days_") and v is not None and v[0] is not None]
+    first_day, last_day = done.get("_days") or (None, None)
     forecast, actual, forecast_exists = done["_forecast"]
     quality_counts, quality_failures, quality_runs, quality_exists = done["_quality"]
     return MonthData(
         month=first, month_end=last,
-        data_first_day=min((r[0] for r in ranges), default=None),
-        data_last_day=max((r[1] for r in ranges), default=None),
+        data_first_day=first_day, data_last_day=last_day,
         **{name: done[name] for name in frames},
         forecast=forecast, forecast_actual=actual, forecast_table_exists=forecast_exists,
         quality_counts=quality_counts, quality_failures=quality_failures, quality_runs=quality_runs,

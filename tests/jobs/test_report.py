@@ -309,7 +309,7 @@ def pixel_stats(png: Path) -> tuple[int, int]:
         rgb = np.asarray(im.convert("RGB")).astype(int)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     warm = int(((r > 180) & (g < 190) & (b < 140)).sum())
-    distinct = len(np.unique(rgb.reshape(-1, 3), axis=0))
+    distinct = int(np.count_nonzero(np.bincount(((r << 16) | (g << 8) | b).ravel(), minlength=1 << 24)))
     return warm, distinct
 
 
