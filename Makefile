@@ -7,7 +7,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: bootstrap run test test-slow sample clean-lake extracts report
+.PHONY: bootstrap run test test-slow sample clean-lake extracts report bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -35,6 +35,11 @@ extracts: bootstrap
 ## Self-contained HTML reports (one per company, one for planners) for a month: MONTH=yyyy-mm.
 report: bootstrap
 	@$(PY) -m jobs.report $(if $(MONTH),--month $(MONTH),--latest)
+
+## The reference benchmark (one Ordos day at 1x/2x/4x, 30 incremental days, DuckDB and pandas peers).
+## Not part of the tests; takes long. BENCH_ARGS="--scales 1 --incremental-days 5" for a quick look.
+bench: bootstrap
+	@$(PY) -m jobs.bench $(BENCH_ARGS)
 
 clean-lake:
 	rm -rf $(ROOT)/.lake

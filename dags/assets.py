@@ -18,7 +18,7 @@ SILVER: dict[str, Asset] = {s: _table_asset("silver", f"silver_{s}") for s in SI
 
 GOLD_TABLES = (
     "gold_mine_energy_daily", "gold_mine_energy_monthly", "gold_washing_daily", "gold_washing_monthly",
-    "gold_truck_energy_daily", "gold_truck_energy_monthly", "gold_chain_energy_shipment",
+    "gold_truck_energy_daily", "gold_truck_energy_monthly", "gold_truck_trips", "gold_chain_energy_shipment",
     "gold_charging_connector_hourly", "gold_charging_station_daily", "gold_h2_station_daily",
     "gold_rail_share_monthly", "gold_target_tracking", "gold_charging_forecast",
 )

@@ -2,10 +2,12 @@
 
 1. `affected_days`: the event days the ingest runs touched since the last gold build (from the ingest
    audit); nothing to do → the rest is skipped.
-2. `quality_gate`: Great Expectations suites of the silver tables on those days. A failed critical
-   expectation fails this task, so gold is not built from bad data; warnings are recorded.
-3. `build_gold`: rebuilds the daily KPI tables for exactly the affected days (from the first to the last)
-   and the monthly tables of their months; every row carries its factor/rule versions.
+2. `quality_gate`: Great Expectations suites of the silver tables on those days. A day with a failed
+   critical expectation is blocked; if every day is blocked this task fails. Warnings are recorded.
+3. `build_gold`: rebuilds the daily KPI tables for exactly the days that passed (each run of consecutive
+   days at once) and the monthly tables of their months; every row carries its factor/rule versions.
+   Blocked days are recorded and stay affected until a later run builds them; then the task fails, so
+   a blocked day is never a silent success.
 """
 from __future__ import annotations
 
@@ -55,21 +57,35 @@ def kpi_daily():
 
         try:
             return gate_silver(get_spark("kpi_daily"), [dt.date.fromisoformat(d) for d in days])
-        except QualityGateError as exc:  # bad data: fail now, retrying would not change the data
-            raise AirflowFailException(str(exc)) from exc
+        except QualityGateError as exc:  # bad data: retrying would not change it
+            summary = getattr(exc, "summary", None)
+            if not summary or not summary["passed_days"]:
+                raise AirflowFailException(str(exc)) from exc
+            return {**summary, "error": str(exc)}
 
     @task(outlets=[GOLD[t] for t in GOLD if t != "gold_charging_forecast"])
-    def build_gold(days: list[str], _quality: dict) -> dict:
-        from jobs.kpi.build import build, record_build
+    def build_gold(days: list[str], quality: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from jobs.kpi.build import build, contiguous_runs, record_blocked, record_build
         from jobs.session import get_spark
 
         if not days:
             return {"tables": 0, "note": "no affected days"}
         spark = get_spark("kpi_daily")
-        started_at = dt.datetime.now(dt.timezone.utc)
-        result = build(spark, dt.date.fromisoformat(min(days)), dt.date.fromisoformat(max(days)))
-        record_build(spark, result, started_at)
-        return {"days": [d.isoformat() for d in result.days], "tables": result.tables, "seconds": result.seconds}
+        blocked = {dt.date.fromisoformat(d): why for d, why in (quality.get("blocked_days") or {}).items()}
+        passed = [dt.date.fromisoformat(d) for d in quality.get("passed_days", days)]
+        built = {}
+        for start, end in contiguous_runs(passed):
+            started_at = dt.datetime.now(dt.timezone.utc)
+            result = build(spark, start, end, refresh_day_before=(start - dt.timedelta(days=1)) not in blocked)
+            record_build(spark, result, started_at)
+            built[f"{start}..{end}"] = result.seconds
+        record_blocked(spark, blocked)
+        if blocked:
+            raise AirflowFailException(f"gold built for {sorted(built)}; blocked for {sorted(d.isoformat() for d in blocked)}:\n"
+                                       + quality.get("error", ""))
+        return {"built": built}
 
     days = affected_days()
     build_gold(days, quality_gate(days))

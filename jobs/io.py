@@ -92,7 +92,8 @@ def merge_upsert(
 
     ``df`` must already hold one row per key. ``partition_values`` (values of the table's single
     partition column present in ``df``) are added to the join condition so only those partitions are
-    scanned. Returns the operation metrics (inserted / updated rows).
+    scanned; when all of them are still empty the rows are written with a ``replaceWhere`` of those
+    partitions instead (no join). Returns the operation metrics (inserted / updated rows).
     """
     from delta.tables import DeltaTable
 
@@ -110,8 +111,19 @@ def merge_upsert(
     lineage = {"source_file", "record_no", "ingested_at"}
     value_cols = [f.name for f in spec.schema.fields if f.name not in lineage and f.name not in spec.natural_key]
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols) or "false"
+    partition_cond = None
+    if spec.partition_cols and partition_values is not None:
+        partition_cond = in_list_condition(spec.partition_cols[0], partition_values)
 
-    def run() -> None:
+    def run() -> str:
+        # The common daily case: every touched partition is still empty (a new day). Then there is
+        # nothing to match and a replaceWhere of those partitions writes the same rows as MERGE without
+        # joining against the table. It stays safe with a concurrent writer: the overwrite reads those
+        # partitions, so a competing commit into them fails this one, and the retry decides again.
+        target = spark.read.format("delta").load(path)
+        if partition_cond is not None and target.filter(partition_cond).limit(1).count() == 0:
+            (source.write.format("delta").mode("overwrite").option("replaceWhere", partition_cond).save(path))
+            return "WRITE"
         (
             DeltaTable.forPath(spark, path).alias("t")
             .merge(source.alias("s"), key_cond)
@@ -119,10 +131,15 @@ def merge_upsert(
             .whenNotMatchedInsertAll()
             .execute()
         )
+        return "MERGE"
 
-    with_retry(run)
+    operation = with_retry(run)
     metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
-    om = metrics["operationMetrics"] or {} if metrics and metrics["operation"] == "MERGE" else {}
+    om = (metrics["operationMetrics"] or {}) if metrics else {}
+    if operation == "WRITE":
+        return {"inserted": int(om.get("numOutputRows", 0)), "updated": 0}
+    if metrics and metrics["operation"] != "MERGE":
+        om = {}
     return {
         "inserted": int(om.get("numTargetRowsInserted", 0)),
         "updated": int(om.get("numTargetRowsUpdated", 0)),

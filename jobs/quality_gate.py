@@ -1,8 +1,13 @@
 """The gate between silver and gold: validate every silver table the KPIs read, for the affected days.
 
 Results of every table are recorded (Delta ``quality_results`` + Data Docs) before any failure is
-raised, so a failed gate still leaves its evidence; then a failed critical expectation raises
-``QualityGateError`` and the calling task fails, blocking the gold build. Warnings never block.
+raised, so a failed gate still leaves its evidence. All days are validated together first (one
+validation per table: the common, passing case costs no more than that). Only when a critical
+expectation fails are the failing tables validated again day by day, to find which days to block: a
+bad day must not hold back the good ones. A failure that no single day reproduces (a cross-day
+check) or a failed dimension table blocks every day. ``gate_silver`` then raises ``QualityGateError``
+carrying ``passed_days`` and ``blocked_days``; the caller builds the passed days and fails. Warnings
+never block.
 """
 from __future__ import annotations
 
@@ -36,9 +41,39 @@ def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | N
         "run_id": run_id, "tables": len(results), "seconds": round(time.perf_counter() - t0, 1),
         "data_docs": str(docs), "critical_failures": {r.table: len(r.critical_failures) for r in failed},
         "warnings": {r.table: len(r.warning_failures) for r in results if r.warning_failures},
+        "passed_days": [d.isoformat() for d in sorted(days)], "blocked_days": {},
     }
-    if failed:
-        error = QualityGateError(failed[0])
-        error.args = ("gold not built:\n" + "\n".join(str(QualityGateError(r)) for r in failed),)
-        raise error
-    return summary
+    if not failed:
+        return summary
+    blocked = _blocked_days(spark, failed, sorted(days), settings, run_id)
+    summary["blocked_days"] = {d.isoformat(): reason for d, reason in sorted(blocked.items())}
+    summary["passed_days"] = [d.isoformat() for d in sorted(days) if d not in blocked]
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    error = QualityGateError(failed[0])
+    error.args = (f"gold blocked for {len(blocked)} of {len(days)} day(s) "
+                  f"({', '.join(summary['blocked_days'])}):\n" + "\n".join(str(QualityGateError(r)) for r in failed),)
+    error.summary = summary
+    raise error
+
+
+def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Settings, run_id: str) -> dict:
+    """Which days each failed table fails on, by validating it day by day (the failure path only)."""
+    from jobs.quality import QualityGateError, validate_day, write_results
+
+    blocked: dict[dt.date, str] = {}
+    for result in failed:
+        if not result.event_dates or len(days) == 1:  # a dimension table, or nothing to split
+            for day in days:
+                blocked.setdefault(day, str(QualityGateError(result)))
+            continue
+        reproduced = False
+        for day in days:
+            one = validate_day(spark, result.table, [day], settings=settings, run_id=f"{run_id}_by_day")
+            write_results(spark, one, settings)
+            if one.critical_failures:
+                reproduced = True
+                blocked.setdefault(day, str(QualityGateError(one)))
+        if not reproduced:  # only the days together fail (e.g. a check across days): block them all
+            for day in days:
+                blocked.setdefault(day, str(QualityGateError(result)))
+    return blocked

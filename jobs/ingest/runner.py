@@ -16,7 +16,9 @@ import argparse
 import datetime as dt
 import json
 import logging
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -57,6 +59,16 @@ class SourceResult:
     silver_updated: int = 0
     event_dates: list[str] = field(default_factory=list)
     header_drift: dict[str, str] = field(default_factory=dict)
+    # wall-clock seconds per stage (discover, bronze, typing, quarantine, silver, bookkeeping)
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_s[name] = round(self.stage_s.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
 def typed_rows(bronze: DataFrame, spec: SourceSpec, settings: Settings) -> DataFrame:
@@ -98,14 +110,16 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     started_at = dt.datetime.now(dt.timezone.utc)
     result = SourceResult(source)
 
-    found = discover(settings.landing_root, spec, start, end)
-    result.files_rejected = found.rejected
-    files_log = io.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == source)
-    seen_sha = {r["file_sha256"] for r in files_log.select("file_sha256").distinct().collect()}
-    new_files, duplicate_files = _split_new(found.files, seen_sha)
-    result.files_new, result.files_skipped = len(new_files), len(found.files) - len(new_files)
+    with result.stage("discover"):
+        found = discover(settings.landing_root, spec, start, end)
+        result.files_rejected = found.rejected
+        files_log = io.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == source)
+        seen_sha = {r["file_sha256"] for r in files_log.select("file_sha256").distinct().collect()}
+        new_files, duplicate_files = _split_new(found.files, seen_sha)
+        result.files_new, result.files_skipped = len(new_files), len(found.files) - len(new_files)
     if not new_files:
-        _record_files(spark, [], duplicate_files, {}, {}, started_at, settings)
+        with result.stage("bookkeeping"):
+            _record_files(spark, [], duplicate_files, {}, {}, started_at, settings)
         return result
 
     new_sha = [f.sha256 for f in new_files]
@@ -113,43 +127,50 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     dates_cond = io.in_list_condition("landing_date", {f.landing_date.isoformat() for f in new_files})
 
     # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
-    io.replace_where(bronze_rows(spark, new_files, spec, started_at), BRONZE[source],
-                     f"{dates_cond} AND {sha_cond}", settings)
+    with result.stage("bronze"):
+        io.replace_where(bronze_rows(spark, new_files, spec, started_at), BRONZE[source],
+                         f"{dates_cond} AND {sha_cond}", settings)
     bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
 
-    # 2. typing; bad rows → quarantine (replaced per file)
-    typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0).persist()
+    # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
+    # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
+    typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0)
+    typed = typed.withColumn("raw_record", F.when(F.col("_bad"), F.col("raw_record"))).persist()
     try:
         silver_spec = SILVER[source]
-        # one pass for every count: per file, per event day, good vs bad
-        groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
-        stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
+        with result.stage("typing"):
+            # one pass for every count: per file, per event day, good vs bad
+            groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
+            stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
         per_file: dict[str, int] = {}
         for row in stats:
             per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
         result.bronze_rows = sum(r["n"] for r in stats)
         result.quarantined_rows = sum(r["n"] for r in stats if r["_bad"])
         q_cond = f"source = '{source}' AND {sha_cond}"
-        if result.quarantined_rows or _has_rows(spark, QUARANTINE, q_cond, settings):
-            io.replace_where(quarantine_rows(typed.filter("_bad")), QUARANTINE, q_cond, settings)
+        with result.stage("quarantine"):
+            if result.quarantined_rows or _has_rows(spark, QUARANTINE, q_cond, settings):
+                io.replace_where(quarantine_rows(typed.filter("_bad")), QUARANTINE, q_cond, settings)
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
-        latest = latest_per_key(typed.filter(~F.col("_bad")), silver_spec.natural_key)
-        partitions = None
-        if silver_spec.partition_cols:
-            partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})
-            result.event_dates = [d.isoformat() for d in partitions]
-        metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
+        with result.stage("silver"):
+            latest = latest_per_key(typed.filter(~F.col("_bad")), silver_spec.natural_key)
+            partitions = None
+            if silver_spec.partition_cols:
+                partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})
+                result.event_dates = [d.isoformat() for d in partitions]
+            metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
         result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
         result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
     finally:
         typed.unpersist()
 
     # 4. only now: the files count as ingested
-    drift = _header_drift(spec, new_files)
-    result.header_drift = {f.rel_path: drift[f.sha256] for f in new_files if drift.get(f.sha256)}
-    _record_files(spark, new_files, duplicate_files, per_file, drift, started_at, settings)
-    _audit(spark, run_id, result, started_at, settings)
+    with result.stage("bookkeeping"):
+        drift = _header_drift(spec, new_files)
+        result.header_drift = {f.rel_path: drift[f.sha256] for f in new_files if drift.get(f.sha256)}
+        _record_files(spark, new_files, duplicate_files, per_file, drift, started_at, settings)
+        _audit(spark, run_id, result, started_at, settings)
     log.info("ingest %s: %s", source, json.dumps(asdict(result), default=str))
     return result
 

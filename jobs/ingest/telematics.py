@@ -101,37 +101,54 @@ def gcj02_to_wgs84(lon: Column, lat: Column) -> tuple[Column, Column]:
 
 
 def type_telematics(bronze: DataFrame, tz: str) -> DataFrame:
+    """Bronze frames → typed rows + ``_errors``, in three projections: parse, decode, then convert.
+
+    Each stage reads the previous one's columns, so an expression used many times (a decoded
+    longitude appears some thirty times in the GCJ-02 formulas) is computed once per row instead of
+    being copied into every place that uses it.
+    """
     required = SOURCES["telematics"].required
     frame = F.from_json(F.col("raw_record"), FRAME_SCHEMA,
                         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"})
-    df = bronze.select(*lineage_columns(), F.col("parse_error"), frame.alias("f"))
+    parsed = bronze.select(*lineage_columns(), F.col("parse_error"), frame.alias("f"))
     f = lambda path: F.col("f." + path)  # noqa: E731
-    collect_time = f("collect_time")
-    lon_raw, lat_raw = f("position.lon"), f("position.lat")
-    lon = decode_raw(lon_raw, "lon")
-    lat = decode_raw(lat_raw, "lat")
-    is_gcj = F.upper(f("position.coord_sys")).isin("GCJ02", "GCJ-02")
-    wgs_lon, wgs_lat = gcj02_to_wgs84(lon, lat)
-    checks = [
-        F.when(F.col("parse_error").isNotNull(), error(None, F.col("parse_error"))),
-        F.when(F.col("f").isNull() | f("_corrupt").isNotNull(),
-               error(None, "malformed JSON (truncated or invalid line)")),
-        *[F.when(F.col("f").isNotNull() & f("_corrupt").isNull() & f(name).isNull(),
-                 error(name, "required field is missing")) for name in required],
-        F.when(collect_time.isNotNull() & F.try_to_timestamp(collect_time, F.lit(LOCAL_TS_FORMAT)).isNull(),
-               error("collect_time", F.format_string("cannot read '%s' as yyyy-MM-dd HH:mm:ss", collect_time))),
-        *[_range_error(f(path), enc, path) for _, path, enc in DECODED],
-        _range_error(lon_raw, "lon", "position.lon"),
-        _range_error(lat_raw, "lat", "position.lat"),
-    ]
-    return df.select(
-        *lineage_columns(),
-        f("vin").alias("vin"),
-        local_ts(collect_time, tz).alias("event_ts_utc"),
-        f("msg_type").alias("msg_type"),
-        *[decode_raw(f(path), enc).alias(name) for name, path, enc in DECODED],
+    raw_paths = [(f"_raw_{name}", path, enc) for name, path, enc in DECODED] + [
+        ("_raw_lon", "position.lon", "lon"), ("_raw_lat", "position.lat", "lat")]
+    malformed = F.col("f").isNull() | f("_corrupt").isNotNull()
+    stage1 = parsed.select(
+        *lineage_columns(), F.col("parse_error"), malformed.alias("_malformed"),
+        f("vin").alias("vin"), f("msg_type").alias("msg_type"), f("collect_time").alias("_collect_time"),
+        *[f(name).isNull().alias(f"_missing_{name}") for name in required],
+        *[f(path).alias(col) for col, path, _ in raw_paths],
         (f("position.valid") == 1).alias("position_valid"),
         F.upper(f("position.coord_sys")).alias("coord_sys_source"),
+    )
+    stage2 = stage1.select(
+        "*",
+        *[decode_raw(F.col(f"_raw_{name}"), enc).alias(name) for name, _, enc in DECODED],
+        decode_raw(F.col("_raw_lon"), "lon").alias("_lon"), decode_raw(F.col("_raw_lat"), "lat").alias("_lat"),
+    )
+    lon, lat = F.col("_lon"), F.col("_lat")
+    wgs_lon, wgs_lat = gcj02_to_wgs84(lon, lat)
+    is_gcj = F.col("coord_sys_source").isin("GCJ02", "GCJ-02")
+    collect_time = F.col("_collect_time")
+    ok_frame = ~F.col("_malformed")
+    checks = [
+        F.when(F.col("parse_error").isNotNull(), error(None, F.col("parse_error"))),
+        F.when(F.col("_malformed"), error(None, "malformed JSON (truncated or invalid line)")),
+        *[F.when(ok_frame & F.col(f"_missing_{name}"), error(name, "required field is missing")) for name in required],
+        F.when(collect_time.isNotNull() & F.try_to_timestamp(collect_time, F.lit(LOCAL_TS_FORMAT)).isNull(),
+               error("collect_time", F.format_string("cannot read '%s' as yyyy-MM-dd HH:mm:ss", collect_time))),
+        *[_range_error(F.col(col), enc, path) for col, path, enc in raw_paths],
+    ]
+    return stage2.select(
+        *lineage_columns(),
+        "vin",
+        local_ts(collect_time, tz).alias("event_ts_utc"),
+        "msg_type",
+        *[name for name, _, _ in DECODED],
+        "position_valid",
+        "coord_sys_source",
         F.when(is_gcj, wgs_lon).otherwise(lon).alias("lon_wgs84_deg"),
         F.when(is_gcj, wgs_lat).otherwise(lat).alias("lat_wgs84_deg"),
         local_date_of(collect_time).alias("event_date_local"),

@@ -70,6 +70,20 @@ class Inputs:
     def rules(self, rule: str, on: dt.date) -> dict:
         return rule_params(self.ref["rule_parameters"], rule, on_date=on)
 
+    def gold(self, name: str, start: dt.date, end: dt.date) -> DataFrame:
+        """Rows of a daily gold table written by this or an earlier build (``date_local`` in start..end)."""
+        path = str(io.table_path(TableSpec(name, "gold", None), self.settings))
+        return self.spark.read.format("delta").load(path).filter(F.col(DAY_COL).between(F.lit(start), F.lit(end)))
+
+
+def _telematics_window(inp: Inputs, start: dt.date, end: dt.date) -> DataFrame:
+    """Frames of local days start..end plus each truck's first frame after them (if any), which closes
+    the last interval of the window exactly as a build over all history would."""
+    frames = inp.events("telematics", start, end)
+    later = inp.silver("telematics").filter(F.col("event_date_local") > F.lit(end))
+    first_later = later.groupBy("vin").agg(F.min_by(F.struct(*later.columns), "event_ts_utc").alias("f")).select("f.*")
+    return frames.unionByName(first_later)
+
 
 def _months(start: dt.date, end: dt.date) -> list[dt.date]:
     months, m = [], start.replace(day=1)
@@ -100,7 +114,10 @@ def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], s
     return io.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
 
 
-def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None) -> BuildResult:
+def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None, *,
+          refresh_day_before: bool = True) -> BuildResult:
+    """Rebuild the KPI tables for local days start..end and their months. ``refresh_day_before=False``
+    leaves the truck rows of start − 1 alone (used when the quality gate blocked that day)."""
     settings = settings or get_settings()
     t0 = time.perf_counter()
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
@@ -145,19 +162,30 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
         inp.events("washing", m_start, m_end), plants=plants, production=inp.events("mine_production", m_start, m_end),
         mines=mines, period="month"))
 
-    # 3. truck energy (per truck-day; fleet-month), trips per ticket
+    # 3. truck energy per truck-day and trips per ticket, for the rebuilt days and the day before them
+    # (its last interval and a trip loaded before midnight end in the first rebuilt day). Telematics is
+    # read from two days before (loaded state of early frames) plus each truck's first frame after the
+    # window (the next frame of its last interval), so a day costs the same whatever the history. The
+    # month figures are summed from the stored daily and trip rows.
     te = inp.rules("truck_energy", end)
+    truck_days = ([start - dt.timedelta(days=1)] if refresh_day_before else []) + days
+    read_from, read_to = start - dt.timedelta(days=2), end + dt.timedelta(days=1)
+    tickets_window = inp.events("weighbridge", read_from, read_to)
     intervals = truck_energy.truck_intervals(
-        inp.events("telematics", m_start, m_end), trucks=trucks, tickets=inp.events("weighbridge", m_start, m_end),
+        _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window,
         max_integration_gap_s=te["max_integration_gap_s"], unload_stop_min_s=te["unload_stop_min_s"],
         min_loaded_km=te["min_loaded_km"], max_loaded_h=te["max_loaded_h"],
-        swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"]).persist()
-    truck_daily_month = truck_energy.truck_energy_daily(
-        intervals, tickets=inp.events("weighbridge", m_start, m_end),
-        charging_sessions=inp.events("charging_sessions", m_start, m_end)).persist()
-    daily("gold_truck_energy_daily", truck_daily_month.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end))))
+        swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"],
+    ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
+    _replace(truck_energy.truck_energy_daily(
+        intervals, tickets=inp.events("weighbridge", truck_days[0], end),
+        charging_sessions=inp.events("charging_sessions", truck_days[0], end)),
+        "gold_truck_energy_daily", DAY_COL, truck_days, settings, result)
+    _replace(truck_energy.truck_trips(intervals, tickets=inp.events("weighbridge", truck_days[0], end)),
+             "gold_truck_trips", DAY_COL, truck_days, settings, result)
+    truck_daily_month = inp.gold("gold_truck_energy_daily", m_start, m_end)
     monthly("gold_truck_energy_monthly", truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"))
-    trips = truck_energy.truck_trips(intervals, tickets=inp.events("weighbridge", m_start, m_end))
+    trips = inp.gold("gold_truck_trips", m_start, m_end)
 
     # 4. chain energy per delivered tonne, per shipment
     haulage = chain_energy.haulage_energy_by_mine(truck_daily_month, trips=trips, factors=ref["conversion_factors"])
@@ -168,7 +196,10 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     monthly("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(chain, mines=mines, period="month"))
 
     # 5. charging utilisation (connector-hour, connector-day, station-day, station-month, roll-ups)
-    status, sessions = inp.silver("connector_status"), inp.events("charging_sessions", start - dt.timedelta(days=1), end)
+    cu = inp.rules("charging_utilisation", end)
+    status = inp.events("connector_status", start - dt.timedelta(days=int(cu["status_lookback_days"])),
+                        end + dt.timedelta(days=1))
+    sessions = inp.events("charging_sessions", start - dt.timedelta(days=1), end)
     c_hourly = charging_utilisation.charging_connector_hourly(status, sessions=sessions, connectors=connectors,
                                                               start_date=start, end_date=end).persist()
     concurrency = charging_utilisation.peak_concurrency_hourly(status, start_date=start, end_date=end)
@@ -206,7 +237,6 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     monthly("gold_target_tracking", tracking)
 
     intervals.unpersist()
-    truck_daily_month.unpersist()
     c_hourly.unpersist()
     result.seconds = time.perf_counter() - t0
     log.info("gold build %s..%s: %s tables in %.1f s", start, end, len(result.tables), result.seconds)
@@ -218,6 +248,42 @@ KPI_BUILDS = TableSpec("kpi_builds", "ops", T.StructType([
     T.StructField("start_date", T.DateType(), False), T.StructField("end_date", T.DateType(), False),
     T.StructField("tables", T.IntegerType(), False), T.StructField("seconds", T.DoubleType(), False),
 ]))
+
+
+KPI_BLOCKED_DAYS = TableSpec("kpi_blocked_days", "ops", T.StructType([
+    T.StructField("day", T.DateType(), False), T.StructField("blocked_at", T.TimestampType(), False),
+    T.StructField("reason", T.StringType(), True),
+]))
+
+
+def record_blocked(spark: SparkSession, blocked: dict[dt.date, str], settings: Settings | None = None) -> None:
+    """Days the quality gate kept out of gold; they stay affected until a later build covers them."""
+    if not blocked:
+        return
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = [(day, now, reason[:4000]) for day, reason in sorted(blocked.items())]
+    io.append(spark.createDataFrame(rows, KPI_BLOCKED_DAYS.schema), KPI_BLOCKED_DAYS, settings)
+
+
+def pending_blocked_days(spark: SparkSession, settings: Settings | None = None) -> set[dt.date]:
+    """Blocked days that no build started after the block has covered yet."""
+    blocked = io.read_table(spark, KPI_BLOCKED_DAYS, settings).collect()
+    if not blocked:
+        return set()
+    builds = io.read_table(spark, KPI_BUILDS, settings).select("started_at", "start_date", "end_date").collect()
+    return {b["day"] for b in blocked
+            if not any(r["started_at"] > b["blocked_at"] and r["start_date"] <= b["day"] <= r["end_date"] for r in builds)}
+
+
+def contiguous_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """[2, 3, 5] → [(2, 3), (5, 5)]: the ranges a build of exactly these days is made of."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def record_build(spark: SparkSession, result: BuildResult, started_at: dt.datetime, settings: Settings | None = None) -> None:
@@ -232,7 +298,8 @@ def last_build_started_at(spark: SparkSession, settings: Settings | None = None)
 
 def affected_days(spark: SparkSession, settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
     """Event days that ingestion touched (from the ingest audit) in runs that finished after ``since``
-    (default: the start of the last gold build, so a run that overlapped it is taken again)."""
+    (default: the start of the last gold build, so a run that overlapped it is taken again), plus days
+    the quality gate blocked that no later build has covered."""
     audit = io.read_table(spark, INGEST_AUDIT, settings)
     since = since or last_build_started_at(spark, settings)
     if since is not None:
@@ -240,7 +307,7 @@ def affected_days(spark: SparkSession, settings: Settings | None = None, since: 
     days = set()
     for row in audit.select("event_dates").collect():
         days.update(dt.date.fromisoformat(d) for d in (row["event_dates"] or "").split(",") if d)
-    return sorted(days)
+    return sorted(days | pending_blocked_days(spark, settings))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -271,3 +271,32 @@ def test_cli_exits_non_zero_on_a_critical_failure(settings, faulty, monkeypatch,
     assert code == 1
     assert "silver_telematics [2026-11-04] FAILED" in out.out and "CRITICAL soc_pct" in out.out
     assert "critical expectations failed in: silver_telematics" in out.err
+
+
+def test_gate_blocks_only_the_failing_day_and_lets_the_clean_day_through(spark, settings):
+    from jobs.quality_gate import _blocked_days
+
+    together = q.validate_day(spark, "silver_telematics", [CLEAN, FAULTY], settings=settings, run_id="gate-both")
+    assert together.critical_failures                   # validated together, the two days fail
+    blocked = _blocked_days(spark, [together], [CLEAN, FAULTY], settings, "gate-by-day")
+    # day by day only 2026-11-04 (the faulty day) fails; 2026-11-03 goes through to gold
+    assert list(blocked) == [FAULTY]
+    assert "soc_pct" in blocked[FAULTY] and "2026-11-04" in blocked[FAULTY]
+
+
+def test_a_blocked_day_stays_affected_until_a_later_build_covers_it(spark, tmp_path):
+    from jobs.kpi.build import (KPI_BUILDS, contiguous_runs, pending_blocked_days, record_blocked)
+
+    assert contiguous_runs([dt.date(2026, 11, 5), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]) == [
+        (dt.date(2026, 11, 2), dt.date(2026, 11, 3)), (dt.date(2026, 11, 5), dt.date(2026, 11, 5))]
+    lake = Settings(lake_root=tmp_path / "lake")
+    record_blocked(spark, {FAULTY: "soc_pct above 100"}, lake)
+    assert pending_blocked_days(spark, lake) == {FAULTY}
+    # a build of 11-03..11-03 started later does not cover 11-04; one of 11-04..11-05 does
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+    rows = [(later, later, CLEAN, CLEAN, 21, 1.0)]
+    io.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
+    assert pending_blocked_days(spark, lake) == {FAULTY}
+    rows = [(later, later, FAULTY, WARNING_DAY, 21, 1.0)]
+    io.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
+    assert pending_blocked_days(spark, lake) == set()

@@ -1,0 +1,4 @@
+"""`python -m jobs.bench`: see jobs/bench/run.py."""
+from jobs.bench.run import main
+
+main()
