@@ -6,9 +6,10 @@ translated from our Spark code, so that agreement means something. Contract and 
 
 Ingestion (:func:`ingest_telematics`): ``read_ndjson`` with explicit columns and ``ignore_errors``; a
 malformed line (truncated, invalid JSON) comes back as a row of nulls and is rejected as missing its
-required fields. DuckDB casts more leniently than Spark's JSON reader (35.2 -> 35, "352" -> 352,
-true -> 1, where Spark rejects the whole frame); the generator writes none of these, so counts agree
-on generated data.
+required fields. DuckDB reads some values Spark's JSON reader rejects, and keeps those frames: a
+fraction, a numeric string or a boolean in a raw integer field (35.2 -> 35, "352" -> 352, true -> 1),
+an integer beyond a long (-> null), a block that is not an object (-> a block of nulls). The generator
+writes none of these, so the counts agree on generated data; the pandas peer rejects them as Spark does.
 
 Gold (:func:`gold_kpis`): our silver Delta tables are read with delta-rs (partition-pruned Arrow
 tables) and queried in DuckDB.
@@ -16,6 +17,7 @@ tables) and queried in DuckDB.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import time
 from pathlib import Path
@@ -52,6 +54,20 @@ def connect() -> duckdb.DuckDBPyConnection:
     # seconds since the epoch as a double, as our Spark code takes them (unix_micros / 1e6)
     con.execute("CREATE MACRO _epoch_s(t) AS CAST(epoch_us(t) AS DOUBLE) / 1000000.0")
     return con
+
+
+def _with_connection(compute):
+    """Let a KPI query run on the caller's connection, or on its own one (closed after)."""
+    @functools.wraps(compute)
+    def run(lake_root: Path, start: dt.date, end: dt.date, con: duckdb.DuckDBPyConnection | None = None):
+        if con is not None:
+            return compute(Path(lake_root), start, end, con)
+        own = connect()
+        try:
+            return compute(Path(lake_root), start, end, own)
+        finally:
+            own.close()
+    return run
 
 
 def _sql_text(value: str) -> str:
@@ -179,7 +195,9 @@ _TELEMATICS_READ = ("vin", "event_ts_utc", "event_date_local", "speed_kmh", "odo
                     "total_current_a", "h2_remaining_pct", "fuel_total_l")
 
 
-def truck_energy_daily(con: duckdb.DuckDBPyConnection, lake_root: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
+@_with_connection
+def truck_energy_daily(lake_root: Path, start: dt.date, end: dt.date,
+                       con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """Per (date_local, vin), rules of jobs/kpi/truck_energy.py and docs/kpis.md section 3:
 
     * each frame opens an interval to the truck's NEXT frame; dt = next - this;
@@ -249,7 +267,9 @@ def truck_energy_daily(con: duckdb.DuckDBPyConnection, lake_root: Path, start: d
         ["date_local", "vin"], ignore_index=True)
 
 
-def mine_energy_daily(con: duckdb.DuckDBPyConnection, lake_root: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
+@_with_connection
+def mine_energy_daily(lake_root: Path, start: dt.date, end: dt.date,
+                      con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """Per (shift_date, mine_id), rules of jobs/kpi/mine_energy.py: sums over the mine's shifts of the
     shift-day; kgce = electricity kWh x electricity factor (equivalent basis, the basis our build grades
     on) + diesel kg x diesel factor + other kgce, factors in force on the shift-day; empty diesel or
@@ -291,7 +311,9 @@ def mine_energy_daily(con: duckdb.DuckDBPyConnection, lake_root: Path, start: dt
     """).df()
 
 
-def charging_station_daily(con: duckdb.DuckDBPyConnection, lake_root: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
+@_with_connection
+def charging_station_daily(lake_root: Path, start: dt.date, end: dt.date,
+                           con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """Per (date_local, station_id) for every station with connectors and every day start..end, rules of
     jobs/kpi/charging_utilisation.py: a session's kWh are spread evenly over its charging time (charge
     start -> charge end, each falling back to plug-in / plug-out; no duration = all at its start), cut at
@@ -348,7 +370,9 @@ def charging_station_daily(con: duckdb.DuckDBPyConnection, lake_root: Path, star
     """).df()
 
 
-def rail_share_monthly(con: duckdb.DuckDBPyConnection, lake_root: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
+@_with_connection
+def rail_share_monthly(lake_root: Path, start: dt.date, end: dt.date,
+                       con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """Per month touching start..end and company, rules of jobs/kpi/rail_share.py: shipments of raw
     coal, clean coal and coke beyond ``long_haul_threshold_km`` (strictly, unless inclusive) are in
     scope; one counts as rail (whole tonnes) when rail km > 0 and rail km >= ``multimodal_rail_min_km_share``
@@ -402,7 +426,7 @@ def gold_kpis(lake_root: Path, start: dt.date, end: dt.date) -> dict[str, pd.Dat
     try:
         for table, compute in _FAMILIES.items():
             started = time.perf_counter()
-            df = compute(con, Path(lake_root), start, end)
+            df = compute(Path(lake_root), start, end, con)
             df.attrs["seconds"] = round(time.perf_counter() - started, 3)
             out[table] = df
     finally:
