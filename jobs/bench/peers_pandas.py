@@ -47,6 +47,7 @@ _LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 _BLOCKS = ("vehicle", "fuel_cell", "engine", "position")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _CHUNK_LINES = 20_000
+_SHORT_CHUNK_LINES = 32
 
 
 def _text_of(path: Path) -> str:
@@ -69,23 +70,33 @@ def _loads_or_none(line: str):
         return None
 
 
+def _parse_chunk(lines: list[str], out: list) -> None:
+    """Append one parsed value per line (None for a malformed line). The chunk is parsed as one JSON
+    array; when that fails (or does not give one value per line) it is halved until the malformed lines
+    are isolated, and short chunks are parsed line by line."""
+    if len(lines) <= _SHORT_CHUNK_LINES:
+        out.extend(_loads_or_none(line) for line in lines)
+        return
+    try:
+        parsed = json.loads("[" + ",".join(lines) + "]")
+        if len(parsed) == len(lines):
+            out.extend(parsed)
+            return
+    except (ValueError, RecursionError):
+        pass
+    half = len(lines) // 2
+    _parse_chunk(lines[:half], out)
+    _parse_chunk(lines[half:], out)
+
+
 def _json_objects(text: str) -> tuple[int, list[dict]]:
-    """(non-blank lines, the JSON objects among them in line order). Lines are parsed a chunk at a time
-    as one JSON array (one C call instead of one per line); a line that cannot end a JSON object is
-    malformed without parsing, and a chunk that does not parse into one value per line is parsed line
-    by line to find its malformed lines."""
+    """(non-blank lines, the JSON objects among them in line order). Lines are parsed thousands at a time
+    (one C call instead of one per line); a line that cannot end a JSON object is malformed unparsed."""
     lines = [line for line in text.splitlines() if line.strip()]
     candidates = [line for line in lines if line.rstrip().endswith("}")]
     objects: list = []
     for i in range(0, len(candidates), _CHUNK_LINES):
-        chunk = candidates[i:i + _CHUNK_LINES]
-        try:
-            parsed = json.loads("[" + ",".join(chunk) + "]")
-            if len(parsed) != len(chunk):
-                raise ValueError("a line held more than one JSON value")
-        except (ValueError, RecursionError):
-            parsed = [_loads_or_none(line) for line in chunk]
-        objects.extend(parsed)
+        _parse_chunk(candidates[i:i + _CHUNK_LINES], objects)
     return len(lines), [o for o in objects if type(o) is dict]
 
 
