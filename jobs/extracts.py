@@ -6,7 +6,8 @@
 
 For every company of ``silver_companies`` (or the ones named) one folder
 ``<extracts_root>/<yyyy-mm>/<company_key>/`` with ``company_key = c_`` + the first 16 hex digits of
-sha256(salt + company_id): a company id or name never appears in a path.
+sha256(salt + company_id) (``jobs.delivery_keys``, shared with the reports): a company id or name never
+appears in a path.
 
     csv/<gold table>.csv          one per gold table in the pack (all of them, empty ones too)
     parquet/<gold table>.parquet  the same rows with the gold column types (decimals stay decimals)
@@ -16,7 +17,8 @@ sha256(salt + company_id): a company id or name never appears in a path.
     SHA256SUMS                    ``sha256sum -c SHA256SUMS`` in the folder verifies every file
 
 Tenant isolation: each table has one rule naming its owning company (``TABLES``): its ``company_id``;
-its station via ``silver_charging_stations``; its mine via ``silver_mines``; or, for roll-up tables,
+its station via ``silver_charging_stations``; its mine via ``silver_mines``; its truck via ``silver_trucks``;
+or, for roll-up tables,
 ``scope_level`` ∈ {company, mine} with a ``scope_id`` the company owns — banner and city rows sum over
 several companies and are never included. Every other entity column of a row (mine, plant, truck,
 station) must belong to the same company, else the run stops (``IsolationError``) before writing.
@@ -51,11 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobs.delivery_keys import company_key
 from jobs.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,6 @@ GENERATOR_VERSION = "extracts_v1.0"
 PACK_FORMAT = 1
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 OWNER = "_owner_company_id"
-OWNER_KIND = "_owner_kind"
 MANIFEST, CHECKSUMS = "MANIFEST.json", "SHA256SUMS"
 
 FAMILIES: dict[str, str] = {
@@ -85,7 +87,7 @@ EXCLUDED_TABLES: dict[str, str] = {
 # Row order of every file (whichever of these a table has, in this order): stable across re-runs.
 SORT_COLUMNS = ("month_start", "date_local", "shift_date", "prod_date", "hour_local", "scope_level", "scope_id",
                 "company_id", "powertrain", "mine_id", "plant_id", "vin", "station_id", "connector_id",
-                "shipment_id", "product")
+                "shipment_id", "ticket_id", "product")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class ExtractTable:
     family: str
     period_col: str
     owner_col: str                       # column naming the owning entity
-    owner_kind: str                      # its kind: company | mine | charging_station | h2_station | scope
+    owner_kind: str                      # its kind: company | mine | truck | charging_station | h2_station | scope
     title: str
     refs: tuple[tuple[str, str], ...] = ()   # other entity columns (column, kind): must be the same company's
 
@@ -107,7 +109,7 @@ class ExtractTable:
                     "banner and city rows (several companies) excluded")
         if self.owner_kind == "company":
             return "company_id = the company"
-        source = {"mine": "silver_mines", "charging_station": "silver_charging_stations",
+        source = {"mine": "silver_mines", "truck": "silver_trucks", "charging_station": "silver_charging_stations",
                   "h2_station": "silver_h2_stations"}[self.owner_kind]
         return f"{self.owner_col} -> {source}.company_id = the company"
 
@@ -134,6 +136,9 @@ TABLES: tuple[ExtractTable, ...] = (
        _TRUCK),
     _t("gold_truck_energy_monthly", "truck_energy", "month_start", "company_id", "company",
        "per fleet (powertrain) and month"),
+    # A truck loading at another company's mine would name that mine (and its ticket): the run stops.
+    _t("gold_truck_trips", "truck_energy", "date_local", "vin", "truck", "per weighbridge ticket (loaded trip)",
+       _MINE),
     _t("gold_chain_energy_shipment", "chain_energy", "month_start", "mine_id", "mine", "per shipment"),
     _t("gold_chain_energy_rollup_monthly", "chain_energy", "month_start", "scope_id", "scope",
        "per mine and company"),
@@ -174,11 +179,6 @@ class Owners:
         return self.entities.get(kind, {}).get(entity_id)
 
 
-def company_key(company_id: str, salt: str) -> str:
-    """The folder name of a company's packs: a salted hash, never the raw id."""
-    return "c_" + hashlib.sha256(f"{salt}{company_id}".encode()).hexdigest()[:16]
-
-
 def read_owners(spark: SparkSession, settings: Settings) -> Owners:
     from jobs import io
     from schemas.tables import SILVER
@@ -200,21 +200,28 @@ def read_owners(spark: SparkSession, settings: Settings) -> Owners:
     return Owners(names, entities)
 
 
-def with_owner(df: DataFrame, table: ExtractTable, *, owners: DataFrame) -> DataFrame:
-    """Add the owning company of each row (``OWNER``, null when the entity is unknown); roll-up rows of
-    scope levels that are not one company's (banner, city) are dropped. ``owners``: kind, entity_id,
-    company_id."""
+def _lookup(mapping: dict[str, str], key: Column) -> Column:
+    """``mapping[key]`` as a literal map expression (null for unknown keys): the entity lists are small,
+    and a literal map costs no join and no broadcast job per table."""
     from pyspark.sql import functions as F
 
-    if table.owner_kind == "scope":
-        level_kind = F.create_map(*[F.lit(x) for kv in SCOPE_KINDS.items() for x in kv])
-        df = df.withColumn(OWNER_KIND, level_kind[F.col("scope_level")]).filter(F.col(OWNER_KIND).isNotNull())
-    else:
-        df = df.withColumn(OWNER_KIND, F.lit(table.owner_kind))
-    o = owners.select(F.col("kind").alias("_o_kind"), F.col("entity_id").alias("_o_entity"),
-                      F.col("company_id").alias(OWNER))
-    cond = (F.col(OWNER_KIND) == F.col("_o_kind")) & (F.col(table.owner_col) == F.col("_o_entity"))
-    return df.join(F.broadcast(o), cond, how="left").drop(OWNER_KIND, "_o_kind", "_o_entity")
+    if not mapping:
+        return F.lit(None).cast("string")
+    return F.create_map(*[F.lit(x) for kv in sorted(mapping.items()) for x in kv])[key]
+
+
+def with_owner(df: DataFrame, table: ExtractTable, *, owners: Owners) -> DataFrame:
+    """Add the owning company of each row (``OWNER``, null when silver does not know the entity); roll-up
+    rows of scope levels that are not one company's (banner, city) are dropped."""
+    from pyspark.sql import functions as F
+
+    if table.owner_kind != "scope":
+        return df.withColumn(OWNER, _lookup(owners.entities.get(table.owner_kind, {}), F.col(table.owner_col)))
+    owner = F.lit(None).cast("string")
+    for level, kind in SCOPE_KINDS.items():
+        owner = F.when(F.col("scope_level") == level,
+                       _lookup(owners.entities.get(kind, {}), F.col("scope_id"))).otherwise(owner)
+    return df.filter(F.col("scope_level").isin(list(SCOPE_KINDS))).withColumn(OWNER, owner)
 
 
 def check_isolation(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> None:
@@ -249,16 +256,43 @@ def _gold(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
         raise ExtractError(f"{exc}; build gold first (python -m jobs.kpi.build)") from exc
 
 
-def available_months(spark: SparkSession, settings: Settings) -> list[dt.date]:
-    """Months with at least one row in any gold table of the packs (one Spark job)."""
+def _union(frames: list[DataFrame]) -> DataFrame:
     from functools import reduce
 
+    return reduce(lambda a, b: a.union(b), frames)
+
+
+def available_months(spark: SparkSession, settings: Settings) -> list[dt.date]:
+    """Months with at least one row in any gold table of the packs (scans every table: error messages only)."""
     from pyspark.sql import functions as F
 
-    frames = [_gold(spark, t.name, settings).select(F.trunc(F.col(t.period_col), "month").alias("m")).distinct()
-              for t in TABLES]
-    months = reduce(lambda a, b: a.union(b), frames).distinct().collect()
+    months = _union([_gold(spark, t.name, settings).select(F.trunc(F.col(t.period_col), "month").alias("m"))
+                     .distinct() for t in TABLES]).distinct().collect()
     return sorted(r["m"] for r in months if r["m"] is not None)
+
+
+def latest_month(spark: SparkSession, settings: Settings) -> dt.date | None:
+    """The month of the latest period in any gold table of the packs (maxima of partition columns)."""
+    from pyspark.sql import functions as F
+
+    latest = _union([_gold(spark, t.name, settings).agg(F.max(F.col(t.period_col)).alias("m"))
+                     for t in TABLES]).agg(F.max("m")).first()[0]
+    return latest.replace(day=1) if latest else None
+
+
+def month_in_gold(spark: SparkSession, month: dt.date, settings: Settings) -> tuple[bool, list[dt.date]]:
+    """Whether gold has rows in ``month``, and (only when it is not known from the first table) every
+    month it has: a partition-pruned probe of one table usually answers, the scan of all tables runs only
+    for a month that table lacks."""
+    from pyspark.sql import functions as F
+
+    probe = TABLES[0]
+    rows = _gold(spark, probe.name, settings).filter(
+        F.col(probe.period_col).between(F.lit(month), F.lit(month_end(month)))).limit(1).count()
+    if rows:
+        return True, []
+    months = available_months(spark, settings)
+    return month in months, months
 
 
 def month_end(month: dt.date) -> dt.date:
@@ -271,14 +305,11 @@ def collect_month(spark: SparkSession, month: dt.date, company_ids: Sequence[str
     per table; the per-company split happens in memory)."""
     from pyspark.sql import functions as F
 
-    spark_owners = spark.createDataFrame(
-        [(kind, entity, company) for kind, m in owners.entities.items() for entity, company in m.items()],
-        "kind string, entity_id string, company_id string")
     end = month_end(month)
     out: dict[str, pa.Table] = {}
     for i, table in enumerate(TABLES, 1):
         df = _gold(spark, table.name, settings).filter(F.col(table.period_col).between(F.lit(month), F.lit(end)))
-        df = with_owner(df, table, owners=spark_owners).filter(
+        df = with_owner(df, table, owners=owners).filter(
             F.col(OWNER).isin(list(company_ids)) | F.col(OWNER).isNull())
         rows = df.toArrow()
         unowned = rows.column(OWNER).null_count
@@ -295,11 +326,11 @@ def collect_month(spark: SparkSession, month: dt.date, company_ids: Sequence[str
 def company_rows(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> pa.Table:
     import pyarrow.compute as pc
 
-    mine = rows.filter(pc.equal(rows.column(OWNER), company_id)).drop_columns([OWNER])
-    keys = [c for c in SORT_COLUMNS if c in mine.column_names]
-    mine = mine.sort_by([(c, "ascending") for c in keys]) if keys else mine
-    check_isolation(mine, table, company_id, owners)
-    return mine
+    own = rows.filter(pc.equal(rows.column(OWNER), company_id)).drop_columns([OWNER])
+    keys = [c for c in SORT_COLUMNS if c in own.column_names]
+    own = own.sort_by([(c, "ascending") for c in keys]) if keys else own
+    check_isolation(own, table, company_id, owners)
+    return own
 
 
 # --- writing one pack -------------------------------------------------------------------------------------
@@ -505,14 +536,12 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
         os.rename(tmp, final)
 
 
-def write_pack(root: Path, *, company_id: str, company_name: str | None, month: dt.date,
-               tables: dict[str, pa.Table], salt: str, generated_at: dt.datetime,
-               progress: str = "") -> PackResult:
-    """Write one company's pack for ``month`` under ``root/<yyyy-mm>/<key>/`` (``tables``: the company's
-    rows of every table in ``TABLES``, already isolated)."""
+def write_pack(root: Path, *, key: str, company_id: str, company_name: str | None, month: dt.date,
+               tables: dict[str, pa.Table], generated_at: dt.datetime, progress: str = "") -> PackResult:
+    """Write one company's pack for ``month`` under ``root/<yyyy-mm>/<key>/`` (``key``: the company's
+    hashed key; ``tables``: the company's rows of every table in ``TABLES``, already isolated)."""
     from schemas.kpi_metadata import definitions_version, units_version
 
-    key = company_key(company_id, salt)
     period = month.strftime("%Y-%m")
     parent = root / period
     parent.mkdir(parents=True, exist_ok=True)
@@ -586,13 +615,13 @@ def build_extracts(spark: SparkSession, month: dt.date | None = None, *, compani
         company_ids = sorted(owners.company_names)
     if not company_ids:
         raise ExtractError("silver_companies is empty: no company to write a pack for")
-    months = available_months(spark, settings)
     if month is None:
-        if not months:
+        month = latest_month(spark, settings)
+        if month is None:
             raise ExtractError("no gold data at all: build gold first (python -m jobs.kpi.build)")
-        month = months[-1]
     month = month.replace(day=1)
-    if month not in months:
+    present, months = month_in_gold(spark, month, settings)
+    if not present:
         have = ", ".join(m.strftime("%Y-%m") for m in months) or "none"
         raise ExtractError(f"no gold data for {month.strftime('%Y-%m')} (months in gold: {have})")
     generated_at = (generated_at or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
@@ -601,12 +630,13 @@ def build_extracts(spark: SparkSession, month: dt.date | None = None, *, compani
     collected = collect_month(spark, month, company_ids, owners, settings)
     results = []
     for n, cid in enumerate(company_ids, 1):
+        key = company_key(cid, settings)
         tables = {t.name: company_rows(collected[t.name], t, cid, owners) for t in TABLES}
         if not any(r.num_rows for r in tables.values()):
             log.warning("[%d/%d] company %s has no rows in %s: its pack holds empty tables", n, len(company_ids),
-                        company_key(cid, settings.company_key_salt), month.strftime("%Y-%m"))
-        results.append(write_pack(settings.extracts_root, company_id=cid, company_name=owners.company_names[cid],
-                                  month=month, tables=tables, salt=settings.company_key_salt,
+                        key, month.strftime("%Y-%m"))
+        results.append(write_pack(settings.extracts_root, key=key, company_id=cid,
+                                  company_name=owners.company_names[cid], month=month, tables=tables,
                                   generated_at=generated_at, progress=f"[{n}/{len(company_ids)}] "))
     log.info("extracts %s: %d pack(s) in %.1f s", month.strftime("%Y-%m"), len(results), time.perf_counter() - t0)
     return results

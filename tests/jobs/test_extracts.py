@@ -16,8 +16,9 @@ import pytest
 from openpyxl import load_workbook
 
 from jobs import extracts, io
+from jobs.delivery_keys import company_key
 from jobs.extracts import (CHECKSUMS, MANIFEST, TABLES, ExtractTable, IsolationError, Owners, check_isolation,
-                           company_key, write_pack)
+                           write_pack)
 from jobs.settings import Settings
 from schemas.tables import SILVER
 
@@ -38,7 +39,7 @@ def lake(sample_gold_lake, tmp_path_factory):
 def silver(spark, lake) -> dict:
     """Silver tables of the sample as pandas frames (tiny)."""
     names = ("companies", "mines", "washing_plants", "trucks", "charging_stations", "charging_connectors",
-             "h2_stations", "shipments", "mine_production")
+             "h2_stations", "shipments", "mine_production", "weighbridge")
     return {n: io.read_existing(spark, SILVER[n], lake).toPandas() for n in names}
 
 
@@ -46,7 +47,7 @@ def silver(spark, lake) -> dict:
 def packs(spark, lake, silver):
     """Packs of every company, built through the CLI entry point. Returns {company_id: pack folder}."""
     assert extracts.main(["--month", PERIOD], settings=lake) == 0
-    return {cid: lake.extracts_root / PERIOD / company_key(cid, lake.company_key_salt)
+    return {cid: lake.extracts_root / PERIOD / company_key(cid, lake)
             for cid in silver["companies"].company_id}
 
 
@@ -62,6 +63,8 @@ def ids_of(silver: dict, company_id: str) -> set[str]:
     for stations in ("charging_stations", "h2_stations"):
         ids |= set(own(s[stations]).station_id) | set(own(s[stations]).station_name.dropna())
     ids |= set(s["shipments"][s["shipments"].mine_id.isin(mines.mine_id)].shipment_id)
+    tickets = s["weighbridge"]
+    ids |= set(tickets[tickets.mine_id.isin(mines.mine_id) | tickets.vin.isin(own(s["trucks"]).vin)].ticket_id)
     return ids
 
 
@@ -134,7 +137,8 @@ def test_no_id_of_another_company_anywhere_in_a_pack_and_its_own_ids_are_there(p
         mines = silver["mines"][silver["mines"].company_id == cid]
         expected = {cid, *mines.mine_id, *silver["charging_stations"].query("company_id == @cid").station_id,
                     *silver["h2_stations"].query("company_id == @cid").station_id,
-                    *silver["shipments"][silver["shipments"].mine_id.isin(mines.mine_id)].shipment_id}
+                    *silver["shipments"][silver["shipments"].mine_id.isin(mines.mine_id)].shipment_id,
+                    *silver["weighbridge"][silver["weighbridge"].mine_id.isin(mines.mine_id)].ticket_id}
         assert not expected - set(i for i in expected if i in everything)
         trucks = pq.read_table(pack / "parquet" / "gold_truck_energy_daily.parquet").to_pandas()
         assert set(trucks.vin) == set(silver["trucks"].query("company_id == @cid").vin)
@@ -159,8 +163,7 @@ def test_rollups_keep_company_and_mine_rows_only(packs, silver):
 
 
 def test_with_owner_maps_scopes_and_drops_banner_and_city_rows(spark):
-    owners = spark.createDataFrame([("company", "C01", "C01"), ("company", "C02", "C02"), ("mine", "M002", "C02")],
-                                   "kind string, entity_id string, company_id string")
+    owners = Owners({"C01": "A", "C02": "B"}, {"company": {"C01": "C01", "C02": "C02"}, "mine": {"M002": "C02"}})
     rollup = spark.createDataFrame(
         [("company", "C01", 1.0), ("mine", "M002", 2.0), ("mine", "M999", 3.0), ("banner", "Zhungeer", 4.0),
          ("city", "ordos", 5.0)], "scope_level string, scope_id string, rail_t double")
@@ -310,15 +313,15 @@ def test_same_data_and_timestamp_give_byte_identical_packs(packs, tmp_path):
     at = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
     digests = []
     for root in (tmp_path / "a", tmp_path / "b"):
-        result = write_pack(root, company_id="C03", company_name="x", month=MONTH, tables=tables, salt="s",
-                            generated_at=at)
+        result = write_pack(root, key="c_0123456789abcdef", company_id="C03", company_name="x", month=MONTH,
+                            tables=tables, generated_at=at)
         digests.append((result.path / CHECKSUMS).read_text())
     assert digests[0] == digests[1]
 
 
 def test_a_failed_run_leaves_the_previous_pack_whole(packs, tmp_path, monkeypatch):
     tables = _pack_tables(packs["C01"])
-    kwargs = dict(company_id="C01", company_name="x", month=MONTH, tables=tables, salt="s",
+    kwargs = dict(key="c_0123456789abcdef", company_id="C01", company_name="x", month=MONTH, tables=tables,
                   generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
     first = write_pack(tmp_path, **kwargs)
     sums = (first.path / CHECKSUMS).read_text()
