@@ -10,6 +10,7 @@ required fields. DuckDB reads some values Spark's JSON reader rejects, and keeps
 fraction, a numeric string or a boolean in a raw integer field (35.2 -> 35, "352" -> 352, true -> 1),
 an integer beyond a long (-> null), a block that is not an object (-> a block of nulls). The generator
 writes none of these, so the counts agree on generated data; the pandas peer rejects them as Spark does.
+Both peers reject a line with text after its JSON object, which Spark reads (ignoring the rest).
 
 Gold (:func:`gold_kpis`): our silver Delta tables are read with delta-rs (partition-pruned Arrow
 tables) and queried in DuckDB.

@@ -8,7 +8,9 @@ translated from our Spark code, so that agreement means something. Contract and 
 Ingestion (:func:`ingest_telematics`) parses with the json module, thousands of lines per call
 (``pd.read_json`` gives up on a whole file at its first truncated line), builds columns with
 ``DataFrame.from_records`` and types like Spark's JSON reader: a raw value that is not a JSON integer,
-or a block that is not an object, makes the frame malformed. Everything after parsing is vectorised.
+or a block that is not an object, makes the frame malformed (checked against Spark 4 ``from_json``). One
+difference: a line with text after its JSON object is malformed here, while Spark reads the object and
+ignores the rest; the generator writes no such line. Everything after parsing is vectorised.
 
 Gold (:func:`gold_kpis`): our silver Delta tables are read with delta-rs (partition-pruned Arrow
 tables) and computed in pandas. Quantities are doubles (ours sum exact decimals); the difference stays
