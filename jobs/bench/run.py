@@ -161,8 +161,6 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
 # --- peers --------------------------------------------------------------------------------------------
 def run_peers(settings: Settings, day: dt.date, ours: dict) -> dict:
     """DuckDB and pandas on the same landing telematics and the same silver tables; compare with gold."""
-    import deltalake
-
     from jobs.bench import peer_contract, peers_duckdb, peers_pandas
 
     files = sorted((settings.landing_root / "telematics").rglob("*.jsonl*"))
@@ -178,10 +176,9 @@ def run_peers(settings: Settings, day: dt.date, ours: dict) -> dict:
         gold_s = round(time.perf_counter() - t0, 2)
         agreement = {}
         for table, peer_df in kpis.items():
-            gold_name = f"gold_{table}"
-            ours_df = deltalake.DeltaTable(str(settings.gold_root / gold_name)).to_pandas()
-            contract = peer_contract.CONTRACT[table]
-            agreement[table] = peer_contract.compare(ours_df, peer_df, **contract)
+            ours_df = peer_contract.read_gold(settings.lake_root, peer_contract.PEER_KPIS[table], day, day)
+            report = peer_contract.compare(ours_df, peer_df, **peer_contract.CONTRACT[table])
+            agreement[table] = {**report, "seconds": peer_df.attrs.get("seconds")}
         results[name] = {
             "ingest_telematics": ingest,
             "ingest_ratio_to_ours": round(ingest["seconds"] / our_tel_s, 2) if our_tel_s else None,

@@ -111,7 +111,10 @@ def truck_intervals(
     for c in ("ts", "odometer_km", "soc_pct", "h2_remaining_pct", "fuel_total_l"):
         f = f.withColumn(f"next_{c}" if c != "ts" else "next_ts", F.first(c).over(nxt))
     odo_step = F.col("next_odometer_km") - F.col("odometer_km")
-    f = f.withColumn("moving", F.coalesce(F.col("speed_kmh") > 0, odo_step > 0, F.lit(False))).withColumn(
+    # moving = speed above 0 OR the odometer advancing (a truck pulling away can report speed 0 while
+    # its odometer already steps); standstill needs both to say so. Unknown counts as not moving.
+    moving = F.coalesce(F.col("speed_kmh") > 0, F.lit(False)) | F.coalesce(odo_step > 0, F.lit(False))
+    f = f.withColumn("moving", moving).withColumn(
         "stopped", ~F.col("moving"))
     f = _loaded_state(f, tickets.select("vin", "ticket_id", "load_ts_utc", "net_t"), unload_stop_min_s=unload_stop_min_s,
                       min_loaded_km=min_loaded_km, max_loaded_h=max_loaded_h)

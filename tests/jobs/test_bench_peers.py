@@ -1,12 +1,10 @@
 """Benchmark peers (DuckDB SQL, pandas): hand-worked telematics ingestion and truck-day, agreement with
 each other, with our silver telematics and with our gold KPIs on the sample month.
 
-One disagreement with our gold is known and pinned here (see ``KNOWN_MOVING_RULE_COLUMNS``): for an
-interval whose frame reports speed 0 while the odometer advances to the next frame, our Spark code
-counts the truck as stopped (``coalesce(speed > 0, odometer step > 0)``), so a negative current there
-is charging; the written rule (jobs/kpi/truck_energy.py docstring, docs/kpis.md section 3) says the
-truck is at standstill only with speed 0 AND no odometer advance, so it is moving and the energy is
-regen. The peers follow the written rule.
+These tests found a real defect: for an interval whose frame reports speed 0 while the odometer
+advances to the next frame, our Spark code counted the truck as stopped, so a negative current there
+was charging; the written rule (docs/kpis.md section 3) says standstill needs speed 0 AND no odometer
+advance. The code now follows the rule, and ``test_ours_follows_the_written_moving_rule`` pins it.
 """
 from __future__ import annotations
 
@@ -26,7 +24,6 @@ from jobs.bench import peers_duckdb, peers_pandas
 PEERS = {"duckdb": peers_duckdb, "pandas": peers_pandas}
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_START, SAMPLE_END = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
-KNOWN_MOVING_RULE_COLUMNS = ("regen_kwh", "battery_net_kwh")
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -215,8 +212,6 @@ def test_truck_day_hand_worked(truck_lake, peer):
         assert row[column] == pytest.approx(expected, abs=1e-9), column
 
 
-@pytest.mark.xfail(strict=True, reason="known disagreement (issue 7): our truck_intervals takes speed 0 with the "
-                   "odometer advancing as standstill, so the 1.2 kWh of that interval is charging, not regen")
 def test_ours_follows_the_written_moving_rule(spark, truck_lake):
     from deltalake import DeltaTable
 
@@ -241,21 +236,6 @@ def peer_gold(sample_gold_lake) -> dict[str, dict[str, pd.DataFrame]]:
     return {name: peer.gold_kpis(settings.lake_root, SAMPLE_START, SAMPLE_END) for name, peer in PEERS.items()}
 
 
-def _moving_rule_difference(lake_root: Path) -> pd.DataFrame:
-    """Per truck-day, the energy on which the two moving rules differ: integrated intervals with negative
-    current whose frame says speed 0 while the odometer advances to the next frame (regen by the written
-    rule, charging in our code)."""
-    f = pc.read_delta(lake_root, "silver_telematics", None).to_pandas().sort_values(["vin", "event_ts_utc"])
-    gap_s = pc.rule_parameters("truck_energy", SAMPLE_END)["max_integration_gap_s"]
-    nxt = f.groupby("vin")[["event_ts_utc", "odometer_km"]].shift(-1)
-    dt_s = (nxt["event_ts_utc"] - f["event_ts_utc"]).dt.total_seconds()
-    disputed = ((dt_s <= gap_s) & (f["total_current_a"] < 0) & (f["speed_kmh"] == 0)
-                & (nxt["odometer_km"] > f["odometer_km"]) & f["total_voltage_v"].notna())
-    f = f.assign(kwh=-f["total_voltage_v"] * f["total_current_a"] * dt_s / 3.6e6)[disputed]
-    out = f.groupby(["event_date_local", "vin"], as_index=False)["kwh"].sum()
-    return out.rename(columns={"event_date_local": "date_local"})
-
-
 @pytest.mark.parametrize("peer", PEERS)
 @pytest.mark.parametrize("table", list(pc.PEER_KPIS))
 def test_peer_gold_agrees_with_ours(sample_gold_lake, peer_gold, peer, table):
@@ -264,20 +244,8 @@ def test_peer_gold_agrees_with_ours(sample_gold_lake, peer_gold, peer, table):
     ours = pc.read_gold(settings.lake_root, spec, SAMPLE_START, SAMPLE_END)
     theirs = peer_gold[peer][table]
     assert len(ours) > 0 and theirs.attrs["seconds"] >= 0
-    columns = [c for c in spec.columns if table != pc.TRUCK_ENERGY.table or c not in KNOWN_MOVING_RULE_COLUMNS]
-    report = pc.compare(ours, theirs, spec.keys, columns, ours_where=spec.ours_filter)
+    report = pc.compare(ours, theirs, spec.keys, spec.columns, ours_where=spec.ours_filter)
     assert report["agree"], report
-    if table != pc.TRUCK_ENERGY.table:
-        return
-    # The known disagreement, exactly: peer regen - our regen = the disputed intervals' energy, per truck-day.
-    explained = _moving_rule_difference(settings.lake_root)
-    assert len(explained) > 0           # the sample has such intervals (fuel-cell trucks pulling away)
-    expected = ours.merge(explained, on=["date_local", "vin"], how="left").fillna({"kwh": 0.0})
-    expected["regen_kwh"] += expected["kwh"]
-    expected["battery_net_kwh"] -= expected["kwh"]
-    report = pc.compare(expected, theirs, spec.keys, KNOWN_MOVING_RULE_COLUMNS)
-    assert report["agree"], ("if our regen now matches the peers, the moving rule was fixed: drop "
-                             "KNOWN_MOVING_RULE_COLUMNS", report)
 
 
 def test_peers_gold_agree_with_each_other(peer_gold):
