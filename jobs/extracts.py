@@ -657,8 +657,6 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     when.add_argument("--latest", action="store_true", help="the latest month present in gold")
     parser.add_argument("--company", action="append", metavar="ID", help="company id (repeatable; default: all)")
     args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from jobs.session import get_spark
 
     settings = settings or get_settings()
@@ -674,4 +672,6 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
 
 
 if __name__ == "__main__":
+    # progress lines on stderr; configured here, not in main(), so callers (tests, Airflow) keep theirs
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.exit(main())
