@@ -156,6 +156,9 @@ def compare(ours: pd.DataFrame, peer: pd.DataFrame, keys, columns, rel_tol: floa
         return out.reset_index(drop=True)
 
     a, b = prepared(ours), prepared(peer)
+    for k in keys:  # an empty side has no values to tell a date key from text: give it the other's type
+        if a[k].dtype != b[k].dtype and (a.empty or b.empty):
+            (a if a.empty else b)[k] = (a if a.empty else b)[k].astype((b if a.empty else a)[k].dtype)
     dup_ours = int(a.duplicated(keys).sum())
     dup_peer = int(b.duplicated(keys).sum())
     m = a.merge(b, on=keys, how="outer", suffixes=("_ours", "_peer"), indicator=True)
