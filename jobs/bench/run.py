@@ -227,7 +227,7 @@ def append_markdown(doc: Path, result: dict) -> None:
         date=result["started_at"][:16].replace("T", " "),
         cores=result["machine"]["cores"], ram=result["machine"]["ram_gib"],
         load=result["machine"]["load_avg_at_start"][0],
-        rps=f'{s1.get("telematics_rows_per_s", 0):,}',
+        rps=f'{s1["telematics_rows_per_s"]:,}' if s1.get("telematics_rows_per_s") else "–",
         ing=s1.get("ingest_s", "–"), gold=s1.get("gold_s", "–"), l2g=s1.get("landing_to_gold_s", "–"),
         mem=result.get("peak_rss_total_gib", "–"),
         inc=inc.get("day_last_over_first", "–"),

@@ -104,8 +104,11 @@ def test_building_day_by_day_gives_the_same_tables_as_one_range_build(spark, sam
                        ("gold_charging_station_daily", ["date_local", "station_id"]),
                        ("gold_mine_energy_daily", ["shift_date", "mine_id"])):
         day_col = "shift_date" if name == "gold_mine_energy_daily" else "date_local"
-        a = gold(spark, ranged, name).filter(F.col(day_col).isin(days)).toPandas()
-        b = gold(spark, daily, name).filter(F.col(day_col).isin(days)).toPandas()
+        # a trip loaded late on the last day built runs into the next day, which the day-by-day side
+        # has not built yet (its build will rewrite this day's trips): trips compare up to the day before
+        compared = days[:-1] if name == "gold_truck_trips" else days
+        a = gold(spark, ranged, name).filter(F.col(day_col).isin(compared)).toPandas()
+        b = gold(spark, daily, name).filter(F.col(day_col).isin(compared)).toPandas()
         a, b = (x.sort_values(keys).reset_index(drop=True) for x in (a, b))
         assert len(a) > 0 and len(a) == len(b), name
         pd.testing.assert_frame_equal(a[sorted(a.columns)], b[sorted(b.columns)], check_exact=False, rtol=1e-9,
