@@ -101,19 +101,15 @@ def merge_upsert(
     path = ensure_table(spark, spec, settings)
     source = conform(df, spec)
     key_cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.natural_key)
+    partition_cond = None
     if spec.partition_cols and partition_values is not None:
-        values = sorted({str(v) for v in partition_values})
-        if not values:
+        if not {str(v) for v in partition_values}:
             return {"inserted": 0, "updated": 0}
-        col = spec.partition_cols[0]
-        in_list = ", ".join(f"'{v}'" for v in values)
-        key_cond = f"t.`{col}` IN ({in_list}) AND {key_cond}"
+        partition_cond = in_list_condition(spec.partition_cols[0], partition_values)
+        key_cond = f"t.{partition_cond} AND {key_cond}"
     lineage = {"source_file", "record_no", "ingested_at"}
     value_cols = [f.name for f in spec.schema.fields if f.name not in lineage and f.name not in spec.natural_key]
     changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols) or "false"
-    partition_cond = None
-    if spec.partition_cols and partition_values is not None:
-        partition_cond = in_list_condition(spec.partition_cols[0], partition_values)
 
     def run() -> str:
         # The common daily case: every touched partition is still empty (a new day). Then there is

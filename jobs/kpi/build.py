@@ -72,8 +72,8 @@ class Inputs:
 
     def gold(self, name: str, start: dt.date, end: dt.date) -> DataFrame:
         """Rows of a daily gold table written by this or an earlier build (``date_local`` in start..end)."""
-        path = str(io.table_path(TableSpec(name, "gold", None), self.settings))
-        return self.spark.read.format("delta").load(path).filter(F.col(DAY_COL).between(F.lit(start), F.lit(end)))
+        table = io.read_existing(self.spark, TableSpec(name, "gold", None), self.settings)
+        return table.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end)))
 
 
 def _telematics_window(inp: Inputs, start: dt.date, end: dt.date) -> DataFrame:
