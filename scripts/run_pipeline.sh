@@ -18,6 +18,9 @@ read -r FIRST_DAY LAST_DAY LANDING < <("$PY" -m jobs.demo window)
 echo "Landing zone: $LANDING (delivery days $FIRST_DAY .. $LAST_DAY)"
 started=$(date +%s)
 "$PY" -m jobs.demo init 2>/dev/null
+# Register every DAG and Asset once, in one process: parallel `dags test` runs that each find an Asset
+# new race to insert it (sqlite UNIQUE constraint failed: asset.name, asset.uri).
+"$AIRFLOW" dags reserialize >"$LOG_DIR/reserialize.log" 2>&1 || { echo "  airflow dags reserialize FAILED (log: $LOG_DIR/reserialize.log)"; tail -5 "$LOG_DIR/reserialize.log"; exit 1; }
 # The five ingest DAGs touch disjoint tables (plus the shared ops tables, whose writes retry on
 # conflict), so they run side by side: each is one process with its own Spark session.
 declare -A pids
