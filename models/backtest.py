@@ -39,6 +39,8 @@ class BacktestConfig:
     # calibrate P10/P90 on the errors there (see models.gbm.validate_refit)
     fallback: bool = True
     calibrate: bool = True
+    # shrink the P50 toward a recent same-hour average, reference and weight chosen on the same two weeks
+    blend: bool = False
 
 
 def holdout_window(panel: Panel, test_fraction: float) -> tuple[int, int]:
@@ -84,9 +86,11 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
         if hi_t < lo_t:
             continue
         check = validate_refit(panel, H, cfg.features, int(o), F, cands, params=cfg.params,
-                               max_rows=cfg.max_rows, seed=k, fallback=cfg.fallback, calibrate=cfg.calibrate)
+                               max_rows=cfg.max_rows, seed=k, fallback=cfg.fallback, calibrate=cfg.calibrate,
+                               half_life_days=cfg.half_life_days, blend=cfg.blend)
         windows.append("all" if check.window is None else check.window)
-        checks.append({"served": check.served, "val_mae": check.val_mae, "calibration": check.calibration})
+        checks.append({"served": check.served, "val_mae": check.val_mae, "calibration": check.calibration,
+                       "blend": check.blend})
         model = fit_horizon_model(panel, H, cfg.features, train_end=int(o), F=F, params=cfg.params,
                                   max_rows=cfg.max_rows, half_life_days=cfg.half_life_days,
                                   train_window_days=check.window, seed=k)

@@ -265,6 +265,12 @@ class FeatureConfig:
     profile_weeks: int = 4        # same-hour-same-weekday mean/median over this many weeks
     daytype_days: int = 5         # same-hour mean over the last n days of the target's day type (work/off)
     scale_weeks: int = 4          # per-site scale: mean over this many weeks ending at t - H
+    # how energy features and the target are normalised: "weeks" = the scale_weeks mean (floored at a quarter
+    # of the all-history mean); "recent" = the mean over the last level_days days, floored at a quarter of the
+    # scale_weeks mean (a growing programme or a recovering campus is then judged against its recent level)
+    scale_by: str = "weeks"
+    level_days: int = 7           # window of the recent level (days ending at t - H)
+    level_halflife_days: float | None = None   # adds an exponentially weighted level (half-life in days)
     exog: tuple[str, ...] = ()    # exogenous columns used as features (known in advance)
 
 
@@ -361,6 +367,23 @@ def _daytype_profile(y: np.ndarray, offday: np.ndarray, spd: int, k_min: int, n:
     return mean.reshape(T, S), med.reshape(T, S)
 
 
+def ewm_level(y: np.ndarray, halflife_steps: float) -> np.ndarray:
+    """Exponentially weighted mean of each column over all values at or before t (NaN = skipped, not zero):
+    ``m[t] = sum_k w^k y[t-k] / sum_k w^k`` over the known ``y[t-k]``, ``w = 0.5 ** (1 / halflife_steps)``.
+    Causal by construction: row t uses rows <= t only (shift it by the horizon before use)."""
+    w = 0.5 ** (1.0 / float(halflife_steps))
+    ok = ~np.isnan(y)
+    v = np.where(ok, y, 0.0)
+    num = np.zeros(y.shape[1:])
+    den = np.zeros(y.shape[1:])
+    out = np.full(y.shape, np.nan)
+    for t in range(y.shape[0]):
+        num = w * num + v[t]
+        den = w * den + ok[t]
+        out[t] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return out
+
+
 def horizon_lags(horizon: int, freq: str) -> dict[str, int]:
     """The reference lags (in steps) used by the baselines at this horizon: the most recent same step of day
     (daily seasonal-naive) and of week (weekly seasonal-naive) that is at least ``horizon`` steps back."""
@@ -418,9 +441,18 @@ def build_features(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureConfi
     scale_win = _window(cs, cfg.scale_weeks * w, H, T)
     site_mean = _expanding_mean(cs, H, T)
     F["site_mean"] = site_mean
+    if cfg.level_halflife_days:
+        F["level_ewm"] = _shift(ewm_level(y, cfg.level_halflife_days * d), H)
 
     with np.errstate(invalid="ignore"):
-        scale = np.fmax(scale_win, 0.25 * site_mean)
+        if cfg.scale_by == "weeks":
+            scale = np.fmax(scale_win, 0.25 * site_mean)
+        elif cfg.scale_by == "recent":
+            level = _window(cs, cfg.level_days * d, H, T)
+            scale = np.fmax(level, 0.25 * scale_win)
+            F["roll_mean_4week"] = scale_win          # the longer level, relative to the recent one
+        else:
+            raise ValueError("scale_by must be 'weeks' or 'recent'")
     scale = np.where(np.isnan(scale), np.nan, np.maximum(scale, 1e-3))
     energy_keys = [k for k in F if "nonzero" not in k]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -27,6 +27,11 @@ BASELINE_LAGS = {"snaive_daily": "daily", "snaive_weekly": "weekly"}   # served 
 # A baseline replaces the model only if its validation MAE is this much lower: two weeks of errors are noisy,
 # and switching on a 2.6 % difference cost UrbanEV at 24 h (0.74 -> 0.78 of weekly; see docs/forecasting.md).
 FALLBACK_MARGIN = 0.10
+# P50 blend (see :func:`validate_refit`): the GBM P50 shrunk toward a same-hour average of the recent past,
+# ``w * p50 + (1 - w) * reference``; the reference (a feature, in units of the scale) and the model weight are
+# chosen on the validation fortnight before each refit.
+BLEND_REFERENCES = ("sameh_mean", "daytype_mean", "samewh_mean")
+BLEND_MODEL_WEIGHTS = (0.25, 0.5, 0.75)
 
 
 def n_threads() -> int:
@@ -83,6 +88,7 @@ class HorizonModel:
     served: str = "model"                 # model | snaive_daily | snaive_weekly
     served_lag: int | None = None         # steps back of the served seasonal-naive value
     calibration: dict = field(default_factory=dict)   # {"p10": offset, "p90": offset} in units of the scale
+    blend: dict = field(default_factory=dict)         # {"reference": feature, "model_weight": w}; {} = none
 
     def predict_frame(self, X: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
         """The raw GBM quantiles (kWh), before any fallback or calibration."""
@@ -99,6 +105,42 @@ def training_rows(F: dict, panel: Panel, train_end: int, train_start: int = 0) -
     ok[train_end + 1:] = False
     ok[:train_start] = False
     return np.nonzero(ok)
+
+
+# Width of the dither given to zero targets, in units of the site scale (see :func:`scaled_target`).
+ZERO_DITHER = 1e-3
+
+
+def tie_dither(t_idx: np.ndarray, s_idx: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random number in [-0.5, 0.5) per cell (Weyl sequence on the grid index): the same cell
+    always gets the same number, whatever else is in the training set, so fits stay deterministic."""
+    h = (np.asarray(t_idx, np.uint64) * np.uint64(2654435761) + np.asarray(s_idx, np.uint64) * np.uint64(40503))
+    return (h & np.uint64(0xFFFFFFFF)).astype(np.float64) / 2.0**32 - 0.5
+
+
+def scaled_target(y: np.ndarray, scale: np.ndarray, t_idx: np.ndarray, s_idx: np.ndarray) -> np.ndarray:
+    """The training target ``y / scale``, with exact zeros spread over ``+-ZERO_DITHER / 2``.
+
+    Why: where more than half the training targets are 0, HistGradientBoosting's quantile loss starts every
+    quantile <= 0.5 at 0, and its pinball gradient treats ``y >= prediction`` as "above", so every row gets
+    the same gradient: no split separates busy hours from empty ones, every leaf's median residual is 0 and
+    the model never moves (the P50 stuck at 0 on the workplace and ACN site series). Dithered zeros straddle
+    the prediction, so the empty hours pull down and the busy ones up. The dither is 0.1 % of the site's
+    mean and is clipped away at prediction (quantiles are floored at 0)."""
+    target = np.asarray(y, float) / scale
+    return np.where(target == 0.0, ZERO_DITHER * tie_dither(t_idx, s_idx), target)
+
+
+def recency_weights(t_idx: np.ndarray, train_end: int, half_life_days: float, spd: int) -> np.ndarray:
+    """Sample weight of a training cell at grid index ``t_idx``: 1 at ``train_end``, halving every
+    ``half_life_days`` days before it (``0.5 ** (age_steps / (half_life_days * spd))``)."""
+    return 0.5 ** ((train_end - np.asarray(t_idx)) / (float(half_life_days) * spd))
+
+
+def _weight_kw(t_idx: np.ndarray, train_end: int, half_life_days: float | None, spd: int) -> dict:
+    if not half_life_days:
+        return {}
+    return {"gbm__sample_weight": recency_weights(t_idx, train_end, half_life_days, spd)}
 
 
 def fit_horizon_model(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureConfig(), train_end: int | None = None,
@@ -124,14 +166,11 @@ def fit_horizon_model(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureCo
         t_idx, s_idx = t_idx[pick], s_idx[pick]
     X = gather(F, t_idx, s_idx)
     scale = F["_scale"][t_idx, s_idx]
-    target = panel.y[t_idx, s_idx] / scale
+    target = scaled_target(panel.y[t_idx, s_idx], scale, t_idx, s_idx)
     # No sample weights by default: the scale is a feature (log_scale), so the conditional quantile of y/scale
     # is the conditional quantile of y divided by the scale; weights would only change how errors are traded
     # between leaves, and they make HistGradientBoosting several times slower.
-    fit_kw = {}
-    if half_life_days:
-        age_steps = train_end - t_idx
-        fit_kw["gbm__sample_weight"] = 0.5 ** (age_steps / (half_life_days * panel.spd))
+    fit_kw = _weight_kw(t_idx, train_end, half_life_days, panel.spd)
     # a feature with no value at all in the training rows (e.g. a 3-week lag on a 2-week history) is left out:
     # it carries no information and HistGradientBoosting cannot bin an all-NaN column
     cols = [c for c in feature_names(F) if X[c].notna().any()]
@@ -159,6 +198,13 @@ def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.nda
     served = getattr(model, "served", "model")            # models pickled before the refit check existed
     cal = getattr(model, "calibration", None) or {}
     method = np.full(len(q), "gbm_quantile", dtype=object)
+    blend = getattr(model, "blend", None) or {}
+    if served == "model" and blend.get("reference") in F:
+        ref = F[blend["reference"]][t_idx, s_idx] * scale                  # profile features are scaled
+        ok = np.isfinite(ref)
+        w = float(blend["model_weight"])
+        p50 = np.where(ok, w * p50 + (1 - w) * ref, p50)
+        method[ok] = "gbm_blend"
     if served != "model" and f"lag_{model.served_lag}" in F:
         base = F[f"lag_{model.served_lag}"][t_idx, s_idx] * scale          # lag features are scaled
         ok = np.isfinite(base)
@@ -176,48 +222,6 @@ def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.nda
     return res
 
 
-def select_train_window(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: int, F: dict,
-                        candidates=(None, 120), val_days: int = 14, params: dict | None = None,
-                        max_rows: int = 60_000, seed: int = 0) -> tuple[int | None, dict]:
-    """Pick the training window (``None`` = all history, or a number of recent days) whose P50 model has the
-    lowest MAE on the last ``val_days`` before ``train_end`` when fitted on the data before them.
-
-    This is how the model copes with regime changes (e.g. a campus emptied by COVID-19, a new fleet): when the
-    recent past no longer looks like the old one, the short window wins. Only data up to ``train_end`` is used.
-    """
-    cands = list(dict.fromkeys(candidates))
-    if len(cands) < 2:
-        return cands[0] if cands else None, {}
-    v_end = train_end - val_days * panel.spd
-    if v_end <= int(panel.first.min()) + 7 * panel.spd:
-        return cands[0], {}
-    tv, sv = training_rows(F, panel, train_end, v_end + 1)
-    if len(tv) == 0:
-        return cands[0], {}
-    Xv = gather(F, tv, sv)
-    yv = panel.y[tv, sv]
-    scores = {}
-    for c in cands:
-        start = 0 if c is None else max(0, v_end + 1 - c * panel.spd)
-        t_idx, s_idx = training_rows(F, panel, v_end, start)
-        if len(t_idx) < 200:
-            continue
-        if len(t_idx) > max_rows:
-            pick = np.sort(np.random.default_rng(seed).choice(len(t_idx), max_rows, replace=False))
-            t_idx, s_idx = t_idx[pick], s_idx[pick]
-        X = gather(F, t_idx, s_idx)
-        cols = [k for k in feature_names(F) if X[k].notna().any()]
-        with threadpool_limits(limits=n_threads(), user_api="openmp"):
-            pipe = make_pipeline(cols, 0.5, params).fit(X, panel.y[t_idx, s_idx] / F["_scale"][t_idx, s_idx])
-            sc = F["_scale"][tv, sv]
-            pv = np.clip(pipe.predict(Xv) * np.where(np.isnan(sc), np.nanmedian(sc), sc), 0, None)
-        scores["all" if c is None else str(c)] = float(np.mean(np.abs(pv - yv)))
-    if not scores:
-        return cands[0], {}
-    best = min(scores, key=scores.get)
-    return (None if best == "all" else int(best)), scores
-
-
 @dataclass
 class RefitCheck:
     """What the validation window before a refit decided (see :func:`validate_refit`)."""
@@ -227,23 +231,26 @@ class RefitCheck:
     served_lag: int | None = None
     val_mae: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
+    blend: dict = field(default_factory=dict)
     n_val: int = 0
 
     def apply(self, model: HorizonModel) -> HorizonModel:
         model.served, model.served_lag, model.calibration = self.served, self.served_lag, dict(self.calibration)
+        model.blend = dict(self.blend)
         model.info.update({"served": self.served, "val_mae": self.val_mae, "calibration": self.calibration,
-                           "n_val_cells": self.n_val})
+                           "blend": self.blend, "n_val_cells": self.n_val})
         return model
 
 
 def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: int, F: dict,
                    candidates=(None, 120), val_days: int = 14, params: dict | None = None,
                    max_rows: int = 60_000, seed: int = 0, fallback: bool = True,
-                   calibrate: bool = True) -> RefitCheck:
+                   calibrate: bool = True, half_life_days: float | None = None,
+                   blend: bool = False) -> RefitCheck:
     """Decide, on the ``val_days`` before ``train_end`` (models fitted on the data before them), three things
     for the refit at ``train_end``:
 
-    1. the training window (as :func:`select_train_window`: lowest P50 MAE among ``candidates``);
+    1. the training window: lowest P50 MAE among ``candidates`` (``None`` = all history, N = last N days);
     2. *safety net* (``fallback``): if a seasonal-naive baseline had an MAE at least ``FALLBACK_MARGIN``
        (10 %) lower than that P50 on the same cells, serve the baseline instead of the model (a regime
        change the model cannot follow, a growing programme whose P50 is stuck at zero, ...);
@@ -279,23 +286,24 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
             t_idx, s_idx = t_idx[pick], s_idx[pick]
         X = gather(F, t_idx, s_idx)
         cols = [k for k in feature_names(F) if X[k].notna().any()]
-        target = panel.y[t_idx, s_idx] / F["_scale"][t_idx, s_idx]
+        target = scaled_target(panel.y[t_idx, s_idx], F["_scale"][t_idx, s_idx], t_idx, s_idx)
+        wkw = _weight_kw(t_idx, v_end, half_life_days, panel.spd)
         with threadpool_limits(limits=n_threads(), user_api="openmp"):
-            pipe = make_pipeline(cols, 0.5, params).fit(X, target)
+            pipe = make_pipeline(cols, 0.5, params).fit(X, target, **wkw)
             p50 = np.clip(pipe.predict(Xv) * sc, 0, None)
         key = "all" if c is None else str(c)
         scores[key] = float(np.mean(np.abs(p50 - yv)))
-        fits[key] = (X, target, cols, p50)
+        fits[key] = (X, target, cols, p50, wkw)
     if not scores:
         return default
     best = min(scores, key=scores.get)
     check = RefitCheck(window=None if best == "all" else int(best), window_scores=scores, n_val=len(tv))
     if not (fallback or calibrate):
         return check
-    X, target, cols, p50 = fits[best]
+    X, target, cols, p50, wkw = fits[best]
     with threadpool_limits(limits=n_threads(), user_api="openmp"):
-        p10 = np.clip(make_pipeline(cols, 0.1, params).fit(X, target).predict(Xv) * sc, 0, None)
-        p90 = np.clip(make_pipeline(cols, 0.9, params).fit(X, target).predict(Xv) * sc, 0, None)
+        p10 = np.clip(make_pipeline(cols, 0.1, params).fit(X, target, **wkw).predict(Xv) * sc, 0, None)
+        p90 = np.clip(make_pipeline(cols, 0.9, params).fit(X, target, **wkw).predict(Xv) * sc, 0, None)
     p10, p50, p90 = np.sort(np.column_stack([p10, p50, p90]), axis=1).T
     lags = horizon_lags(horizon, panel.freq)
     forecasts = {"model": p50}
@@ -309,6 +317,22 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
     if ok.sum() < panel.spd:                 # less than a day's worth of comparable cells: keep the model
         return check
     check.val_mae = {m: float(np.mean(np.abs(f[ok] - yv[ok]))) for m, f in forecasts.items()}
+    if blend:
+        best_mae, best_p50 = check.val_mae["model"], None
+        for ref_name in (r for r in BLEND_REFERENCES if r in F):
+            ref = F[ref_name][tv, sv] * sc
+            ref = np.where(np.isfinite(ref), ref, p50)
+            for w in BLEND_MODEL_WEIGHTS:
+                cand = w * p50 + (1 - w) * ref
+                mae = float(np.mean(np.abs(cand[ok] - yv[ok])))
+                if mae < best_mae:
+                    best_mae, best_p50 = mae, cand
+                    check.blend = {"reference": ref_name, "model_weight": w}
+        if best_p50 is not None:
+            # what the baselines must now beat is the blended P50
+            check.val_mae["model_gbm_only"] = check.val_mae["model"]
+            check.val_mae["model"] = best_mae
+            forecasts["model"] = best_p50
     if fallback:
         best_b = min((m for m in check.val_mae if m != "model"), key=check.val_mae.get, default=None)
         if best_b is not None and check.val_mae[best_b] < (1 - FALLBACK_MARGIN) * check.val_mae["model"]:

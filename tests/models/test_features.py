@@ -114,7 +114,8 @@ def test_daytype_profile_uses_days_of_the_same_type():
 
 
 @pytest.mark.parametrize("H", [1, 24, 168])
-def test_no_future_values_leak_into_features(H):
+@pytest.mark.parametrize("level", [{}, {"scale_by": "recent", "level_halflife_days": 3.0}])
+def test_no_future_values_leak_into_features(H, level):
     """Perturbing every value after a cut-off c must leave the features of all targets t <= c + H unchanged
     (their issue time t - H <= c), and must change some target after that (the test can see leakage)."""
     df = make_series(n_days=35)
@@ -123,7 +124,7 @@ def test_no_future_values_leak_into_features(H):
     q = p.copy()
     rng = np.random.default_rng(1)
     q.y[cut + 1:] = q.y[cut + 1:] * 10 + rng.random(q.y[cut + 1:].shape) * 50
-    cfg = fe.FeatureConfig(holidays="cn")
+    cfg = fe.FeatureConfig(holidays="cn", **level)
     Fp, Fq = fe.build_features(p, H, cfg), fe.build_features(q, H, cfg)
     changed_after = False
     for k in Fp:
