@@ -32,7 +32,7 @@ S_, D, TS, I, L, B, DATE = T.StringType(), T.DoubleType(), T.TimestampType(), T.
 # Lineage columns every silver row carries: where it came from, so any number traces to a file and line.
 LINEAGE = (("source_file", S_, False), ("record_no", L, False), ("ingested_at", TS, False))
 
-# --- bronze: the same shape for every source; raw text, nothing typed --------------------------------
+# --- bronze: the same shape for every source but telematics; raw text, nothing typed --------------------------------
 BRONZE_SCHEMA = _struct(
     ("source", S_, False),
     ("landing_date", DATE, False),          # delivery-day folder
@@ -44,6 +44,22 @@ BRONZE_SCHEMA = _struct(
     ("fields", T.MapType(S_, S_), True),    # CSV: header -> raw value; JSON lines: null
     ("parse_error", S_, True),              # file-level reading problem for this record, else null
     ("ingested_at", TS, False),
+)
+
+# Telematics (JSON lines, millions a day) is stored parsed: a frame's raw fields exactly as delivered
+# (integer codes, local time text; named after their path in the frame), so typing needs no JSON parse.
+# The original text is kept only for lines that are not a valid frame; the landing file, kept and
+# checksummed, has every line at ``line_no``.
+BRONZE_TELEMATICS_SCHEMA = _struct(
+    ("source", S_, False), ("landing_date", DATE, False), ("source_file", S_, False),
+    ("file_sha256", S_, False), ("record_no", L, False), ("line_no", L, False),
+    ("raw_record", S_, True),               # original text of a line that is not a valid frame, else null
+    ("parse_error", S_, True),              # why the line is not a valid frame, else null
+    ("ingested_at", TS, False),
+    ("vin", S_), ("msg_type", S_), ("collect_time", S_),
+    ("vehicle_speed", L), ("vehicle_odometer", L), ("vehicle_total_voltage", L), ("vehicle_total_current", L),
+    ("vehicle_soc", L), ("fuel_cell_h2_remaining", L), ("engine_fuel_total", L),
+    ("position_valid", L), ("position_coord_sys", S_), ("position_lon", L), ("position_lat", L),
 )
 
 INGESTED_FILES_SCHEMA = _struct(
@@ -125,7 +141,8 @@ def silver_spec(source: str) -> TableSpec:
 
 
 def bronze_spec(source: str) -> TableSpec:
-    return TableSpec(name=f"bronze_{source}", layer="bronze", schema=BRONZE_SCHEMA,
+    schema = BRONZE_TELEMATICS_SCHEMA if source == "telematics" else BRONZE_SCHEMA
+    return TableSpec(name=f"bronze_{source}", layer="bronze", schema=schema,
                      partition_cols=("landing_date",), source=source)
 
 

@@ -1,4 +1,4 @@
-"""Landing files → bronze rows (raw text + lineage), parsed inside Spark tasks with ``mapInArrow``."""
+"""Landing files → bronze rows (raw text + lineage; telematics: parsed frames), inside Spark tasks with ``mapInArrow``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,10 +6,11 @@ import datetime as dt
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
+from jobs.ingest.frames import frame_batches
 from jobs.ingest.landing import LandingFile
 from jobs.ingest.parse import parse_file
 from schemas.sources import SourceSpec
-from schemas.tables import BRONZE_SCHEMA
+from schemas.tables import BRONZE_SCHEMA, BRONZE_TELEMATICS_SCHEMA
 
 _ARROW_SCHEMA = pa.schema([
     ("source", pa.string()), ("landing_date", pa.date32()), ("source_file", pa.string()),
@@ -47,11 +48,21 @@ def bronze_rows(spark: SparkSession, files: list[LandingFile], spec: SourceSpec,
                 if cols["record_no"]:
                     yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
 
+    def split_frames(batches):
+        for batch in batches:
+            for path_uri, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
+                rel_path, landing_date, sha = meta[_strip_scheme(path_uri)]
+                yield from frame_batches(content, rel_path, {
+                    "source": source, "landing_date": landing_date, "source_file": rel_path,
+                    "file_sha256": sha, "ingested_at": ingested_at}, _BATCH_ROWS)
+
     paths = sorted(meta)
     raw = (
         spark.read.format("binaryFile").load(paths).select("path", "content")
         .repartition(max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2)))
     )
+    if source == "telematics":  # parsed by Arrow's JSON reader into the frame columns
+        return raw.mapInArrow(split_frames, BRONZE_TELEMATICS_SCHEMA)
     return raw.mapInArrow(split_files, BRONZE_SCHEMA)
 
 

@@ -10,25 +10,12 @@ import math
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from jobs.ingest.typing import ERROR_TYPE, LOCAL_TS_FORMAT, error, lineage_columns, local_date_of, local_ts
+from jobs.ingest.frames import FRAME_COLUMNS
+from jobs.ingest.typing import (ERROR_TYPE, LINEAGE_NAMES, LOCAL_TS_FORMAT, error, lineage_columns, local_date_of,
+                                local_ts)
 from schemas.sources import SOURCES, TELEMATICS_ENCODING
 
-_L = T.LongType()
-FRAME_SCHEMA = T.StructType([
-    T.StructField("vin", T.StringType()),
-    T.StructField("msg_type", T.StringType()),
-    T.StructField("collect_time", T.StringType()),
-    T.StructField("vehicle", T.StructType([T.StructField(n, _L) for n in
-                                           ("speed", "odometer", "total_voltage", "total_current", "soc")])),
-    T.StructField("fuel_cell", T.StructType([T.StructField("h2_remaining", _L)])),
-    T.StructField("engine", T.StructType([T.StructField("fuel_total", _L)])),
-    T.StructField("position", T.StructType([
-        T.StructField("valid", _L), T.StructField("coord_sys", T.StringType()),
-        T.StructField("lon", _L), T.StructField("lat", _L)])),
-    T.StructField("_corrupt", T.StringType()),
-])
 # (silver column, path in the frame, encoding name)
 DECODED = (
     ("speed_kmh", "vehicle.speed", "speed"),
@@ -101,27 +88,23 @@ def gcj02_to_wgs84(lon: Column, lat: Column) -> tuple[Column, Column]:
 
 
 def type_telematics(bronze: DataFrame, tz: str) -> DataFrame:
-    """Bronze frames → typed rows + ``_errors``, in three projections: parse, decode, then convert.
+    """Bronze frames (raw fields, parsed at bronze) → typed rows + ``_errors``: decode, then convert.
 
     Each stage reads the previous one's columns, so an expression used many times (a decoded
     longitude appears some thirty times in the GCJ-02 formulas) is computed once per row instead of
     being copied into every place that uses it.
     """
     required = SOURCES["telematics"].required
-    frame = F.from_json(F.col("raw_record"), FRAME_SCHEMA,
-                        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"})
-    parsed = bronze.select(*lineage_columns(), F.col("parse_error"), frame.alias("f"))
-    f = lambda path: F.col("f." + path)  # noqa: E731
     raw_paths = [(f"_raw_{name}", path, enc) for name, path, enc in DECODED] + [
         ("_raw_lon", "position.lon", "lon"), ("_raw_lat", "position.lat", "lat")]
-    malformed = F.col("f").isNull() | f("_corrupt").isNotNull()
-    stage1 = parsed.select(
-        *lineage_columns(), F.col("parse_error"), malformed.alias("_malformed"),
-        f("vin").alias("vin"), f("msg_type").alias("msg_type"), f("collect_time").alias("_collect_time"),
-        *[f(name).isNull().alias(f"_missing_{name}") for name in required],
-        *[f(path).alias(col) for col, path, _ in raw_paths],
-        (f("position.valid") == 1).alias("position_valid"),
-        F.upper(f("position.coord_sys")).alias("coord_sys_source"),
+    stage1 = bronze.select(
+        *lineage_columns(), F.col("parse_error"),
+        "vin", "msg_type", F.col("collect_time").alias("_collect_time"),
+        *[_missing(name).alias(f"_missing_{name}") for name in required],
+        *[F.col(bronze_column(path)).alias(col) for col, path, _ in raw_paths],
+        (F.col("position_valid") == 1).alias("position_valid"),
+        F.upper(F.col("position_coord_sys")).alias("coord_sys_source"),
+        _frame_json().alias("_frame_json"),
     )
     stage2 = stage1.select(
         "*",
@@ -132,17 +115,17 @@ def type_telematics(bronze: DataFrame, tz: str) -> DataFrame:
     wgs_lon, wgs_lat = gcj02_to_wgs84(lon, lat)
     is_gcj = F.col("coord_sys_source").isin("GCJ02", "GCJ-02")
     collect_time = F.col("_collect_time")
-    ok_frame = ~F.col("_malformed")
+    ok_frame = F.col("parse_error").isNull()
     checks = [
         F.when(F.col("parse_error").isNotNull(), error(None, F.col("parse_error"))),
-        F.when(F.col("_malformed"), error(None, "malformed JSON (truncated or invalid line)")),
         *[F.when(ok_frame & F.col(f"_missing_{name}"), error(name, "required field is missing")) for name in required],
         F.when(collect_time.isNotNull() & F.try_to_timestamp(collect_time, F.lit(LOCAL_TS_FORMAT)).isNull(),
                error("collect_time", F.format_string("cannot read '%s' as yyyy-MM-dd HH:mm:ss", collect_time))),
         *[_range_error(F.col(col), enc, path) for col, path, enc in raw_paths],
     ]
     return stage2.select(
-        *lineage_columns(),
+        *[c if c != "raw_record" else F.coalesce("raw_record", "_frame_json").alias("raw_record")
+          for c in LINEAGE_NAMES],
         "vin",
         local_ts(collect_time, tz).alias("event_ts_utc"),
         "msg_type",
@@ -154,3 +137,30 @@ def type_telematics(bronze: DataFrame, tz: str) -> DataFrame:
         local_date_of(collect_time).alias("event_date_local"),
         F.array(*checks).cast(ERROR_TYPE).alias("_errors"),
     )
+
+
+def _missing(field: str) -> Column:
+    """A top-level frame field is missing: null, or an object whose every field is null (or absent)."""
+    columns = [name for name, path, _ in FRAME_COLUMNS if path[0] == field]
+    missing = F.col(columns[0]).isNull()
+    for name in columns[1:]:
+        missing = missing & F.col(name).isNull()
+    return missing
+
+
+def bronze_column(path: str) -> str:
+    """Bronze column of a frame field (``vehicle.soc`` → ``vehicle_soc``; see jobs.ingest.frames)."""
+    return path.replace(".", "_")
+
+
+def _frame_json() -> Column:
+    """A parsed frame written back as JSON (its raw fields as delivered, nulls left out): the quarantine's
+    ``raw_record`` for a frame that parsed but failed a check, since bronze keeps no text of valid frames."""
+    top: list[Column] = []
+    groups: dict[str, list[Column]] = {}
+    for name, path, _ in FRAME_COLUMNS:
+        if len(path) == 1:
+            top.append(F.col(name).alias(path[0]))
+        else:
+            groups.setdefault(path[0], []).append(F.col(name).alias(path[1]))
+    return F.to_json(F.struct(*top, *[F.struct(*cols).alias(group) for group, cols in groups.items()]))

@@ -95,9 +95,12 @@ def type_csv(bronze: DataFrame, fields: list[Field], required: tuple[str, ...], 
     )
 
 
+LINEAGE_NAMES = ("source", "landing_date", "source_file", "file_sha256", "record_no", "line_no", "raw_record",
+                 "ingested_at")
+
+
 def lineage_columns() -> list[Column]:
-    return [F.col(c) for c in ("source", "landing_date", "source_file", "file_sha256", "record_no", "line_no",
-                               "raw_record", "ingested_at")]
+    return [F.col(c) for c in LINEAGE_NAMES]
 
 
 def add_errors(df: DataFrame, *checks: Column) -> DataFrame:
