@@ -75,6 +75,7 @@ class ForecastBundle:
             "train_window_days": {str(h): m.info.get("train_window_days") for h, m in self.models.items()},
             "served": {str(h): getattr(m, "served", "model") for h, m in self.models.items()},
             "calibration": {str(h): getattr(m, "calibration", {}) for h, m in self.models.items()},
+            "blend": {str(h): getattr(m, "blend", {}) for h, m in self.models.items()},
             "validation_mae": {str(h): m.info.get("val_mae") for h, m in self.models.items()},
             "run_info": getattr(self, "run_info", {}),     # bundles pickled before the field existed
         }

@@ -93,7 +93,7 @@ class HorizonModel:
     def predict_frame(self, X: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
         """The raw GBM quantiles (kWh), before any fallback or calibration."""
         s = np.where(np.isnan(scale), self.default_scale, scale)
-        preds = np.column_stack([self.pipelines[q].predict(X) * s for q in QUANTILES])
+        preds = np.column_stack([to_kwh(self.pipelines[q].predict(X), s) for q in QUANTILES])
         preds = np.sort(np.clip(preds, 0.0, None), axis=1)        # non-negative, non-crossing quantiles
         return pd.DataFrame(preds, columns=["p10", "p50", "p90"])
 
@@ -129,6 +129,14 @@ def scaled_target(y: np.ndarray, scale: np.ndarray, t_idx: np.ndarray, s_idx: np
     mean and is clipped away at prediction (quantiles are floored at 0)."""
     target = np.asarray(y, float) / scale
     return np.where(target == 0.0, ZERO_DITHER * tie_dither(t_idx, s_idx), target)
+
+
+def to_kwh(pred_scaled: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """A quantile of the scaled target -> kWh. Predictions inside the dither band (below ``ZERO_DITHER``
+    scales) are 0: the model cannot tell them from a dithered zero, and a P10 of 0.0004 kWh would count every
+    empty hour as "below P10"."""
+    p = np.asarray(pred_scaled, float)
+    return np.where(p < ZERO_DITHER, 0.0, p) * scale
 
 
 def recency_weights(t_idx: np.ndarray, train_end: int, half_life_days: float, spd: int) -> np.ndarray:
@@ -290,7 +298,7 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
         wkw = _weight_kw(t_idx, v_end, half_life_days, panel.spd)
         with threadpool_limits(limits=n_threads(), user_api="openmp"):
             pipe = make_pipeline(cols, 0.5, params).fit(X, target, **wkw)
-            p50 = np.clip(pipe.predict(Xv) * sc, 0, None)
+            p50 = to_kwh(pipe.predict(Xv), sc)
         key = "all" if c is None else str(c)
         scores[key] = float(np.mean(np.abs(p50 - yv)))
         fits[key] = (X, target, cols, p50, wkw)
@@ -302,8 +310,8 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
         return check
     X, target, cols, p50, wkw = fits[best]
     with threadpool_limits(limits=n_threads(), user_api="openmp"):
-        p10 = np.clip(make_pipeline(cols, 0.1, params).fit(X, target, **wkw).predict(Xv) * sc, 0, None)
-        p90 = np.clip(make_pipeline(cols, 0.9, params).fit(X, target, **wkw).predict(Xv) * sc, 0, None)
+        p10 = to_kwh(make_pipeline(cols, 0.1, params).fit(X, target, **wkw).predict(Xv), sc)
+        p90 = to_kwh(make_pipeline(cols, 0.9, params).fit(X, target, **wkw).predict(Xv), sc)
     p10, p50, p90 = np.sort(np.column_stack([p10, p50, p90]), axis=1).T
     lags = horizon_lags(horizon, panel.freq)
     forecasts = {"model": p50}

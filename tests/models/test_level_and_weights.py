@@ -94,3 +94,45 @@ def test_recent_level_scale_by_hand():
     pz = fe.to_panel(pd.DataFrame({"site_id": "A", "ts": idx, "energy_kwh": z}), "D")
     Fz = fe.build_features(pz, 1, fe.FeatureConfig(holidays="none", scale_by="recent", level_days=7))
     assert Fz["_scale"][28, 0] == pytest.approx(0.25 * (21 * 4.0 / 28))      # 0.25 x 3.0 = 0.75
+
+
+def test_blended_p50_is_the_weighted_mean_of_the_model_and_its_reference():
+    from .conftest import FAST, make_series
+    p = fe.to_panel(make_series(n_days=35), "h")
+    cfg = fe.FeatureConfig(holidays="none")
+    F = fe.build_features(p, 24, cfg)
+    model = gbm.fit_horizon_model(p, 24, cfg, train_end=p.n_steps - 25, F=F, params=FAST)
+    t_idx = np.repeat(np.arange(p.n_steps - 24, p.n_steps), 2)
+    s_idx = np.tile([0, 1], 24)
+    raw = gbm.predict_cells(model, F, t_idx, s_idx)
+    model.blend = {"reference": "sameh_mean", "model_weight": 0.25}
+    mixed = gbm.predict_cells(model, F, t_idx, s_idx)
+    # 0.25 x GBM P50 + 0.75 x the same-hour mean of the last 7 days (the feature is in units of the scale)
+    ref = F["sameh_mean"][t_idx, s_idx] * F["_scale"][t_idx, s_idx]
+    assert np.allclose(mixed.p50, 0.25 * raw.p50 + 0.75 * ref)
+    assert set(mixed.method) == {"gbm_blend"}
+    assert np.all(mixed.p10 <= mixed.p50) and np.all(mixed.p50 <= mixed.p90)
+
+
+def test_refit_check_chooses_a_blend_only_when_it_beats_the_model_on_validation():
+    from .conftest import FAST, make_series
+    p = fe.to_panel(make_series(n_days=42), "h")
+    cfg = fe.FeatureConfig(holidays="none")
+    F = fe.build_features(p, 24, cfg)
+    origin = p.n_steps - 24 * 7 - 1
+    # a properly fitted GBM beats every shrinkage toward a same-hour average here: no blend
+    good = gbm.validate_refit(p, 24, cfg, origin, F, (None,), params=FAST, blend=True)
+    assert good.blend == {} and "model_gbm_only" not in good.val_mae
+    # a GBM stopped after 2 trees is barely off its constant start: shrinking it toward the reference wins
+    weak = dict(FAST, max_iter=2)
+    off = gbm.validate_refit(p, 24, cfg, origin, F, (None,), params=weak, blend=False)
+    on = gbm.validate_refit(p, 24, cfg, origin, F, (None,), params=weak, blend=True)
+    assert off.blend == {} and on.blend["reference"] in gbm.BLEND_REFERENCES
+    assert on.blend["model_weight"] in gbm.BLEND_MODEL_WEIGHTS
+    assert on.val_mae["model"] < on.val_mae["model_gbm_only"] == pytest.approx(off.val_mae["model"])
+
+
+def test_predictions_inside_the_dither_band_are_zero():
+    # scale 10 kWh: 0.0004 scales (inside the +-0.0005 band) -> 0, 0.002 scales -> 0.02 kWh, negatives -> 0
+    out = gbm.to_kwh(np.array([0.0004, 0.002, -0.3, 1.5]), np.full(4, 10.0))
+    assert out == pytest.approx([0.0, 0.02, 0.0, 15.0])
