@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[*]", description="Spark master URL; e.g. spark://host:7077 for a cluster.")
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = Field(8, ge=1)
+    gold_build_threads: int = Field(2, ge=1, description="KPI families built side by side by one gold build "
+                                    "(1 = one after the other).")
     spark_profile: Literal["default", "small"] = Field(
         "default",
         description="'small' for tiny inputs (the sample, tests): no whole-stage code generation and no "

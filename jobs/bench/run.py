@@ -147,6 +147,7 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
         started_at = dt.datetime.now(dt.timezone.utc)
         result = build(spark, min(days), max(days), settings)
         record_build(spark, result, started_at, settings)
+        out["gold_step_s"] = result.step_s
     out["gold_s"] = round(time.perf_counter() - t1, 2)
     out["landing_to_gold_s"] = round(out["ingest_s"] + out["gold_s"], 2)
     tel = out["sources"].get("telematics", {})

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
@@ -52,6 +53,9 @@ class BuildResult:
     months: list[dt.date]
     tables: dict[str, int] = field(default_factory=dict)     # table -> rows written
     seconds: float = 0.0
+    # wall-clock seconds per step: each table's compute + write (its inputs computed on first use), and
+    # the reference tables
+    step_s: dict[str, float] = field(default_factory=dict)
 
 
 class Inputs:
@@ -106,11 +110,13 @@ def write_reference_tables(spark: SparkSession, inputs: Inputs, settings: Settin
 
 def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], settings: Settings,
              result: BuildResult) -> DataFrame:
+    started = time.perf_counter()
     spec = gold_spec(name, df, period_col)
     df = df.persist()
     io.replace_where(df, spec, io.in_list_condition(period_col, [v.isoformat() for v in values]), settings)
     result.tables[name] = df.count()
     df.unpersist()
+    result.step_s[name] = round(time.perf_counter() - started, 2)
     return io.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
 
 
@@ -126,6 +132,7 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     result = BuildResult(days, months)
     inp = Inputs(spark, settings)
     write_reference_tables(spark, inp, settings)
+    result.step_s["reference_tables"] = round(time.perf_counter() - t0, 2)
     ref = inp.ref
     mines, plants, trucks = inp.silver("mines"), inp.silver("washing_plants"), inp.silver("trucks")
     connectors, stations = inp.silver("charging_connectors"), inp.silver("charging_stations")
@@ -137,107 +144,130 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     def monthly(name, df):
         return _replace(df, name, _period_col(df, (MONTH_COL,)), months, settings, result)
 
-    # 1. mine energy per tonne, graded against the standard in force on each graded date
-    daily("gold_mine_energy_daily", mine_energy.mine_energy_daily(
-        inp.events("mine_production", start, end), mines=mines, factors=ref["conversion_factors"],
-        limits=ref["mine_energy_limits"]))
-    mine_daily_month = mine_energy.mine_energy_daily(
-        inp.events("mine_production", m_start, m_end), mines=mines, factors=ref["conversion_factors"],
-        limits=ref["mine_energy_limits"])
-    mine_monthly = monthly("gold_mine_energy_monthly", mine_energy.mine_energy_monthly(
-        mine_daily_month, limits=ref["mine_energy_limits"]))
-    monthly("gold_mine_energy_rollup_monthly", mine_energy.mine_energy_rollup(mine_monthly, period_col=MONTH_COL))
+    # Eight KPI families. Those that do not depend on each other run side by side in threads: the
+    # tables are small except the truck family, so most of a table's time is driver-side planning and
+    # its Delta commit, which overlap well with another family's Spark tasks.
 
-    # 2. washing
-    daily("gold_washing_daily", washing.washing_daily(
-        inp.events("washing", start, end), plants=plants, process_factors=ref["washing_process_factors"],
-        limits=ref["washing_limits"]))
-    washing_daily_month = washing.washing_daily(
-        inp.events("washing", m_start, m_end), plants=plants, process_factors=ref["washing_process_factors"],
-        limits=ref["washing_limits"])
-    washing_monthly = monthly("gold_washing_monthly", washing.washing_monthly(washing_daily_month,
-                                                                             limits=ref["washing_limits"]))
-    monthly("gold_washing_rollup_monthly", washing.washing_rollup(washing_monthly, period_col=MONTH_COL))
-    washing_rate = monthly("gold_raw_coal_washing_rate_monthly", washing.raw_coal_washing_rate(
-        inp.events("washing", m_start, m_end), plants=plants, production=inp.events("mine_production", m_start, m_end),
-        mines=mines, period="month"))
+    def mine_family():  # 1. mine energy per tonne, graded against the standard in force on each graded date
+        daily("gold_mine_energy_daily", mine_energy.mine_energy_daily(
+            inp.events("mine_production", start, end), mines=mines, factors=ref["conversion_factors"],
+            limits=ref["mine_energy_limits"]))
+        mine_daily_month = mine_energy.mine_energy_daily(
+            inp.events("mine_production", m_start, m_end), mines=mines, factors=ref["conversion_factors"],
+            limits=ref["mine_energy_limits"])
+        mine_monthly = monthly("gold_mine_energy_monthly", mine_energy.mine_energy_monthly(
+            mine_daily_month, limits=ref["mine_energy_limits"]))
+        monthly("gold_mine_energy_rollup_monthly", mine_energy.mine_energy_rollup(mine_monthly, period_col=MONTH_COL))
+        return mine_monthly
 
-    # 3. truck energy per truck-day and trips per ticket, for the rebuilt days and the day before them
-    # (its last interval and a trip loaded before midnight end in the first rebuilt day). Telematics is
-    # read from two days before (loaded state of early frames) plus each truck's first frame after the
-    # window (the next frame of its last interval), so a day costs the same whatever the history. The
-    # month figures are summed from the stored daily and trip rows.
-    te = inp.rules("truck_energy", end)
-    truck_days = ([start - dt.timedelta(days=1)] if refresh_day_before else []) + days
-    read_from, read_to = start - dt.timedelta(days=2), end + dt.timedelta(days=1)
-    tickets_window = inp.events("weighbridge", read_from, read_to)
-    intervals = truck_energy.truck_intervals(
-        _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window,
-        max_integration_gap_s=te["max_integration_gap_s"], unload_stop_min_s=te["unload_stop_min_s"],
-        min_loaded_km=te["min_loaded_km"], max_loaded_h=te["max_loaded_h"],
-        swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"],
-    ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
-    _replace(truck_energy.truck_energy_daily(
-        intervals, tickets=inp.events("weighbridge", truck_days[0], end),
-        charging_sessions=inp.events("charging_sessions", truck_days[0], end)),
-        "gold_truck_energy_daily", DAY_COL, truck_days, settings, result)
-    _replace(truck_energy.truck_trips(intervals, tickets=inp.events("weighbridge", truck_days[0], end)),
-             "gold_truck_trips", DAY_COL, truck_days, settings, result)
-    truck_daily_month = inp.gold("gold_truck_energy_daily", m_start, m_end)
-    monthly("gold_truck_energy_monthly", truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"))
-    trips = inp.gold("gold_truck_trips", m_start, m_end)
+    def washing_family():  # 2. washing
+        daily("gold_washing_daily", washing.washing_daily(
+            inp.events("washing", start, end), plants=plants, process_factors=ref["washing_process_factors"],
+            limits=ref["washing_limits"]))
+        washing_daily_month = washing.washing_daily(
+            inp.events("washing", m_start, m_end), plants=plants, process_factors=ref["washing_process_factors"],
+            limits=ref["washing_limits"])
+        washing_monthly = monthly("gold_washing_monthly", washing.washing_monthly(washing_daily_month,
+                                                                                 limits=ref["washing_limits"]))
+        monthly("gold_washing_rollup_monthly", washing.washing_rollup(washing_monthly, period_col=MONTH_COL))
+        washing_rate = monthly("gold_raw_coal_washing_rate_monthly", washing.raw_coal_washing_rate(
+            inp.events("washing", m_start, m_end), plants=plants,
+            production=inp.events("mine_production", m_start, m_end), mines=mines, period="month"))
+        return washing_monthly, washing_rate
 
-    # 4. chain energy per delivered tonne, per shipment
-    haulage = chain_energy.haulage_energy_by_mine(truck_daily_month, trips=trips, factors=ref["conversion_factors"])
-    per_shipment = chain_energy.chain_energy_per_shipment(
-        inp.events("shipments", m_start, m_end), mine_energy_monthly=mine_monthly, washing_monthly=washing_monthly,
-        haulage_by_mine=haulage, factors=ref["conversion_factors"])
-    chain = monthly("gold_chain_energy_shipment", per_shipment)
-    monthly("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(chain, mines=mines, period="month"))
+    def truck_family():
+        # 3. truck energy per truck-day and trips per ticket, for the rebuilt days and the day before them
+        # (its last interval and a trip loaded before midnight end in the first rebuilt day). Telematics is
+        # read from two days before (loaded state of early frames) plus each truck's first frame after the
+        # window (the next frame of its last interval), so a day costs the same whatever the history. The
+        # month figures are summed from the stored daily and trip rows.
+        te = inp.rules("truck_energy", end)
+        truck_days = ([start - dt.timedelta(days=1)] if refresh_day_before else []) + days
+        read_from, read_to = start - dt.timedelta(days=2), end + dt.timedelta(days=1)
+        tickets_window = inp.events("weighbridge", read_from, read_to)
+        intervals = truck_energy.truck_intervals(
+            _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window,
+            max_integration_gap_s=te["max_integration_gap_s"], unload_stop_min_s=te["unload_stop_min_s"],
+            min_loaded_km=te["min_loaded_km"], max_loaded_h=te["max_loaded_h"],
+            swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"],
+        ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
+        try:
+            _replace(truck_energy.truck_energy_daily(
+                intervals, tickets=inp.events("weighbridge", truck_days[0], end),
+                charging_sessions=inp.events("charging_sessions", truck_days[0], end)),
+                "gold_truck_energy_daily", DAY_COL, truck_days, settings, result)
+            _replace(truck_energy.truck_trips(intervals, tickets=inp.events("weighbridge", truck_days[0], end)),
+                     "gold_truck_trips", DAY_COL, truck_days, settings, result)
+        finally:
+            intervals.unpersist()
+        truck_daily_month = inp.gold("gold_truck_energy_daily", m_start, m_end)
+        monthly("gold_truck_energy_monthly", truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"))
+        return truck_daily_month, inp.gold("gold_truck_trips", m_start, m_end)
 
-    # 5. charging utilisation (connector-hour, connector-day, station-day, station-month, roll-ups)
-    cu = inp.rules("charging_utilisation", end)
-    status = inp.events("connector_status", start - dt.timedelta(days=int(cu["status_lookback_days"])),
-                        end + dt.timedelta(days=1))
-    sessions = inp.events("charging_sessions", start - dt.timedelta(days=1), end)
-    c_hourly = charging_utilisation.charging_connector_hourly(status, sessions=sessions, connectors=connectors,
-                                                              start_date=start, end_date=end).persist()
-    concurrency = charging_utilisation.peak_concurrency_hourly(status, start_date=start, end_date=end)
-    daily("gold_charging_connector_hourly", c_hourly)
-    c_daily = charging_utilisation.charging_connector_daily(c_hourly, sessions=sessions, start_date=start, end_date=end)
-    daily("gold_charging_connector_daily", c_daily)
-    daily("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
-        c_hourly, concurrency=concurrency, stations=stations))
-    s_daily = daily("gold_charging_station_daily", charging_utilisation.charging_station_daily(
-        c_daily, concurrency=concurrency, stations=stations))
-    daily("gold_charging_rollup_daily", charging_utilisation.charging_rollup(s_daily, period_col=DAY_COL))
+    def chain_family(mine_monthly, washing_monthly, truck_daily_month, trips):
+        # 4. chain energy per delivered tonne, per shipment
+        haulage = chain_energy.haulage_energy_by_mine(truck_daily_month, trips=trips, factors=ref["conversion_factors"])
+        per_shipment = chain_energy.chain_energy_per_shipment(
+            inp.events("shipments", m_start, m_end), mine_energy_monthly=mine_monthly, washing_monthly=washing_monthly,
+            haulage_by_mine=haulage, factors=ref["conversion_factors"])
+        chain = monthly("gold_chain_energy_shipment", per_shipment)
+        monthly("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(chain, mines=mines, period="month"))
 
-    # 6. hydrogen stations
-    h2_daily = daily("gold_h2_station_daily", h2_utilisation.h2_station_daily(
-        inp.events("h2_fills", start, end), stations=h2_stations, start_date=start, end_date=end))
-    daily("gold_h2_rollup_daily", h2_utilisation.h2_rollup(h2_daily, period_col=DAY_COL))
+    def charging_family():  # 5. charging utilisation (connector-hour, connector-day, station-day, roll-ups)
+        cu = inp.rules("charging_utilisation", end)
+        status = inp.events("connector_status", start - dt.timedelta(days=int(cu["status_lookback_days"])),
+                            end + dt.timedelta(days=1))
+        sessions = inp.events("charging_sessions", start - dt.timedelta(days=1), end)
+        c_hourly = charging_utilisation.charging_connector_hourly(
+            status, sessions=sessions, connectors=connectors, start_date=start, end_date=end).persist()
+        try:
+            concurrency = charging_utilisation.peak_concurrency_hourly(status, start_date=start, end_date=end)
+            daily("gold_charging_connector_hourly", c_hourly)
+            c_daily = charging_utilisation.charging_connector_daily(c_hourly, sessions=sessions, start_date=start,
+                                                                    end_date=end)
+            daily("gold_charging_connector_daily", c_daily)
+            daily("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
+                c_hourly, concurrency=concurrency, stations=stations))
+            s_daily = daily("gold_charging_station_daily", charging_utilisation.charging_station_daily(
+                c_daily, concurrency=concurrency, stations=stations))
+            daily("gold_charging_rollup_daily", charging_utilisation.charging_rollup(s_daily, period_col=DAY_COL))
+        finally:
+            c_hourly.unpersist()
 
-    # 7. rail share beyond 500 km, per mine/company/banner/city and month
-    rs = inp.rules("rail_share", end)
-    classified = rail_share.classify_shipments(
-        inp.events("shipments", m_start, m_end), long_haul_threshold_km=rs["long_haul_threshold_km"],
-        long_haul_bound_inclusive=rs["long_haul_bound_inclusive"],
-        multimodal_rail_min_km_share=rs["multimodal_rail_min_km_share"], rule_version=rs["rule_version"])
-    rail_monthly = monthly("gold_rail_share_monthly", rail_share.rail_share(
-        classified, mines=mines, targets=ref["plan_targets"], period="month"))
+    def h2_family():  # 6. hydrogen stations
+        h2_daily = daily("gold_h2_station_daily", h2_utilisation.h2_station_daily(
+            inp.events("h2_fills", start, end), stations=h2_stations, start_date=start, end_date=end))
+        daily("gold_h2_rollup_daily", h2_utilisation.h2_rollup(h2_daily, period_col=DAY_COL))
 
-    # 8. target tracking, per month
-    tracking = None
-    for month in months:
-        values = targets.plan_target_values(
-            mines=mines, mine_production=inp.silver("mine_production"), washing_rate_monthly=washing_rate,
-            rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month)
-        rows = targets.target_tracking(ref["plan_targets"], values=values, month=month)
-        tracking = rows if tracking is None else tracking.unionByName(rows)
-    monthly("gold_target_tracking", tracking)
+    def rail_family():  # 7. rail share beyond 500 km, per mine/company/banner/city and month
+        rs = inp.rules("rail_share", end)
+        classified = rail_share.classify_shipments(
+            inp.events("shipments", m_start, m_end), long_haul_threshold_km=rs["long_haul_threshold_km"],
+            long_haul_bound_inclusive=rs["long_haul_bound_inclusive"],
+            multimodal_rail_min_km_share=rs["multimodal_rail_min_km_share"], rule_version=rs["rule_version"])
+        return monthly("gold_rail_share_monthly", rail_share.rail_share(
+            classified, mines=mines, targets=ref["plan_targets"], period="month"))
 
-    intervals.unpersist()
-    c_hourly.unpersist()
+    def targets_family(washing_rate, rail_monthly):  # 8. target tracking, per month
+        tracking = None
+        for month in months:
+            values = targets.plan_target_values(
+                mines=mines, mine_production=inp.silver("mine_production"), washing_rate_monthly=washing_rate,
+                rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month)
+            rows = targets.target_tracking(ref["plan_targets"], values=values, month=month)
+            tracking = rows if tracking is None else tracking.unionByName(rows)
+        monthly("gold_target_tracking", tracking)
+
+    with ThreadPoolExecutor(max_workers=settings.gold_build_threads, thread_name_prefix="gold") as pool:
+        truck = pool.submit(truck_family)   # the largest first
+        mine, wash = pool.submit(mine_family), pool.submit(washing_family)
+        rail = pool.submit(rail_family)
+        others = [pool.submit(charging_family), pool.submit(h2_family)]
+        washing_monthly, washing_rate = wash.result()
+        dependent = [pool.submit(targets_family, washing_rate, rail.result()),
+                     pool.submit(chain_family, mine.result(), washing_monthly, *truck.result())]
+        for future in others + dependent:
+            future.result()  # re-raises a family's error
     result.seconds = time.perf_counter() - t0
     log.info("gold build %s..%s: %s tables in %.1f s", start, end, len(result.tables), result.seconds)
     return result
