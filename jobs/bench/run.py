@@ -186,7 +186,8 @@ def run_peers(settings: Settings, day: dt.date, ours: dict) -> dict:
             "gold_kpis_s": gold_s,
             "gold_ratio_to_ours": round(gold_s / ours["gold_s"], 2) if ours["gold_s"] else None,
             "agreement": agreement,
-            "all_agree": all(a["agree"] for a in agreement.values()),
+            # an empty comparison proves nothing: every family must have matched rows
+            "all_agree": all(a["agree"] and a["rows_matched"] > 0 for a in agreement.values()),
         }
     return results
 
@@ -297,7 +298,8 @@ def main(argv: list[str] | None = None) -> None:
                      scale, run.get("telematics_rows_per_s"), run["ingest_s"], run["gold_s"], run["landing_to_gold_s"])
             if scale == 1 and not args.no_peers:
                 memory.reset()
-                result["peers"] = run_peers(settings, dt.date.fromisoformat(run["gold_days"][0]), run)
+                # the workload's day: the last built (the first is the day before, rebuilt for its last interval)
+                result["peers"] = run_peers(settings, dt.date.fromisoformat(run["gold_days"][-1]), run)
                 result["peers_peak_rss_total_gib"] = memory.snapshot_gib()["peak_rss_total_gib"]
         if args.incremental_days > 0:
             memory.reset()
