@@ -73,6 +73,10 @@ def replace_where(df: DataFrame, spec: TableSpec, condition: str, settings: Sett
     """Atomically replace the rows matching ``condition`` with ``df`` (which must match it too)."""
     path = ensure_table(df.sparkSession, spec, settings)
     writer = conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition)
+    if spec.layer == "bronze":
+        # a bronze table written by an earlier layout (telematics before its frames were parsed at bronze)
+        # gains the new columns; its old rows keep theirs
+        writer = writer.option("mergeSchema", "true")
     with_retry(lambda: writer.save(path))
 
 

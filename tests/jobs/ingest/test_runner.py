@@ -194,3 +194,21 @@ def test_partially_overlapping_redelivery_adds_only_new_keys(spark, lake):
     r = ingest_source(spark, "charging_sessions", D1, D3, lake)
     assert (r.files_new, r.bronze_rows, r.silver_inserted, r.silver_updated, r.duplicate_rows) == (1, 3, 1, 0, 2)
     assert sorted(x["session_id"] for x in silver(spark, "charging_sessions", lake).collect()) == ["S1", "S2", "S3", "S4"]
+
+
+def test_a_bronze_telematics_table_of_the_earlier_text_layout_is_migrated_on_write(spark, lake):
+    """Lakes created before telematics frames were parsed at bronze hold bronze_telematics with the common
+    text layout (raw_record + fields). Ingesting into such a lake adds the frame columns instead of failing."""
+    from delta.tables import DeltaTable
+
+    from schemas.tables import BRONZE_SCHEMA
+
+    path = str(io.table_path(BRONZE["telematics"], lake))
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(BRONZE_SCHEMA).partitionedBy("landing_date").execute()
+    put(lake.landing_root, "telematics/2026-11-02/a.jsonl", frame("V1", "2026-11-02 07:30:00") + "\n")
+    result = ingest_source(spark, "telematics", D1, D1, lake)
+    assert (result.bronze_rows, result.silver_inserted) == (1, 1)
+    bronze = spark.read.format("delta").load(path)
+    assert {"fields", "vehicle_odometer"} <= set(bronze.columns)
+    # odometer 1234567 × 0.1 km = 123456.7 km, as from a fresh lake
+    assert silver(spark, "telematics", lake).first()["odometer_km"] == pytest.approx(123456.7, abs=1e-9)
