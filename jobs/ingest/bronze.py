@@ -30,31 +30,33 @@ def bronze_rows(spark: SparkSession, files: list[LandingFile], spec: SourceSpec,
     meta = {str(f.path): (f.rel_path, f.landing_date, f.sha256) for f in files}
     fields, required, fmt, source = spec.fields, spec.required, spec.file_format, spec.name
 
-    def split_files(batches):
+    def each_file(batches):
+        """(content, rel_path, landing_date, sha256) of every file in the task's binaryFile batches."""
         for batch in batches:
             for path_uri, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
-                rel_path, landing_date, sha = meta[_strip_scheme(path_uri)]
-                records, _notes = parse_file(content, rel_path, fmt, fields, required)
-                cols: dict[str, list] = {n: [] for n in ("record_no", "line_no", "raw_record", "fields", "parse_error")}
-                for rec in records:
-                    cols["record_no"].append(rec.record_no)
-                    cols["line_no"].append(rec.line_no)
-                    cols["raw_record"].append(rec.raw_record)
-                    cols["fields"].append(list(rec.fields.items()) if rec.fields is not None else None)
-                    cols["parse_error"].append(rec.parse_error)
-                    if len(cols["record_no"]) >= _BATCH_ROWS:
-                        yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
-                        cols = {n: [] for n in cols}
-                if cols["record_no"]:
+                yield (content, *meta[_strip_scheme(path_uri)])
+
+    def split_files(batches):
+        for content, rel_path, landing_date, sha in each_file(batches):
+            records, _notes = parse_file(content, rel_path, fmt, fields, required)
+            cols: dict[str, list] = {n: [] for n in ("record_no", "line_no", "raw_record", "fields", "parse_error")}
+            for rec in records:
+                cols["record_no"].append(rec.record_no)
+                cols["line_no"].append(rec.line_no)
+                cols["raw_record"].append(rec.raw_record)
+                cols["fields"].append(list(rec.fields.items()) if rec.fields is not None else None)
+                cols["parse_error"].append(rec.parse_error)
+                if len(cols["record_no"]) >= _BATCH_ROWS:
                     yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
+                    cols = {n: [] for n in cols}
+            if cols["record_no"]:
+                yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
 
     def split_frames(batches):
-        for batch in batches:
-            for path_uri, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
-                rel_path, landing_date, sha = meta[_strip_scheme(path_uri)]
-                yield from frame_batches(content, rel_path, {
-                    "source": source, "landing_date": landing_date, "source_file": rel_path,
-                    "file_sha256": sha, "ingested_at": ingested_at}, _BATCH_ROWS)
+        for content, rel_path, landing_date, sha in each_file(batches):
+            yield from frame_batches(content, rel_path, {
+                "source": source, "landing_date": landing_date, "source_file": rel_path,
+                "file_sha256": sha, "ingested_at": ingested_at}, _BATCH_ROWS)
 
     paths = sorted(meta)
     raw = (

@@ -14,7 +14,6 @@ makes the whole line malformed.
 """
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
@@ -24,7 +23,7 @@ from itertools import accumulate
 import pyarrow as pa
 import pyarrow.json as pj
 
-from jobs.ingest.parse import UTF8_BOM, decode
+from jobs.ingest.parse import decode, unwrap
 
 MALFORMED = "malformed JSON (truncated or invalid line)"
 
@@ -45,7 +44,8 @@ FRAME_COLUMNS: tuple[tuple[str, tuple[str, ...], pa.DataType], ...] = (
     ("position_lon", ("position", "lon"), pa.int64()),
     ("position_lat", ("position", "lat"), pa.int64()),
 )
-FRAME_COLUMN_PATHS = {name: ".".join(path) for name, path, _ in FRAME_COLUMNS}
+# bronze column of a frame field, by its dotted path ("vehicle.soc" → "vehicle_soc")
+BRONZE_COLUMN = {".".join(path): name for name, path, _ in FRAME_COLUMNS}
 
 LINEAGE_ARROW = (
     ("source", pa.string()), ("landing_date", pa.date32()), ("source_file", pa.string()),
@@ -76,10 +76,7 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 def utf8_bytes(content: bytes, name: str) -> bytes:
     """Landing bytes → UTF-8 bytes (gunzipped, BOM stripped; GB18030 and other text re-encoded)."""
-    if content[:2] == b"\x1f\x8b":
-        content = gzip.decompress(content)
-    if content.startswith(UTF8_BOM):
-        content = content[len(UTF8_BOM):]
+    content = unwrap(content)
     try:
         content.decode("utf-8")
         return content
@@ -235,16 +232,9 @@ def _frame_values(line: bytes) -> list | None:
 
 
 def _with_lineage(table: pa.Table, record_no: pa.Array, line_no: pa.Array, lineage: dict) -> pa.RecordBatch:
-    count = table.num_rows
-    constant = lambda value, typ: pa.repeat(pa.scalar(value, typ), count)  # noqa: E731
-    arrays = {
-        "source": constant(lineage["source"], pa.string()),
-        "landing_date": constant(lineage["landing_date"], pa.date32()),
-        "source_file": constant(lineage["source_file"], pa.string()),
-        "file_sha256": constant(lineage["file_sha256"], pa.string()),
-        "record_no": record_no, "line_no": line_no,
-        "ingested_at": constant(lineage["ingested_at"], pa.timestamp("us", tz="UTC")),
-    }
+    arrays = {name: pa.repeat(pa.scalar(value, BRONZE_FRAME_ARROW.field(name).type), table.num_rows)
+              for name, value in lineage.items()}
+    arrays.update(record_no=record_no, line_no=line_no)
     columns = [arrays[f.name] if f.name in arrays else table.column(f.name).combine_chunks()
                for f in BRONZE_FRAME_ARROW]
     return pa.RecordBatch.from_arrays(columns, schema=BRONZE_FRAME_ARROW)

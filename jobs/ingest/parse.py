@@ -30,12 +30,18 @@ class FileNotes:
     header_drift: str | None
 
 
-def decode(content: bytes, name: str) -> tuple[str, str]:
-    """Bytes → text. Gzip by magic number; UTF-8 (BOM stripped) or, failing that, GB18030 (superset of GBK)."""
+def unwrap(content: bytes) -> bytes:
+    """Landing bytes as text bytes: gunzipped (gzip by magic number), UTF-8 byte-order mark stripped."""
     if content[:2] == b"\x1f\x8b":
         content = gzip.decompress(content)
     if content.startswith(UTF8_BOM):
         content = content[len(UTF8_BOM):]
+    return content
+
+
+def decode(content: bytes, name: str) -> tuple[str, str]:
+    """Bytes → text. Gzip by magic number; UTF-8 (BOM stripped) or, failing that, GB18030 (superset of GBK)."""
+    content = unwrap(content)
     try:
         return content.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

@@ -11,7 +11,7 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.ingest.frames import FRAME_COLUMNS
+from jobs.ingest.frames import BRONZE_COLUMN, FRAME_COLUMNS
 from jobs.ingest.typing import (ERROR_TYPE, LINEAGE_NAMES, LOCAL_TS_FORMAT, error, lineage_columns, local_date_of,
                                 local_ts)
 from schemas.sources import SOURCES, TELEMATICS_ENCODING
@@ -101,7 +101,7 @@ def type_telematics(bronze: DataFrame, tz: str) -> DataFrame:
         *lineage_columns(), F.col("parse_error"),
         "vin", "msg_type", F.col("collect_time").alias("_collect_time"),
         *[_missing(name).alias(f"_missing_{name}") for name in required],
-        *[F.col(bronze_column(path)).alias(col) for col, path, _ in raw_paths],
+        *[F.col(BRONZE_COLUMN[path]).alias(col) for col, path, _ in raw_paths],
         (F.col("position_valid") == 1).alias("position_valid"),
         F.upper(F.col("position_coord_sys")).alias("coord_sys_source"),
         _frame_json().alias("_frame_json"),
@@ -146,11 +146,6 @@ def _missing(field: str) -> Column:
     for name in columns[1:]:
         missing = missing & F.col(name).isNull()
     return missing
-
-
-def bronze_column(path: str) -> str:
-    """Bronze column of a frame field (``vehicle.soc`` → ``vehicle_soc``; see jobs.ingest.frames)."""
-    return path.replace(".", "_")
 
 
 def _frame_json() -> Column:

@@ -149,26 +149,26 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     # its Delta commit, which overlap well with another family's Spark tasks.
 
     def mine_family():  # 1. mine energy per tonne, graded against the standard in force on each graded date
-        daily("gold_mine_energy_daily", mine_energy.mine_energy_daily(
-            inp.events("mine_production", start, end), mines=mines, factors=ref["conversion_factors"],
-            limits=ref["mine_energy_limits"]))
-        mine_daily_month = mine_energy.mine_energy_daily(
-            inp.events("mine_production", m_start, m_end), mines=mines, factors=ref["conversion_factors"],
-            limits=ref["mine_energy_limits"])
+        def mine_daily(first, last):
+            return mine_energy.mine_energy_daily(
+                inp.events("mine_production", first, last), mines=mines, factors=ref["conversion_factors"],
+                limits=ref["mine_energy_limits"])
+
+        daily("gold_mine_energy_daily", mine_daily(start, end))
         mine_monthly = monthly("gold_mine_energy_monthly", mine_energy.mine_energy_monthly(
-            mine_daily_month, limits=ref["mine_energy_limits"]))
+            mine_daily(m_start, m_end), limits=ref["mine_energy_limits"]))
         monthly("gold_mine_energy_rollup_monthly", mine_energy.mine_energy_rollup(mine_monthly, period_col=MONTH_COL))
         return mine_monthly
 
     def washing_family():  # 2. washing
-        daily("gold_washing_daily", washing.washing_daily(
-            inp.events("washing", start, end), plants=plants, process_factors=ref["washing_process_factors"],
-            limits=ref["washing_limits"]))
-        washing_daily_month = washing.washing_daily(
-            inp.events("washing", m_start, m_end), plants=plants, process_factors=ref["washing_process_factors"],
-            limits=ref["washing_limits"])
-        washing_monthly = monthly("gold_washing_monthly", washing.washing_monthly(washing_daily_month,
-                                                                                 limits=ref["washing_limits"]))
+        def washing_daily(first, last):
+            return washing.washing_daily(
+                inp.events("washing", first, last), plants=plants, process_factors=ref["washing_process_factors"],
+                limits=ref["washing_limits"])
+
+        daily("gold_washing_daily", washing_daily(start, end))
+        washing_monthly = monthly("gold_washing_monthly", washing.washing_monthly(
+            washing_daily(m_start, m_end), limits=ref["washing_limits"]))
         monthly("gold_washing_rollup_monthly", washing.washing_rollup(washing_monthly, period_col=MONTH_COL))
         washing_rate = monthly("gold_raw_coal_washing_rate_monthly", washing.raw_coal_washing_rate(
             inp.events("washing", m_start, m_end), plants=plants,
