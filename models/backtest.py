@@ -41,6 +41,9 @@ class BacktestConfig:
     calibrate: bool = True
     # shrink the P50 toward a recent same-hour average, reference and weight chosen on the same two weeks
     blend: bool = False
+    # on the same two weeks: serve the daily level x hourly shape forecast (models.level), alone or mixed with
+    # the GBM's P50, where it beat the GBM there (needs features.level_shape, on by default)
+    level: bool = True
 
 
 def holdout_window(panel: Panel, test_fraction: float) -> tuple[int, int]:
@@ -87,10 +90,10 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
             continue
         check = validate_refit(panel, H, cfg.features, int(o), F, cands, params=cfg.params,
                                max_rows=cfg.max_rows, seed=k, fallback=cfg.fallback, calibrate=cfg.calibrate,
-                               half_life_days=cfg.half_life_days, blend=cfg.blend)
+                               half_life_days=cfg.half_life_days, blend=cfg.blend, level=cfg.level)
         windows.append("all" if check.window is None else check.window)
         checks.append({"served": check.served, "val_mae": check.val_mae, "calibration": check.calibration,
-                       "blend": check.blend})
+                       "blend": check.blend, "level_variant": check.level_variant})
         model = fit_horizon_model(panel, H, cfg.features, train_end=int(o), F=F, params=cfg.params,
                                   max_rows=cfg.max_rows, half_life_days=cfg.half_life_days,
                                   train_window_days=check.window, seed=k)
@@ -126,7 +129,7 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
         "half_life_days": cfg.half_life_days, "train_window_days": cfg.train_window_days,
         "window_candidates_days": ["all" if c is None else c for c in cfg.window_candidates],
         "train_window_chosen_per_refit": windows,
-        "fallback": cfg.fallback, "calibrate": cfg.calibrate,
+        "fallback": cfg.fallback, "calibrate": cfg.calibrate, "level": cfg.level,
         "served_per_refit": [c["served"] for c in checks],
         "refit_checks": checks,
         "features": asdict(cfg.features),

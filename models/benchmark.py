@@ -4,7 +4,8 @@ Each dataset is converted by :mod:`models.datasets` into the generic CSV in a wo
 ``python -m models.forecast backtest`` is run on it for each horizon (in-process, same code path)::
 
     python -m models.benchmark --work /tmp/fc_bench [--horizons 1,24,168] [--only urbanev_shenzhen_zone]
-        [--no-fallback] [--no-calibration]      # ablations: the forecaster without its safety net / calibration
+        [--no-fallback] [--no-calibration] [--no-level]   # ablations: without the safety net / calibration /
+                                                          # daily level x hourly shape candidates
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def run(work: Path, horizons=(1, 24, 168), only: list[str] | None = None, extra:
     return rows
 
 
-SERVED_ABBR = {"model": "gbm", "snaive_daily": "day", "snaive_weekly": "week"}
+SERVED_ABBR = {"model": "gbm", "snaive_daily": "day", "snaive_weekly": "week", "level_shape": "lvl",
+               "gbm_level_mix": "mix"}
 
 
 def _f(x, nd=3):
@@ -85,9 +87,11 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated dataset names")
     ap.add_argument("--no-fallback", action="store_true", help="ablation: never serve a seasonal-naive baseline")
     ap.add_argument("--no-calibration", action="store_true", help="ablation: raw GBM P10/P90")
+    ap.add_argument("--no-level", action="store_true", help="ablation: no daily level x hourly shape candidates")
     a = ap.parse_args(argv)
     work = Path(a.work)
-    extra = tuple(f for f, on in (("--no-fallback", a.no_fallback), ("--no-calibration", a.no_calibration)) if on)
+    extra = tuple(f for f, on in (("--no-fallback", a.no_fallback), ("--no-calibration", a.no_calibration),
+                                  ("--no-level", a.no_level)) if on)
     rows = run(work, tuple(int(h) for h in a.horizons.split(",")), a.only.split(",") if a.only else None, extra)
     md = table(rows)
     (work / "results.md").write_text(md + "\n")

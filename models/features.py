@@ -272,6 +272,10 @@ class FeatureConfig:
     level_days: int = 7           # window of the recent level (days ending at t - H)
     level_halflife_days: float | None = None   # adds an exponentially weighted level (half-life in days)
     exog: tuple[str, ...] = ()    # exogenous columns used as features (known in advance)
+    # daily level x hourly shape forecasts (models.level) as helper entries ``_level_<variant>`` (kWh): not
+    # GBM features, candidates the refit check may serve instead of (or mixed with) the GBM's P50
+    level_shape: bool = True
+    level_damping: float = 0.5    # share of the daily trend's slope carried past the last complete day
 
 
 def _shift(a: np.ndarray, k: int) -> np.ndarray:
@@ -395,8 +399,9 @@ def horizon_lags(horizon: int, freq: str) -> dict[str, int]:
 def build_features(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureConfig()) -> dict[str, np.ndarray]:
     """Feature matrices (each shaped ``(T, S)``) for forecasting ``y[t]`` from data at or before ``t - horizon``.
 
-    Returns a dict with the features plus two helper entries: ``_scale`` (per-cell scale used to normalise
-    energy features and the target) and ``_age`` (days since the site's first observation, at issue time).
+    Returns a dict with the features plus helper entries (leading ``_``, not model inputs): ``_scale``
+    (per-cell scale used to normalise energy features and the target) and, with ``cfg.level_shape``, the
+    daily level x hourly shape forecasts ``_level_<variant>`` in kWh (:mod:`models.level`).
     Every energy feature is a function of ``y[: t - horizon + 1]`` only.
     """
     H = int(horizon)
@@ -484,6 +489,11 @@ def build_features(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureConfi
         else:
             F[f"exog_{c}"] = np.full((T, S), np.nan)
     F["_scale"] = scale
+    if cfg.level_shape:
+        from .level import PREFIX, LevelConfig, level_shape_forecasts
+        lcfg = LevelConfig(damping=cfg.level_damping)
+        for name, v in level_shape_forecasts(y, d, off_day, H, lcfg).items():
+            F[PREFIX + name] = v
     return F
 
 

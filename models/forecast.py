@@ -76,6 +76,7 @@ class ForecastBundle:
             "served": {str(h): getattr(m, "served", "model") for h, m in self.models.items()},
             "calibration": {str(h): getattr(m, "calibration", {}) for h, m in self.models.items()},
             "blend": {str(h): getattr(m, "blend", {}) for h, m in self.models.items()},
+            "level_variant": {str(h): getattr(m, "level_variant", None) for h, m in self.models.items()},
             "validation_mae": {str(h): m.info.get("val_mae") for h, m in self.models.items()},
             "run_info": getattr(self, "run_info", {}),     # bundles pickled before the field existed
         }
@@ -91,25 +92,26 @@ def train(df: pd.DataFrame, freq: str = "h", horizons=(1, 24, 168), holidays: st
           exog: tuple[str, ...] | None = None, gaps: str = "zero", data_version: str | None = None,
           train_end=None, max_rows: int = 60_000, params: dict | None = None,
           half_life_days: float | None = None, window_candidates=(None, 120), fallback: bool = True,
-          calibrate: bool = True) -> ForecastBundle:
+          calibrate: bool = True, level: bool = True) -> ForecastBundle:
     """Fit the global quantile models for each horizon on data up to ``train_end`` (default: all).
 
     For each horizon the last two weeks decide (see :func:`models.gbm.validate_refit`) the training window
     (all history or the last 120 days, by the P50's MAE), whether a seasonal-naive baseline that beat the
-    model there is served instead (``fallback``), and offsets that calibrate P10/P90 (``calibrate``)."""
+    model there is served instead (``fallback``), whether the daily level x hourly shape forecast, alone or
+    mixed with the GBM's P50, is served (``level``), and offsets that calibrate P10/P90 (``calibrate``)."""
     f = normalize_freq(freq)
     ex = _exog_for(df, exog)
     series = read_input(df, f, exog=ex)
     if train_end is not None:
         series = series[series["ts"] <= pd.Timestamp(train_end)]
     panel = to_panel(series, f, gaps=gaps)
-    cfg = FeatureConfig(holidays=holidays, exog=ex)
+    cfg = FeatureConfig(holidays=holidays, exog=ex, level_shape=level)
     models = {}
     for h in sorted({int(h) for h in horizons}):
         F = build_features(panel, h, cfg)
         end = panel.last_obs
         check = validate_refit(panel, h, cfg, end, F, window_candidates, params=params, max_rows=max_rows,
-                               fallback=fallback, calibrate=calibrate)
+                               fallback=fallback, calibrate=calibrate, level=level)
         models[h] = fit_horizon_model(panel, h, cfg, train_end=end, F=F, max_rows=max_rows, params=params,
                                       half_life_days=half_life_days, train_window_days=check.window)
         check.apply(models[h])
@@ -183,15 +185,15 @@ def backtest(df: pd.DataFrame, freq: str = "h", horizon: int = 24, test_fraction
              holidays: str = "cn", exog: tuple[str, ...] | None = None, gaps: str = "zero",
              refit_every: int | None = None, max_refits: int = 4, max_rows: int = 60_000,
              params: dict | None = None, half_life_days: float | None = None, fallback: bool = True,
-             calibrate: bool = True) -> tuple[pd.DataFrame, dict]:
+             calibrate: bool = True, level: bool = True) -> tuple[pd.DataFrame, dict]:
     """Rolling-origin backtest (see :mod:`models.backtest`); returns ``(predictions, metrics)``."""
     f = normalize_freq(freq)
     ex = _exog_for(df, exog)
     panel = to_panel(read_input(df, f, exog=ex), f, gaps=gaps)
     cfg = BacktestConfig(horizon=int(horizon), test_fraction=test_fraction, refit_every=refit_every,
-                         max_refits=max_refits, features=FeatureConfig(holidays=holidays, exog=ex),
+                         max_refits=max_refits, features=FeatureConfig(holidays=holidays, exog=ex, level_shape=level),
                          params=params, max_rows=max_rows, half_life_days=half_life_days, fallback=fallback,
-                         calibrate=calibrate)
+                         calibrate=calibrate, level=level)
     return run_backtest(panel, cfg)
 
 
@@ -240,6 +242,7 @@ def main(argv=None) -> int:
     b.add_argument("--title", default="")
     b.add_argument("--no-fallback", action="store_true", help="never serve a seasonal-naive baseline")
     b.add_argument("--no-calibration", action="store_true", help="raw GBM P10/P90 (no calibration offsets)")
+    b.add_argument("--no-level", action="store_true", help="never serve the daily level x hourly shape forecast")
 
     t = sub.add_parser("train", help="fit models for several horizons and save them to a registry")
     _common(t)
@@ -262,7 +265,7 @@ def main(argv=None) -> int:
         df = pd.read_csv(a.input)
         pred, metrics = backtest(df, a.freq, a.horizon, a.test_fraction, a.holidays, _exog_arg(a.exog), a.gaps,
                                  a.refit_every, a.max_refits, a.max_train_rows, fallback=not a.no_fallback,
-                                 calibrate=not a.no_calibration)
+                                 calibrate=not a.no_calibration, level=not a.no_level)
         metrics["setup"]["input"] = str(a.input)
         metrics["setup"]["runtime_s"] = round(time.time() - t0, 1)
         paths = write_backtest(pred, metrics, a.out, a.title or f"{Path(a.input).name}, horizon {a.horizon}")

@@ -21,6 +21,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from .features import FeatureConfig, Panel, build_features, feature_names, gather, horizon_lags
+from .level import PREFIX as LEVEL_PREFIX
+from .level import VARIANTS as LEVEL_VARIANTS
 
 QUANTILES = (0.1, 0.5, 0.9)
 BASELINE_LAGS = {"snaive_daily": "daily", "snaive_weekly": "weekly"}   # served name -> horizon_lags key
@@ -32,6 +34,10 @@ FALLBACK_MARGIN = 0.10
 # chosen on the validation fortnight before each refit.
 BLEND_REFERENCES = ("sameh_mean", "daytype_mean", "samewh_mean")
 BLEND_MODEL_WEIGHTS = (0.25, 0.5, 0.75)
+# Daily level x hourly shape (models.level): served as it is (``level_shape``) or averaged with the GBM P50
+# with equal weights (``gbm_level_mix``; a fixed weight, not fitted: two weeks are too few to fit one).
+LEVEL_SERVED = ("level_shape", "gbm_level_mix")
+LEVEL_MIX_WEIGHT = 0.5
 
 
 def n_threads() -> int:
@@ -85,10 +91,11 @@ class HorizonModel:
     train_end: pd.Timestamp | None = None
     info: dict = field(default_factory=dict)
     # set by the refit check (:func:`validate_refit`): what is served and how its P10/P90 are shifted
-    served: str = "model"                 # model | snaive_daily | snaive_weekly
+    served: str = "model"                 # model | snaive_daily | snaive_weekly | level_shape | gbm_level_mix
     served_lag: int | None = None         # steps back of the served seasonal-naive value
     calibration: dict = field(default_factory=dict)   # {"p10": offset, "p90": offset} in units of the scale
     blend: dict = field(default_factory=dict)         # {"reference": feature, "model_weight": w}; {} = none
+    level_variant: str | None = None      # models.level variant of level_shape / gbm_level_mix
 
     def predict_frame(self, X: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
         """The raw GBM quantiles (kWh), before any fallback or calibration."""
@@ -193,10 +200,23 @@ def fit_horizon_model(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureCo
                         train_end=panel.index[train_end])
 
 
+def level_p50(F: dict, variant: str | None, t_idx: np.ndarray, s_idx: np.ndarray) -> np.ndarray | None:
+    """The daily level x hourly shape P50 (kWh) of a variant at the cells, or None if F does not hold it."""
+    key = f"{LEVEL_PREFIX}{variant}"
+    return F[key][t_idx, s_idx] if variant and key in F else None
+
+
+def served_p50(served: str, gbm_p50: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """P50 of a level candidate; where the level is unknown (no complete reference day), the GBM's."""
+    lv = np.where(np.isfinite(level), level, gbm_p50)
+    return lv if served == "level_shape" else LEVEL_MIX_WEIGHT * gbm_p50 + (1 - LEVEL_MIX_WEIGHT) * lv
+
+
 def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.ndarray) -> pd.DataFrame:
-    """P10/P50/P90 (kWh) of the cells, as served: the GBM quantiles, or the seasonal-naive value the refit
-    check chose (where it exists), with the calibration offsets added to P10/P90. Column ``method`` names
-    what each row's P50 is (``gbm_quantile`` or the baseline's name)."""
+    """P10/P50/P90 (kWh) of the cells, as served: the GBM quantiles, the seasonal-naive value or the level x
+    shape P50 (alone or mixed with the GBM's) the refit check chose (where it exists), with the calibration
+    offsets added to P10/P90. Column ``method`` names what each row's P50 is (``gbm_quantile``, the
+    baseline's name, ``level_shape`` or ``gbm_level_mix``)."""
     X = gather(F, t_idx, s_idx)
     scale = F["_scale"][t_idx, s_idx]
     with threadpool_limits(limits=n_threads(), user_api="openmp"):
@@ -213,7 +233,13 @@ def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.nda
         w = float(blend["model_weight"])
         p50 = np.where(ok, w * p50 + (1 - w) * ref, p50)
         method[ok] = "gbm_blend"
-    if served != "model" and f"lag_{model.served_lag}" in F:
+    level = level_p50(F, getattr(model, "level_variant", None), t_idx, s_idx) if served in LEVEL_SERVED else None
+    if level is not None:
+        # like a served baseline: P10/P90 = the served P50 + the quantiles of its own validation errors
+        p50 = served_p50(served, p50, level)
+        p10, p90 = p50 + cal.get("p10", 0.0) * s, p50 + cal.get("p90", 0.0) * s
+        method[:] = served
+    elif served in BASELINE_LAGS and f"lag_{model.served_lag}" in F:
         base = F[f"lag_{model.served_lag}"][t_idx, s_idx] * scale          # lag features are scaled
         ok = np.isfinite(base)
         p50 = np.where(ok, base, p50)
@@ -235,8 +261,9 @@ class RefitCheck:
     """What the validation window before a refit decided (see :func:`validate_refit`)."""
     window: int | None = None             # training window in days (None = all history)
     window_scores: dict = field(default_factory=dict)
-    served: str = "model"                 # model | snaive_daily | snaive_weekly
+    served: str = "model"                 # model | snaive_daily | snaive_weekly | level_shape | gbm_level_mix
     served_lag: int | None = None
+    level_variant: str | None = None      # best models.level variant on the validation cells
     val_mae: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
     blend: dict = field(default_factory=dict)
@@ -245,8 +272,9 @@ class RefitCheck:
     def apply(self, model: HorizonModel) -> HorizonModel:
         model.served, model.served_lag, model.calibration = self.served, self.served_lag, dict(self.calibration)
         model.blend = dict(self.blend)
+        model.level_variant = self.level_variant if self.served in LEVEL_SERVED else None
         model.info.update({"served": self.served, "val_mae": self.val_mae, "calibration": self.calibration,
-                           "blend": self.blend, "n_val_cells": self.n_val})
+                           "blend": self.blend, "n_val_cells": self.n_val, "level_variant": self.level_variant})
         return model
 
 
@@ -254,7 +282,7 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
                    candidates=(None, 120), val_days: int = 14, params: dict | None = None,
                    max_rows: int = 60_000, seed: int = 0, fallback: bool = True,
                    calibrate: bool = True, half_life_days: float | None = None,
-                   blend: bool = False) -> RefitCheck:
+                   blend: bool = False, level: bool = True) -> RefitCheck:
     """Decide, on the ``val_days`` before ``train_end`` (models fitted on the data before them), three things
     for the refit at ``train_end``:
 
@@ -266,6 +294,12 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
        what is served hit 10 % / 90 % on the validation cells: ``p10 += q_0.1((y - p10) / scale) * scale``
        and ``p90 += q_0.9((y - p90) / scale) * scale`` (one-sided conformalised quantiles). For a served
        baseline ``b`` the interval is ``b + q_0.1|0.9((y - b) / scale) * scale``.
+
+    Before the safety net, *level x shape* (``level``, when ``F`` holds :mod:`models.level`'s forecasts): the
+    variant with the lowest MAE on the validation cells is scored alone (``level_shape``) and as the
+    equal-weight mix with the GBM's P50 (``gbm_level_mix``); whichever of the GBM, these two has the lowest
+    MAE there is served. A baseline is then served only if it also beat the GBM's P50 by the margin and is
+    no worse than that choice.
 
     Only data up to ``train_end`` is used. With less than three weeks of history nothing is validated: the
     first candidate window, the model, uncalibrated.
@@ -283,7 +317,7 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
     sc = F["_scale"][tv, sv]
     fits, scores = {}, {}
     for c in cands:
-        if len(cands) == 1 and not (fallback or calibrate):
+        if len(cands) == 1 and not (fallback or calibrate or level):
             break
         start = 0 if c is None else max(0, v_end + 1 - c * panel.spd)
         t_idx, s_idx = training_rows(F, panel, v_end, start)
@@ -306,7 +340,7 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
         return default
     best = min(scores, key=scores.get)
     check = RefitCheck(window=None if best == "all" else int(best), window_scores=scores, n_val=len(tv))
-    if not (fallback or calibrate):
+    if not (fallback or calibrate or level):
         return check
     X, target, cols, p50, wkw = fits[best]
     with threadpool_limits(limits=n_threads(), user_api="openmp"):
@@ -341,9 +375,14 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
             check.val_mae["model_gbm_only"] = check.val_mae["model"]
             check.val_mae["model"] = best_mae
             forecasts["model"] = best_p50
+    if level and any(f"{LEVEL_PREFIX}{v}" in F for v in LEVEL_VARIANTS):
+        choose_level(check, forecasts, F, tv, sv, p50, yv, ok)
     if fallback:
-        best_b = min((m for m in check.val_mae if m != "model"), key=check.val_mae.get, default=None)
-        if best_b is not None and check.val_mae[best_b] < (1 - FALLBACK_MARGIN) * check.val_mae["model"]:
+        best_b = min((m for m in check.val_mae if m in BASELINE_LAGS), key=check.val_mae.get, default=None)
+        # "no worse than" up to rounding: a lag feature is stored divided by the scale and multiplied back
+        tie = 1e-9 * float(np.mean(sc[ok]))
+        if (best_b is not None and check.val_mae[best_b] < (1 - FALLBACK_MARGIN) * check.val_mae["model"]
+                and check.val_mae[best_b] <= check.val_mae[check.served] + tie):
             check.served, check.served_lag = best_b, int(lags[BASELINE_LAGS[best_b]])
     if calibrate:
         y, s_ = yv[ok], sc[ok]
@@ -353,3 +392,26 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
             lo = hi = (y - forecasts[check.served][ok]) / s_
         check.calibration = {"p10": float(np.quantile(lo, 0.1)), "p90": float(np.quantile(hi, 0.9))}
     return check
+
+
+def choose_level(check: RefitCheck, forecasts: dict, F: dict, t_idx: np.ndarray, s_idx: np.ndarray,
+                 gbm_p50: np.ndarray, y: np.ndarray, ok: np.ndarray) -> None:
+    """Score the level x shape variants on the validation cells ``ok``; add the best one alone and mixed
+    with the GBM's P50 to ``forecasts`` and ``check.val_mae``; serve whichever of the GBM (as blended, if a
+    blend was chosen), ``level_shape`` and ``gbm_level_mix`` has the lowest MAE (ties: the GBM)."""
+    scores = {}
+    for v in LEVEL_VARIANTS:
+        lv = level_p50(F, v, t_idx, s_idx)
+        if lv is not None and np.isfinite(lv[ok]).any():
+            scores[v] = float(np.mean(np.abs(served_p50("level_shape", gbm_p50, lv)[ok] - y[ok])))
+    if not scores:
+        return
+    check.level_variant = min(scores, key=scores.get)
+    check.val_mae.update({f"level_shape:{v}": m for v, m in scores.items()})
+    lv = level_p50(F, check.level_variant, t_idx, s_idx)
+    for name in LEVEL_SERVED:
+        forecasts[name] = served_p50(name, gbm_p50, lv)
+        check.val_mae[name] = float(np.mean(np.abs(forecasts[name][ok] - y[ok])))
+    best = min(("model",) + LEVEL_SERVED, key=check.val_mae.get)
+    if check.val_mae[best] < check.val_mae["model"]:
+        check.served = best

@@ -23,6 +23,20 @@ def make_series(n_days: int = 42, sites=("A", "B"), seed: int = 0, start: str = 
     return pd.concat(rows, ignore_index=True)
 
 
+def last_day_setup(n_days: int = 35):
+    """``make_series(n_days)`` on the grid, its 24 h features, a fast GBM trained on targets up to the day
+    before the last, and the cells (both sites) of the last day: ``(panel, F, model, t_idx, s_idx)``."""
+    from models import features as fe
+    from models.gbm import fit_horizon_model
+    p = fe.to_panel(make_series(n_days=n_days), "h")
+    cfg = fe.FeatureConfig(holidays="none")
+    F = fe.build_features(p, 24, cfg)
+    model = fit_horizon_model(p, 24, cfg, train_end=p.n_steps - 25, F=F, params=FAST)
+    t_idx = np.repeat(np.arange(p.n_steps - 24, p.n_steps), 2)
+    s_idx = np.tile([0, 1], 24)
+    return p, F, model, t_idx, s_idx
+
+
 @pytest.fixture
 def series() -> pd.DataFrame:
     return make_series()

@@ -97,13 +97,8 @@ def test_recent_level_scale_by_hand():
 
 
 def test_blended_p50_is_the_weighted_mean_of_the_model_and_its_reference():
-    from .conftest import FAST, make_series
-    p = fe.to_panel(make_series(n_days=35), "h")
-    cfg = fe.FeatureConfig(holidays="none")
-    F = fe.build_features(p, 24, cfg)
-    model = gbm.fit_horizon_model(p, 24, cfg, train_end=p.n_steps - 25, F=F, params=FAST)
-    t_idx = np.repeat(np.arange(p.n_steps - 24, p.n_steps), 2)
-    s_idx = np.tile([0, 1], 24)
+    from .conftest import last_day_setup
+    p, F, model, t_idx, s_idx = last_day_setup()
     raw = gbm.predict_cells(model, F, t_idx, s_idx)
     model.blend = {"reference": "sameh_mean", "model_weight": 0.25}
     mixed = gbm.predict_cells(model, F, t_idx, s_idx)
