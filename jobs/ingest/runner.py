@@ -74,10 +74,10 @@ class SourceResult:
 def typed_rows(bronze: DataFrame, spec: SourceSpec, settings: Settings) -> DataFrame:
     """Bronze rows → silver columns + ``_errors`` (pure transform)."""
     tz = settings.source_timezone
+    if spec.name == "telematics":  # typed in Arrow batches, window check included, no null errors
+        return type_telematics(bronze, tz, settings.lateness_allowance_days)
     if spec.is_dimension:
         df = type_dimension(bronze, spec.name, tz)
-    elif spec.name == "telematics":
-        df = type_telematics(bronze, tz)
     else:
         df = type_event(bronze, spec.name, tz)
     if not spec.is_dimension:

@@ -6,6 +6,7 @@ here is a ``try_`` variant: a bad value becomes a recorded error, never a failed
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -109,18 +110,27 @@ def add_errors(df: DataFrame, *checks: Column) -> DataFrame:
     return df.withColumn("_errors", F.concat(F.col("_errors"), extra))
 
 
+_LATE = "event day %s is %d days before delivery day %s (lateness allowance {lateness_days} days)"
+_CLOCK_JUMP = "event day %s is after delivery day %s: clock jump"
+
+
+def window_reason(event_day: dt.date, delivery_day: dt.date, lag_days: int, lateness_days: int) -> str:
+    """The event-window error text of ``event_window_check`` for one row (for typing done outside Spark)."""
+    if lag_days > lateness_days:
+        return _LATE.format(lateness_days=lateness_days) % (event_day.isoformat(), lag_days, delivery_day.isoformat())
+    return _CLOCK_JUMP % (event_day.isoformat(), delivery_day.isoformat())
+
+
 def event_window_check(df: DataFrame, event_date: str, field: str, lateness_days: int) -> DataFrame:
     """A record may arrive up to ``lateness_days`` after its event day; an event dated after the delivery
     day (+1 day of clock tolerance) is a clock jump."""
     lag_days = F.datediff(F.col("landing_date"), F.col(event_date))
+    event_day, delivery_day = F.col(event_date).cast("string"), F.col("landing_date").cast("string")
     return add_errors(
         df,
         F.when(lag_days > lateness_days, error(field, F.format_string(
-            f"event day %s is %d days before delivery day %s (lateness allowance {lateness_days} days)",
-            F.col(event_date).cast("string"), lag_days, F.col("landing_date").cast("string")))),
-        F.when(lag_days < -1, error(field, F.format_string(
-            "event day %s is after delivery day %s: clock jump", F.col(event_date).cast("string"),
-            F.col("landing_date").cast("string")))),
+            _LATE.format(lateness_days=lateness_days), event_day, lag_days, delivery_day))),
+        F.when(lag_days < -1, error(field, F.format_string(_CLOCK_JUMP, event_day, delivery_day))),
     )
 
 

@@ -66,19 +66,19 @@ def test_telematics_units_time_zone_and_sentinels(spark, lake):
     assert second["speed_kmh"] is None and second["soc_pct"] is None and first["soc_pct"] == 78
 
 
-def test_gcj02_positions_are_converted_back_to_wgs84(spark):
+def test_gcj02_positions_are_converted_back_to_wgs84():
+    import numpy as np
+
     from jobs.ingest.telematics import gcj02_offset, gcj02_to_wgs84
 
-    wgs = spark.createDataFrame([(109.78, 39.61)], "lon double, lat double")
-    dlon, dlat = gcj02_offset(F.col("lon"), F.col("lat"))
-    gcj = wgs.select((F.col("lon") + dlon).alias("lon"), (F.col("lat") + dlat).alias("lat"))
-    offset = gcj.first()
-    # The GCJ-02 offset in Ordos is hundreds of metres (1e-3 deg ≈ 85 m of longitude at 39.6° N) ...
-    assert abs(offset["lon"] - 109.78) > 1e-3
-    back_lon, back_lat = gcj02_to_wgs84(F.col("lon"), F.col("lat"))
-    back = gcj.select(back_lon.alias("lon"), back_lat.alias("lat")).first()
+    lon, lat = np.array([109.78, 121.47]), np.array([39.61, 31.23])   # Ordos, Shanghai (WGS84)
+    dlon, dlat = gcj02_offset(lon, lat)
+    gcj_lon, gcj_lat = lon + dlon, lat + dlat
+    # The GCJ-02 offset in China is hundreds of metres (1e-3 deg ≈ 85 m of longitude at 39.6° N) ...
+    assert (np.abs(gcj_lon - lon) > 1e-3).all()
+    back_lon, back_lat = gcj02_to_wgs84(gcj_lon, gcj_lat)
     # ... and one inverse step recovers WGS84 to within ~2 m (2e-5 deg ≈ 1.7 m of longitude)
-    assert back["lon"] == pytest.approx(109.78, abs=2e-5) and back["lat"] == pytest.approx(39.61, abs=2e-5)
+    assert np.abs(back_lon - lon).max() < 2e-5 and np.abs(back_lat - lat).max() < 2e-5
 
 
 def test_bad_rows_are_quarantined_with_file_row_field_and_reason(spark, lake):
