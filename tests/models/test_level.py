@@ -158,3 +158,22 @@ def test_level_x_shape_sees_no_value_after_its_issue_time(H):
     if H > 1:
         shifted = _changes_before(lambda y: level.level_shape_forecasts(y, 24, off, H - 1), p.y, H, 24)
         assert shifted != []
+
+
+def test_a_level_candidate_must_beat_the_gbm_by_the_margin():
+    # 4 validation cells, y = 0, 2, 4, 6; GBM P50 = y + 1 (MAE 1). Only flat_mean is known (the other
+    # variants are NaN, i.e. fall back to the GBM's P50: MAE 1)
+    y = np.array([0.0, 2.0, 4.0, 6.0])
+    t_idx, s_idx, ok = np.arange(4), np.zeros(4, int), np.ones(4, bool)
+    nan = np.full((4, 1), np.nan)
+    for off_by, served in ((0.95, "model"), (0.8, "level_shape")):
+        F = {f"{level.PREFIX}{v}": nan for v in level.VARIANTS}
+        F[f"{level.PREFIX}flat_mean"] = (y + off_by)[:, None]
+        check = gbm.RefitCheck(val_mae={"model": 1.0})
+        gbm.choose_level(check, {}, F, t_idx, s_idx, y + 1.0, y, ok)
+        # level alone: MAE = off_by; mix: (1 + off_by) / 2. 0.95 and 0.975 are not 10 % below 1: the GBM
+        # stays; 0.8 is (and beats the mix's 0.9)
+        assert check.level_variant == "flat_mean"
+        assert check.val_mae["level_shape"] == pytest.approx(off_by)
+        assert check.val_mae["gbm_level_mix"] == pytest.approx((1 + off_by) / 2)
+        assert check.served == served
