@@ -288,8 +288,8 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
                    max_rows: int = 60_000, seed: int = 0, fallback: bool = True,
                    calibrate: bool = True, half_life_days: float | None = None,
                    blend: bool = False, level: bool = True) -> RefitCheck:
-    """Decide, on the ``val_days`` before ``train_end`` (models fitted on the data before them), three things
-    for the refit at ``train_end``:
+    """Decide, on the ``val_days`` before ``train_end`` (models fitted on the data before them), what the
+    refit at ``train_end`` serves:
 
     1. the training window: lowest P50 MAE among ``candidates`` (``None`` = all history, N = last N days);
     2. *safety net* (``fallback``): if a seasonal-naive baseline had an MAE at least ``FALLBACK_MARGIN``
