@@ -1,4 +1,5 @@
-"""Landing files → bronze rows (raw text + lineage; telematics: parsed frames), inside Spark tasks with ``mapInArrow``."""
+"""Landing files → bronze rows (raw text + lineage), inside Spark tasks with ``mapInArrow``. Telematics frames
+are parsed, typed and staged in one pass instead: ``jobs.ingest.frame_stage``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,11 +7,10 @@ import datetime as dt
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.ingest.frames import frame_batches
 from jobs.ingest.landing import LandingFile
 from jobs.ingest.parse import parse_file
 from schemas.sources import SourceSpec
-from schemas.tables import BRONZE_SCHEMA, BRONZE_TELEMATICS_SCHEMA
+from schemas.tables import BRONZE_SCHEMA
 
 _ARROW_SCHEMA = pa.schema([
     ("source", pa.string()), ("landing_date", pa.date32()), ("source_file", pa.string()),
@@ -25,19 +25,32 @@ def _strip_scheme(uri: str) -> str:
     return uri[len("file:"):] if uri.startswith("file:") else uri
 
 
+def file_meta(files: list[LandingFile]) -> dict[str, tuple[str, dt.date, str]]:
+    """Path → (rel_path, landing_date, sha256) of each landing file, for the tasks that read them."""
+    return {str(f.path): (f.rel_path, f.landing_date, f.sha256) for f in files}
+
+
+def landing_files(spark: SparkSession, meta: dict[str, tuple]) -> DataFrame:
+    """The files' bytes (``path``, ``content``), spread over the tasks: one file is read by one task."""
+    paths = sorted(meta)
+    return (spark.read.format("binaryFile").load(paths).select("path", "content")
+            .repartition(max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2))))
+
+
+def each_file(batches, meta: dict[str, tuple]):
+    """(content, rel_path, landing_date, sha256) of every file in a task's ``landing_files`` batches."""
+    for batch in batches:
+        for path_uri, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
+            yield (content, *meta[_strip_scheme(path_uri)])
+
+
 def bronze_rows(spark: SparkSession, files: list[LandingFile], spec: SourceSpec, ingested_at: dt.datetime) -> DataFrame:
     """One bronze row per record of ``files``; each file is read and split by one Spark task."""
-    meta = {str(f.path): (f.rel_path, f.landing_date, f.sha256) for f in files}
+    meta = file_meta(files)
     fields, required, fmt, source = spec.fields, spec.required, spec.file_format, spec.name
 
-    def each_file(batches):
-        """(content, rel_path, landing_date, sha256) of every file in the task's binaryFile batches."""
-        for batch in batches:
-            for path_uri, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
-                yield (content, *meta[_strip_scheme(path_uri)])
-
     def split_files(batches):
-        for content, rel_path, landing_date, sha in each_file(batches):
+        for content, rel_path, landing_date, sha in each_file(batches, meta):
             records, _notes = parse_file(content, rel_path, fmt, fields, required)
             cols: dict[str, list] = {n: [] for n in ("record_no", "line_no", "raw_record", "fields", "parse_error")}
             for rec in records:
@@ -52,20 +65,7 @@ def bronze_rows(spark: SparkSession, files: list[LandingFile], spec: SourceSpec,
             if cols["record_no"]:
                 yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
 
-    def split_frames(batches):
-        for content, rel_path, landing_date, sha in each_file(batches):
-            yield from frame_batches(content, rel_path, {
-                "source": source, "landing_date": landing_date, "source_file": rel_path,
-                "file_sha256": sha, "ingested_at": ingested_at}, _BATCH_ROWS)
-
-    paths = sorted(meta)
-    raw = (
-        spark.read.format("binaryFile").load(paths).select("path", "content")
-        .repartition(max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2)))
-    )
-    if source == "telematics":  # parsed by Arrow's JSON reader into the frame columns
-        return raw.mapInArrow(split_frames, BRONZE_TELEMATICS_SCHEMA)
-    return raw.mapInArrow(split_files, BRONZE_SCHEMA)
+    return landing_files(spark, meta).mapInArrow(split_files, BRONZE_SCHEMA)
 
 
 def _to_batch(cols: dict[str, list], source: str, landing_date: dt.date, rel_path: str, sha: str,

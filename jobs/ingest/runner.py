@@ -20,6 +20,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -28,9 +29,9 @@ from jobs import io
 from jobs.ingest.bronze import bronze_rows
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
+from jobs.ingest.frame_stage import remove_stale, remove_staging, stage_frames
 from jobs.ingest.landing import LandingFile, discover
 from jobs.ingest.parse import parse_file
-from jobs.ingest.telematics import type_telematics
 from jobs.ingest.typing import event_window_check, finalize_errors
 from jobs.settings import Settings, get_settings
 from schemas.sources import SOURCES, SourceSpec, sources_of
@@ -74,8 +75,6 @@ class SourceResult:
 def typed_rows(bronze: DataFrame, spec: SourceSpec, settings: Settings) -> DataFrame:
     """Bronze rows → silver columns + ``_errors`` (pure transform)."""
     tz = settings.source_timezone
-    if spec.name == "telematics":  # typed in Arrow batches, window check included, no null errors
-        return type_telematics(bronze, tz, settings.lateness_allowance_days)
     if spec.is_dimension:
         df = type_dimension(bronze, spec.name, tz)
     else:
@@ -102,6 +101,10 @@ def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...]) -> DataFrame:
     return valid.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
 
 
+def _nothing() -> None:
+    pass
+
+
 def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date,
                   settings: Settings | None = None, run_id: str | None = None) -> SourceResult:
     settings = settings or get_settings()
@@ -126,22 +129,33 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     sha_cond = io.in_list_condition("file_sha256", new_sha)
     dates_cond = io.in_list_condition("landing_date", {f.landing_date.isoformat() for f in new_files})
 
-    # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
-    with result.stage("bronze"):
-        io.replace_where(bronze_rows(spark, new_files, spec, started_at), BRONZE[source],
-                         f"{dates_cond} AND {sha_cond}", settings)
-    bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
-
-    # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
-    # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
-    typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0)
-    typed = typed.withColumn("raw_record", F.when(F.col("_bad"), F.col("raw_record"))).persist()
+    silver_spec = SILVER[source]
+    release = _nothing
     try:
-        silver_spec = SILVER[source]
-        with result.stage("typing"):
-            # one pass for every count: per file, per event day, good vs bad
-            groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
-            stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
+        # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
+        if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
+            with result.stage("parse"):
+                remove_stale(settings.lake_root)
+                release = partial(remove_staging, settings.lake_root, run_id)
+                staged = stage_frames(spark, new_files, started_at, settings.source_timezone,
+                                      settings.lateness_allowance_days, settings.lake_root, run_id)
+            bronze_df, typed, stats = staged.bronze, staged.typed, staged.counts
+        else:
+            bronze_df, typed = bronze_rows(spark, new_files, spec, started_at), None
+        with result.stage("bronze"):
+            io.replace_where(bronze_df, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
+
+        # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
+        # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
+        if typed is None:
+            bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
+            typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0)
+            typed = typed.withColumn("raw_record", F.when(F.col("_bad"), F.col("raw_record"))).persist()
+            release = typed.unpersist
+            with result.stage("typing"):
+                # one pass for every count: per file, per event day, good vs bad
+                groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
+                stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
         per_file: dict[str, int] = {}
         for row in stats:
             per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
@@ -163,7 +177,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
         result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
     finally:
-        typed.unpersist()
+        release()
 
     # 4. only now: the files count as ingested
     with result.stage("bookkeeping"):

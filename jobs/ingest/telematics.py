@@ -4,21 +4,20 @@ Raw integers are scaled per ``schemas.sources.TELEMATICS_ENCODING``: sentinels (
 ...) mean abnormal/invalid and become null; a raw value above the field's valid range quarantines the
 frame. Beijing time (no zone) → UTC. GCJ-02 positions are converted to WGS84.
 
-Millions of frames a day, so the typing runs inside the Spark tasks on whole Arrow batches
-(``mapInArrow``): vectorised NumPy instead of per-row JVM expressions, and Python code only for the few
-rows that have a problem (their error texts and the JSON of their frame for the quarantine). The rules
+Millions of frames a day, so the typing runs inside the Spark task that parses the landing file
+(``jobs.ingest.frame_stage``), on whole Arrow batches: vectorised NumPy instead of per-row JVM
+expressions, and Python code only for the few rows that have a problem (their error texts and the JSON of
+their frame for the quarantine). The rules
 are the ones every other source follows (``jobs.ingest.typing``): the same checks, the same messages.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from jobs.ingest.frames import BRONZE_COLUMN, FRAME_COLUMNS
@@ -45,7 +44,7 @@ _ERROR_ARROW = pa.list_(pa.struct([("field", pa.string()), ("reason", pa.string(
 
 
 def typed_schema() -> T.StructType:
-    """Lineage columns + the silver telematics columns + ``_errors`` (what ``type_telematics`` returns)."""
+    """Lineage columns + the silver telematics columns + ``_errors``: a typed frame row."""
     bronze = {f.name: f.dataType for f in BRONZE_TELEMATICS_SCHEMA.fields}
     silver = [f for f in SILVER["telematics"].schema.fields if f.name not in LINEAGE_NAMES]
     error_type = T.ArrayType(T.StructType([T.StructField("field", T.StringType()),
@@ -55,26 +54,13 @@ def typed_schema() -> T.StructType:
                          T.StructField("_errors", error_type)])
 
 
-def type_telematics(bronze: DataFrame, tz: str, lateness_days: int) -> DataFrame:
-    """Bronze frames → typed rows + ``_errors`` (the event-window check included: it needs the frame's
-    JSON for the quarantine like every other check)."""
-    schema = typed_schema()
-    arrow_schema = _arrow_schema(schema)
-    needed = [*dict.fromkeys([*LINEAGE_NAMES, "parse_error", *[name for name, _, _ in FRAME_COLUMNS]])]
-
-    def type_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            yield type_frame_batch(batch, tz, lateness_days, arrow_schema)
-
-    return bronze.select(*needed).mapInArrow(type_batches, schema)
-
-
 _ARROW_TYPE = {T.StringType(): pa.string(), T.DateType(): pa.date32(), T.LongType(): pa.int64(),
                T.DoubleType(): pa.float64(), T.BooleanType(): pa.bool_(),
                T.TimestampType(): pa.timestamp("us", tz="UTC")}   # the session time zone is UTC
 
 
-def _arrow_schema(schema: T.StructType) -> pa.Schema:
+def arrow_schema(schema: T.StructType) -> pa.Schema:
+    """The Arrow schema of ``typed_schema()`` (what ``type_frame_batch`` returns)."""
     return pa.schema([(f.name, _ERROR_ARROW if f.name == "_errors" else _ARROW_TYPE[f.dataType])
                       for f in schema.fields])
 
@@ -228,12 +214,12 @@ def type_frame_batch(batch: pa.RecordBatch, tz: str, lateness_days: int, schema:
 
     errors, bad = _error_lists(checks, n, col, lag_days, lateness_days)
     raw_record = col["raw_record"]
-    if bad.size:
-        texts = raw_record.to_pylist()
-        for i in bad:
-            if texts[i] is None:
-                texts[i] = _frame_json(col, int(i))
-        raw_record = pa.array(texts, pa.string())
+    if bad.size:  # a bad row that parsed gets its frame as JSON: bronze keeps no text of a parsed frame
+        texts = raw_record.take(pa.array(bad)).to_pylist()
+        mask = np.zeros(n, bool)
+        mask[bad] = True
+        raw_record = pc.replace_with_mask(raw_record, pa.array(mask), pa.array(
+            [t if t is not None else _frame_json(col, int(i)) for t, i in zip(texts, bad)], pa.string()))
     out = {
         **{name: col[name] for name in LINEAGE_NAMES},
         "raw_record": raw_record,
@@ -278,13 +264,14 @@ def _error_lists(checks: list[tuple[np.ndarray, tuple[str, str | None]]], n: int
     fields: list[str | None] = []
     reasons: list[str] = []
     if bad.size:
-        parse_error = col["parse_error"].to_pylist()
-        collect_time = col[_TIME_FIELD].to_pylist()
-        landing = col["landing_date"].to_pylist()
-        raw_ints = {path: col[BRONZE_COLUMN[path]].to_pylist() for path, _ in RANGE_CHECKED}
-        for i in bad:
+        rows = pa.array(bad)
+        parse_error = col["parse_error"].take(rows).to_pylist()
+        collect_time = col[_TIME_FIELD].take(rows).to_pylist()
+        landing = col["landing_date"].take(rows).to_pylist()
+        raw_ints = {path: col[BRONZE_COLUMN[path]].take(rows).to_pylist() for path, _ in RANGE_CHECKED}
+        for j, i in enumerate(bad):
             for k in np.flatnonzero(masks[:, i]):
-                field, reason = _reason(checks[k][1], int(i), parse_error, collect_time, landing, raw_ints,
+                field, reason = _reason(checks[k][1], j, int(i), parse_error, collect_time, landing, raw_ints,
                                         lag_days, lateness_days)
                 fields.append(field)
                 reasons.append(reason)
@@ -293,21 +280,22 @@ def _error_lists(checks: list[tuple[np.ndarray, tuple[str, str | None]]], n: int
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=_ERROR_ARROW), bad
 
 
-def _reason(check: tuple[str, str | None], i: int, parse_error, collect_time, landing, raw_ints, lag_days,
-            lateness_days: int) -> tuple[str | None, str]:
-    """(field, reason) of ``check`` failing on row ``i``, in the words of ``jobs.ingest.typing``."""
+def _reason(check: tuple[str, str | None], j: int, i: int, parse_error, collect_time, landing, raw_ints,
+            lag_days, lateness_days: int) -> tuple[str | None, str]:
+    """(field, reason) of ``check`` failing on row ``i`` of the batch, ``j`` of the bad rows' value lists,
+    in the words of ``jobs.ingest.typing``."""
     kind, field = check
     if kind == "parse":
-        return None, parse_error[i]
+        return None, parse_error[j]
     if kind == "missing":
         return field, "required field is missing"
     if kind == "time":
-        return field, f"cannot read '{collect_time[i]}' as {LOCAL_TS_FORMAT}"
+        return field, f"cannot read '{collect_time[j]}' as {LOCAL_TS_FORMAT}"
     if kind == "window":
         lag = int(lag_days[i])
-        return field, window_reason(landing[i] - dt.timedelta(days=lag), landing[i], lag, lateness_days)
+        return field, window_reason(landing[j] - dt.timedelta(days=lag), landing[j], lag, lateness_days)
     enc_name = dict(RANGE_CHECKED)[field]
-    return field, (f"raw value {raw_ints[field][i]} outside the valid range "
+    return field, (f"raw value {raw_ints[field][j]} outside the valid range "
                    f"0..{TELEMATICS_ENCODING[enc_name].valid_max_raw} of {enc_name}")
 
 
