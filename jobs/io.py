@@ -80,6 +80,15 @@ def replace_where(df: DataFrame, spec: TableSpec, condition: str, settings: Sett
     with_retry(lambda: writer.save(path))
 
 
+def rows_written(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> int:
+    """Rows written by the table's latest commit (its ``numOutputRows``): a write's row count read from the
+    Delta log instead of counting the rows again."""
+    from delta.tables import DeltaTable
+
+    last = DeltaTable.forPath(spark, str(table_path(spec, settings))).history(1).select("operationMetrics").first()
+    return int(((last["operationMetrics"] or {}) if last else {}).get("numOutputRows", 0))
+
+
 def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:
     path = ensure_table(df.sparkSession, spec, settings)
     with_retry(lambda: conform(df, spec).write.format("delta").mode("append").save(path))

@@ -94,11 +94,31 @@ def quarantine_rows(typed: DataFrame) -> DataFrame:
     )
 
 
-def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...]) -> DataFrame:
-    """One row per natural key: the most recently delivered version (landing day, file, record)."""
+BROADCAST_KEYS_MAX = 500_000   # repeated keys sent to every task by ``latest_per_key(few_duplicates=True)``
+
+
+def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...], few_duplicates: bool = False) -> DataFrame:
+    """One row per natural key: the most recently delivered version (landing day, file, record).
+
+    ``few_duplicates`` (millions of rows, a few repeated keys: telematics): only the keys are shuffled to
+    find the repeated ones, and only their rows are ranked; the rest pass through without a shuffle.
+    """
     order = Window.partitionBy(*natural_key).orderBy(
         F.col("landing_date").desc(), F.col("source_file").desc(), F.col("record_no").desc())
-    return valid.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
+
+    def ranked(rows: DataFrame) -> DataFrame:
+        return rows.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
+
+    if not few_duplicates:
+        return ranked(valid)
+    repeated = (valid.groupBy(*natural_key).agg(F.count(F.lit(1)).alias("_n")).filter("_n > 1").drop("_n")
+                .localCheckpoint())
+    if repeated.count() > BROADCAST_KEYS_MAX:  # not few after all: rank everything
+        return ranked(valid)
+    on = [valid[k].eqNullSafe(F.col(f"_k.{k}")) for k in natural_key]
+    keys = F.broadcast(repeated.alias("_k"))
+    return (valid.join(keys, on, "left_anti")
+            .unionByName(ranked(valid.join(keys, on, "left_semi"))))
 
 
 def _nothing() -> None:
@@ -168,7 +188,8 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
         with result.stage("silver"):
-            latest = latest_per_key(typed.filter(~F.col("_bad")), silver_spec.natural_key)
+            latest = latest_per_key(typed.filter(~F.col("_bad")), silver_spec.natural_key,
+                                    few_duplicates=source == "telematics")
             partitions = None
             if silver_spec.partition_cols:
                 partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})

@@ -112,10 +112,8 @@ def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], s
              result: BuildResult) -> DataFrame:
     started = time.perf_counter()
     spec = gold_spec(name, df, period_col)
-    df = df.persist()
     io.replace_where(df, spec, io.in_list_condition(period_col, [v.isoformat() for v in values]), settings)
-    result.tables[name] = df.count()
-    df.unpersist()
+    result.tables[name] = io.rows_written(df.sparkSession, spec, settings)
     result.step_s[name] = round(time.perf_counter() - started, 2)
     return io.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
 
@@ -190,16 +188,19 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
             max_integration_gap_s=te["max_integration_gap_s"], unload_stop_min_s=te["unload_stop_min_s"],
             min_loaded_km=te["min_loaded_km"], max_loaded_h=te["max_loaded_h"],
             swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"],
-        ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
+        ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end)))
+        # one row per truck-day and ticket is kept for both tables, not one per frame: caching the frames'
+        # intervals cost more than the window functions that compute them
+        sums = truck_energy.interval_sums(intervals).persist()
         try:
             _replace(truck_energy.truck_energy_daily(
-                intervals, tickets=inp.events("weighbridge", truck_days[0], end),
+                sums, tickets=inp.events("weighbridge", truck_days[0], end),
                 charging_sessions=inp.events("charging_sessions", truck_days[0], end)),
                 "gold_truck_energy_daily", DAY_COL, truck_days, settings, result)
-            _replace(truck_energy.truck_trips(intervals, tickets=inp.events("weighbridge", truck_days[0], end)),
+            _replace(truck_energy.truck_trips(sums, tickets=inp.events("weighbridge", truck_days[0], end)),
                      "gold_truck_trips", DAY_COL, truck_days, settings, result)
         finally:
-            intervals.unpersist()
+            sums.unpersist()
         truck_daily_month = inp.gold("gold_truck_energy_daily", m_start, m_end)
         monthly("gold_truck_energy_monthly", truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"))
         return truck_daily_month, inp.gold("gold_truck_trips", m_start, m_end)

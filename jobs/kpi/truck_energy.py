@@ -178,23 +178,18 @@ def _with_ratios(df: DataFrame) -> DataFrame:
     return df
 
 
-def truck_energy_daily(intervals: DataFrame, *, tickets: DataFrame, charging_sessions: DataFrame) -> DataFrame:
-    """Per truck and local day: distances, battery / SOC / grid / H2 / diesel energy, loaded-empty split,
-    tonne-km, delivered tonnes and the intensities.
+def interval_sums(intervals: DataFrame) -> DataFrame:
+    """Intervals summed per truck-day and ticket: everything the daily rows and the trips need, in a few rows
+    per truck-day instead of one per frame (what a build keeps in memory between the two tables).
 
-    Columns: date_local, vin, company_id, powertrain, <sums: see _SUMS>, soc_start_pct, soc_end_pct,
-    <ratios: see _RATIOS>, rule_version.
+    Columns: date_local, vin, company_id, powertrain, ticket_id, rule_version, <daily sums>, first_ts,
+    soc_first_pct, last_ts, soc_last_pct, loaded_frames, trip_loaded_km, trip_loaded_battery_net_kwh,
+    trip_loaded_h2_kg.
     """
-    i = intervals.select(
-        "vin", "company_id", "powertrain", "date_local", "ts", "next_ts", "dt_s", "integrated", "loaded", "net_t",
-        "soc_pct", "distance_km", "integrated_distance_km", "battery_discharge_kwh", "regen_kwh",
-        "charge_in_battery_kwh", "soc_net_kwh", "suspected_swap", "h2_used_kg", "h2_refilled_kg", "diesel_l",
-        "rule_version",
-    )
     net = F.col("battery_discharge_kwh") - F.col("regen_kwh")
     loaded, integ = F.col("loaded"), F.col("integrated")
     zero = F.lit(0.0)
-    day = i.groupBy("date_local", "vin", "company_id", "powertrain").agg(
+    return intervals.groupBy("date_local", "vin", "company_id", "powertrain", "ticket_id", "rule_version").agg(
         F.count(F.lit(1)).alias("frames"),
         F.sum(F.when(integ, F.col("dt_s")).otherwise(zero)).alias("integrated_s"),
         F.sum(F.when(~integ & F.col("next_ts").isNotNull(), F.col("dt_s")).otherwise(zero)).alias("gap_s"),
@@ -213,7 +208,34 @@ def truck_energy_daily(intervals: DataFrame, *, tickets: DataFrame, charging_ses
         F.sum("diesel_l").alias("diesel_l"),
         F.sum(F.when(loaded, F.col("distance_km") * F.col("net_t")).otherwise(zero)).alias("tonne_km"),
         F.sum(F.when(loaded & integ, F.col("distance_km") * F.col("net_t")).otherwise(zero)).alias("integrated_tonne_km"),
-        F.min_by("soc_pct", "ts").alias("soc_start_pct"), F.max_by("soc_pct", "ts").alias("soc_end_pct"),
+        F.min("ts").alias("first_ts"), F.min_by("soc_pct", "ts").alias("soc_first_pct"),
+        F.max("ts").alias("last_ts"), F.max_by("soc_pct", "ts").alias("soc_last_pct"),
+        # the trip of the ticket: its loaded intervals only
+        F.sum(loaded.cast("int")).alias("loaded_frames"),
+        F.sum(F.when(loaded, F.coalesce("distance_km", zero))).alias("trip_loaded_km"),
+        F.sum(F.when(loaded, net)).alias("trip_loaded_battery_net_kwh"),
+        F.sum(F.when(loaded, F.col("h2_used_kg"))).alias("trip_loaded_h2_kg"),
+    )
+
+
+_DAY_SUMS = ("frames", "integrated_s", "gap_s", "distance_km", "integrated_distance_km", "loaded_km",
+             "loaded_integrated_km", "empty_integrated_km", "battery_discharge_kwh", "regen_kwh",
+             "loaded_battery_net_kwh", "empty_battery_net_kwh", "charge_in_battery_kwh", "soc_net_kwh",
+             "suspected_swaps", "h2_used_kg", "h2_refilled_kg", "loaded_h2_kg", "diesel_l", "tonne_km",
+             "integrated_tonne_km")
+
+
+def truck_energy_daily(sums: DataFrame, *, tickets: DataFrame, charging_sessions: DataFrame) -> DataFrame:
+    """Per truck and local day, from ``interval_sums``: distances, battery / SOC / grid / H2 / diesel energy,
+    loaded-empty split, tonne-km, delivered tonnes and the intensities.
+
+    Columns: date_local, vin, company_id, powertrain, <sums: see _SUMS>, soc_start_pct, soc_end_pct,
+    <ratios: see _RATIOS>, rule_version.
+    """
+    day = sums.groupBy("date_local", "vin", "company_id", "powertrain").agg(
+        *[F.sum(c).alias(c) for c in _DAY_SUMS],
+        F.min_by("soc_first_pct", "first_ts").alias("soc_start_pct"),
+        F.max_by("soc_last_pct", "last_ts").alias("soc_end_pct"),
         F.array_join(F.array_sort(F.collect_set("rule_version")), "+").alias("rule_version"),
     ).withColumn("battery_net_kwh", F.col("battery_discharge_kwh") - F.col("regen_kwh")).withColumn(
         "empty_km", F.col("distance_km") - F.col("loaded_km"))
@@ -258,14 +280,14 @@ def truck_energy_monthly(daily: DataFrame, *, grain: str = "fleet") -> DataFrame
     return _with_ratios(m).select(*head, "truck_days", *_SUMS, *tail, *_RATIOS, "rule_version")
 
 
-def truck_trips(intervals: DataFrame, *, tickets: DataFrame) -> DataFrame:
-    """Per weighbridge ticket: the loaded trip it opened. Columns: ticket_id, vin, mine_id, load_ts_utc,
-    date_local, net_t, loaded_km, tonne_km, loaded_battery_net_kwh, loaded_h2_kg, rule_version.
-    A ticket without telematics has null km (not zero)."""
-    legs = intervals.filter(F.col("loaded")).groupBy("ticket_id").agg(
-        F.sum(F.coalesce("distance_km", F.lit(0.0))).alias("loaded_km"),
-        F.sum(F.col("battery_discharge_kwh") - F.col("regen_kwh")).alias("loaded_battery_net_kwh"),
-        F.sum("h2_used_kg").alias("loaded_h2_kg"),
+def truck_trips(sums: DataFrame, *, tickets: DataFrame) -> DataFrame:
+    """Per weighbridge ticket, from ``interval_sums``: the loaded trip it opened. Columns: ticket_id, vin,
+    mine_id, load_ts_utc, date_local, net_t, loaded_km, tonne_km, loaded_battery_net_kwh, loaded_h2_kg,
+    rule_version. A ticket without telematics has null km (not zero)."""
+    legs = sums.filter(F.col("loaded_frames") > 0).groupBy("ticket_id").agg(
+        F.sum("trip_loaded_km").alias("loaded_km"),
+        F.sum("trip_loaded_battery_net_kwh").alias("loaded_battery_net_kwh"),
+        F.sum("trip_loaded_h2_kg").alias("loaded_h2_kg"),
         F.first("rule_version").alias("rule_version"),
     )
     t = tickets.select("ticket_id", "vin", "mine_id", "load_ts_utc", F.col("event_date_local").alias("date_local"), "net_t")

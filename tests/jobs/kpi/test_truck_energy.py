@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from jobs.kpi.truck_energy import (
-    check_battery_vs_grid, truck_energy_daily, truck_energy_monthly, truck_intervals, truck_trips,
+    check_battery_vs_grid, interval_sums, truck_energy_daily, truck_energy_monthly, truck_intervals, truck_trips,
 )
 from schemas.reference_tables import rule_params
 from tests.jobs.kpi.helpers import by, d, reference, silver
@@ -96,14 +96,14 @@ def data(spark):
     telematics = silver(spark, "telematics", V1 + V2 + balance_truck("V3") + balance_truck("V4") + V5 + V6)
     trucks, tickets = silver(spark, "trucks", TRUCKS), silver(spark, "weighbridge", TICKETS)
     intervals = truck_intervals(telematics, trucks=trucks, tickets=tickets, **params)
-    daily_df = truck_energy_daily(intervals, tickets=tickets, charging_sessions=silver(spark, "charging_sessions", SESSIONS))
+    daily_df = truck_energy_daily(interval_sums(intervals), tickets=tickets, charging_sessions=silver(spark, "charging_sessions", SESSIONS))
     rows = daily_df.collect()
     local = spark.createDataFrame(rows, daily_df.schema)
     return {
         "params": params, "daily": by(rows, "vin"),
         "fleet": by(truck_energy_monthly(local, grain="fleet").collect(), "company_id", "powertrain"),
         "check": by(check_battery_vs_grid(local, trucks=trucks, **check_params).collect(), "vin"),
-        "trips": by(truck_trips(intervals, tickets=tickets).collect(), "ticket_id"),
+        "trips": by(truck_trips(interval_sums(intervals), tickets=tickets).collect(), "ticket_id"),
     }
 
 
