@@ -9,7 +9,8 @@ two runs and a backfill is the same code path as the daily run.
 Every row names what produced it: ``model_version`` is a folder of the model registry
 (``<lake_root>/models/charging_forecast/<model_version>/metadata.json`` holds the training window, data
 version and metrics) or ``seasonal_naive_daily`` for the fallback served while history is too short to
-train; ``method`` says what the row's P50 is; ``data_version`` is the Delta version of
+train; ``method`` says what the row's P50 is (``gbm_quantile``, ``level_shape``, ``gbm_level_mix``,
+``snaive_daily``, ``snaive_weekly``: see docs/forecasting.md); ``data_version`` is the Delta version of
 ``silver_charging_sessions`` the features were read from.
 """
 from __future__ import annotations

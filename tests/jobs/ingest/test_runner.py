@@ -136,6 +136,8 @@ def test_duplicates_inside_a_batch_balance(spark, lake):
     # 4 records: 1 truncated line → quarantine; 3 valid with 2 distinct keys → 2 silver + 1 duplicate
     assert (r.bronze_rows, r.quarantined_rows, r.silver_inserted, r.duplicate_rows) == (4, 1, 2, 1)
     assert r.bronze_rows == r.silver_inserted + r.duplicate_rows + r.quarantined_rows
+    # the run's staged Parquet is gone once its Delta writes are done
+    assert list((lake.lake_root / "_staging" / "telematics").iterdir()) == []
 
 
 def test_names_that_try_to_escape_are_rejected(spark, lake, tmp_path):
@@ -212,3 +214,22 @@ def test_a_bronze_telematics_table_of_the_earlier_text_layout_is_migrated_on_wri
     assert {"fields", "vehicle_odometer"} <= set(bronze.columns)
     # odometer 1234567 × 0.1 km = 123456.7 km, as from a fresh lake
     assert silver(spark, "telematics", lake).first()["odometer_km"] == pytest.approx(123456.7, abs=1e-9)
+
+
+def test_latest_per_key_keeps_the_last_delivered_version_whichever_way_it_ranks(spark, monkeypatch):
+    from jobs.ingest import runner
+
+    rows = [("V1", 1, D1, "a", 1, 10.0), ("V1", 1, dt.date(2026, 11, 3), "b", 1, 11.0),  # redelivered a day later
+            ("V1", 2, D1, "a", 2, 20.0),                                                # unique key
+            ("V2", 1, D1, "a", 3, 30.0), ("V2", 1, D1, "a", 4, 31.0)]                   # same file, later record
+    df = spark.createDataFrame(rows, "vin string, ts long, landing_date date, source_file string, record_no long, v double")
+    # the later delivery day wins for (V1, 1), the later record of the same file for (V2, 1)
+    expected = {("V1", 1): 11.0, ("V1", 2): 20.0, ("V2", 1): 31.0}
+
+    def latest(few: bool) -> dict:
+        return {(r["vin"], r["ts"]): r["v"] for r in runner.latest_per_key(df, ("vin", "ts"), few_duplicates=few).collect()}
+
+    assert latest(False) == expected
+    assert latest(True) == expected               # only the 2 repeated keys are ranked
+    monkeypatch.setattr(runner, "BROADCAST_KEYS_MAX", 1)
+    assert latest(True) == expected               # 2 repeated keys > 1: everything is ranked
