@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
