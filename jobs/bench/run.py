@@ -155,7 +155,7 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
         out["telematics_rows"] = tel["bronze_rows"]
         out["telematics_rows_per_s"] = round(tel["bronze_rows"] / tel["seconds"])
         out["telematics_stage_rows_per_s"] = {k: round(tel["bronze_rows"] / v) for k, v in tel["stage_s"].items()
-                                              if v > 0 and k in ("bronze", "typing", "silver")}
+                                              if v > 0 and k in ("parse", "bronze", "typing", "silver")}
     return out
 
 

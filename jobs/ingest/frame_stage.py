@@ -39,7 +39,6 @@ from schemas.tables import BRONZE_TELEMATICS_SCHEMA
 
 STAGING_DIR = "_staging"
 STALE_AFTER_S = 24 * 3600        # a staging folder this old belongs to a run that was killed
-_BATCH_ROWS = 50_000
 _NO_DAY = -(2 ** 31)            # count key of rows without an event day
 COUNTS_SCHEMA = T.StructType([
     T.StructField("file_sha256", T.StringType()), T.StructField("_bad", T.BooleanType()),
@@ -119,7 +118,7 @@ def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_
     bronze_out = pq.ParquetWriter(bronze_tmp, BRONZE_FRAME_ARROW)
     typed_out = pq.ParquetWriter(typed_tmp, staged_arrow)
     try:
-        for bronze in frame_batches(content, rel_path, lineage, _BATCH_ROWS):
+        for bronze in frame_batches(content, rel_path, lineage):
             bronze_out.write_batch(bronze)
             typed = type_frame_batch(bronze, tz, lateness_days, typed_arrow)
             bad = pc.greater(pc.list_value_length(typed.column("_errors")), 0)
@@ -143,7 +142,7 @@ def _hidden(path: str) -> str:
 
 
 def _counts_batch(sha: str, counts: Counter) -> pa.RecordBatch:
-    items = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] if kv[0][1] is not None else -1))
+    items = list(counts.items())
     return pa.RecordBatch.from_arrays([
         pa.array([sha] * len(items), pa.string()),
         pa.array([bad for (bad, _), _ in items], pa.bool_()),

@@ -218,11 +218,9 @@ def interval_sums(intervals: DataFrame) -> DataFrame:
     )
 
 
-_DAY_SUMS = ("frames", "integrated_s", "gap_s", "distance_km", "integrated_distance_km", "loaded_km",
-             "loaded_integrated_km", "empty_integrated_km", "battery_discharge_kwh", "regen_kwh",
-             "loaded_battery_net_kwh", "empty_battery_net_kwh", "charge_in_battery_kwh", "soc_net_kwh",
-             "suspected_swaps", "h2_used_kg", "h2_refilled_kg", "loaded_h2_kg", "diesel_l", "tonne_km",
-             "integrated_tonne_km")
+# the sums of ``interval_sums`` added up per truck-day; the rest of _SUMS is derived from them or joined
+_DAY_SUMS = tuple(c for c in _SUMS if c not in (
+    "empty_km", "battery_net_kwh", "tickets", "delivered_t", "charging_sessions", "grid_kwh"))
 
 
 def truck_energy_daily(sums: DataFrame, *, tickets: DataFrame, charging_sessions: DataFrame) -> DataFrame:
