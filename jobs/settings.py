@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(8, ge=1)
     gold_build_threads: int = Field(2, ge=1, description="KPI families built side by side by one gold build "
                                     "(1 = one after the other).")
+    ingest_threads: int = Field(3, ge=1, description="Domains ingested side by side by one `runner --all` "
+                                "(1 = one after the other); a domain's sources always run in order.")
     spark_profile: Literal["default", "small"] = Field(
         "default",
         description="'small' for tiny inputs (the sample, tests): no whole-stage code generation and no "

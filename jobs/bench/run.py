@@ -126,17 +126,16 @@ def fresh_settings(work: Path, name: str, landing: Path) -> Settings:
 
 # --- one pass: ingest + gold -------------------------------------------------------------------------
 def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
-    """Ingest every source for delivery days start..end, then build the affected days (kpi_daily's work)."""
-    from jobs.ingest.runner import ingest_source
+    """Ingest every source for delivery days start..end (``runner --all``: the domains side by side, as the
+    ingest DAGs run), then build the affected days (kpi_daily's work)."""
+    from jobs.ingest.runner import ingest_all
     from jobs.kpi.build import affected_days, build, last_build_started_at, record_build
-    from schemas.sources import ALL_SOURCES
 
     out: dict = {"sources": {}}
     since = last_build_started_at(spark, settings)
     t0 = time.perf_counter()
-    for spec in ALL_SOURCES:
-        r = ingest_source(spark, spec.name, start, end, settings)
-        out["sources"][spec.name] = {"bronze_rows": r.bronze_rows, "silver_inserted": r.silver_inserted,
+    for r in ingest_all(spark, start, end, settings):
+        out["sources"][r.source] = {"bronze_rows": r.bronze_rows, "silver_inserted": r.silver_inserted,
                                      "quarantined_rows": r.quarantined_rows, "stage_s": r.stage_s,
                                      "seconds": round(sum(r.stage_s.values()), 2)}
     out["ingest_s"] = round(time.perf_counter() - t0, 2)

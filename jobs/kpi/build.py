@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 from jobs import io
 from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_energy, rail_share, targets,
                       truck_energy, washing)
+from jobs.session import scheduler_pool
 from jobs.settings import Settings, get_settings
 from schemas.reference_tables import REFERENCE, read_reference, rule_params
 from schemas.tables import INGEST_AUDIT, SILVER, TableSpec
@@ -258,14 +259,18 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
             tracking = rows if tracking is None else tracking.unionByName(rows)
         monthly("gold_target_tracking", tracking)
 
+    def in_pool(family, *args):  # each family's jobs share the cores fairly with the others'
+        scheduler_pool(spark, f"gold_{family.__name__}")
+        return family(*args)
+
     with ThreadPoolExecutor(max_workers=settings.gold_build_threads, thread_name_prefix="gold") as pool:
-        truck = pool.submit(truck_family)   # the largest first
-        mine, wash = pool.submit(mine_family), pool.submit(washing_family)
-        rail = pool.submit(rail_family)
-        others = [pool.submit(charging_family), pool.submit(h2_family)]
+        truck = pool.submit(in_pool, truck_family)   # the largest first
+        mine, wash = pool.submit(in_pool, mine_family), pool.submit(in_pool, washing_family)
+        rail = pool.submit(in_pool, rail_family)
+        others = [pool.submit(in_pool, charging_family), pool.submit(in_pool, h2_family)]
         washing_monthly, washing_rate = wash.result()
-        dependent = [pool.submit(targets_family, washing_rate, rail.result()),
-                     pool.submit(chain_family, mine.result(), washing_monthly, *truck.result())]
+        dependent = [pool.submit(in_pool, targets_family, washing_rate, rail.result()),
+                     pool.submit(in_pool, chain_family, mine.result(), washing_monthly, *truck.result())]
         for future in others + dependent:
             future.result()  # re-raises a family's error
     result.seconds = time.perf_counter() - t0
