@@ -89,6 +89,17 @@ def rows_written(spark: SparkSession, spec: TableSpec, settings: Settings | None
     return int(((last["operationMetrics"] or {}) if last else {}).get("numOutputRows", 0))
 
 
+def last_commit_metadata(spec: TableSpec, settings: Settings | None = None) -> str | None:
+    """The user metadata of a table's latest commit (None if the table does not exist or has none), read
+    from the Delta log with delta-rs: no Spark job."""
+    if not table_exists(spec, settings):
+        return None
+    from deltalake import DeltaTable as LogReader
+
+    last = LogReader(str(table_path(spec, settings))).history(1)
+    return last[0].get("userMetadata") if last else None
+
+
 def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:
     path = ensure_table(df.sparkSession, spec, settings)
     with_retry(lambda: conform(df, spec).write.format("delta").mode("append").save(path))
