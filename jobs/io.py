@@ -44,6 +44,8 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_cols:
             builder = builder.partitionedBy(*spec.partition_cols)
+        if spec.stats_cols:
+            builder = builder.property("delta.dataSkippingStatsColumns", ",".join(spec.stats_cols))
         builder.execute()
 
     if not table_exists(spec, settings):
