@@ -127,8 +127,8 @@ def fresh_settings(work: Path, name: str, landing: Path) -> Settings:
 
 # --- one pass: ingest + gold -------------------------------------------------------------------------
 def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) -> dict:
-    """Ingest every source for delivery days start..end (``runner --all``: the domains side by side, as the
-    ingest DAGs run), then build the affected days (kpi_daily's work)."""
+    """Ingest every source for delivery days start..end (``runner --all``: the small sources, then
+    telematics alone), then build the affected days (kpi_daily's work)."""
     from jobs.ingest.runner import ingest_all
     from jobs.kpi.build import affected_days, build, last_build_started_at, record_build
 
