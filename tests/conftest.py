@@ -39,8 +39,8 @@ def sample_lake(spark, tmp_path_factory):
 
     settings = Settings(lake_root=tmp_path_factory.mktemp("sample_lake"),
                         landing_root=REPO / "data_samples" / "landing")
-    # the domains side by side, as `runner --all` and the bench run them: every test reading this lake
-    # also checks that concurrent sources lose nothing
+    # three domains side by side (the default is one at a time): every test reading this lake also checks
+    # that sources ingested concurrently lose nothing
     ingest_all(spark, dt.date(2026, 11, 1), dt.date(2026, 11, 30), settings, threads=3)
     return settings
 

@@ -4,7 +4,7 @@ Run by the ingest DAGs and by hand::
 
     python -m jobs.ingest.runner --domain charging --to 2026-11-04 [--from 2026-11-01]
     python -m jobs.ingest.runner --source telematics --to 2026-11-04
-    python -m jobs.ingest.runner --all --to 2026-11-04              # every domain, side by side
+    python -m jobs.ingest.runner --all --to 2026-11-04              # every source: small ones, then telematics
 
 Crash safety: bronze and quarantine rows are replaced per file checksum, silver is MERGEd on the
 natural key, and a file is recorded in ``ingested_files`` only after all three writes. A run killed at
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--domain", help="ingest every source of a domain (one ingest DAG)")
     target.add_argument("--source", help="ingest one source")
-    target.add_argument("--all", action="store_true", help="ingest every domain, side by side")
+    target.add_argument("--all", action="store_true", help="ingest every source (the small ones, then telematics)")
     parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True, help="last delivery day")
     parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first delivery day")
     parser.add_argument("--lookback-days", type=int, help="days before --to to scan (default: lateness allowance)")
