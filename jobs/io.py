@@ -44,6 +44,8 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_cols:
             builder = builder.partitionedBy(*spec.partition_cols)
+        if spec.stats_cols:
+            builder = builder.property("delta.dataSkippingStatsColumns", ",".join(spec.stats_cols))
         builder.execute()
 
     if not table_exists(spec, settings):
@@ -87,6 +89,17 @@ def rows_written(spark: SparkSession, spec: TableSpec, settings: Settings | None
 
     last = DeltaTable.forPath(spark, str(table_path(spec, settings))).history(1).select("operationMetrics").first()
     return int(((last["operationMetrics"] or {}) if last else {}).get("numOutputRows", 0))
+
+
+def last_commit_metadata(spec: TableSpec, settings: Settings | None = None) -> str | None:
+    """The user metadata of a table's latest commit (None if the table does not exist or has none), read
+    from the Delta log with delta-rs: no Spark job."""
+    if not table_exists(spec, settings):
+        return None
+    from deltalake import DeltaTable as LogReader
+
+    last = LogReader(str(table_path(spec, settings))).history(1)
+    return last[0].get("userMetadata") if last else None
 
 
 def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:

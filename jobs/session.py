@@ -56,6 +56,9 @@ def get_spark(app_name: str = "coalchain"):
             .config("spark.databricks.delta.snapshotPartitions", "2")
             .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
             .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+            # jobs submitted side by side (domains of one ingest run, KPI families of one gold build) share
+            # the cores by pool, so a small source's tasks do not queue behind all of telematics' tasks
+            .config("spark.scheduler.mode", "FAIR")
             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
             .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         )
@@ -66,3 +69,8 @@ def get_spark(app_name: str = "coalchain"):
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("WARN")
         return spark
+
+
+def scheduler_pool(spark, name: str) -> None:
+    """Run this thread's Spark jobs in the fair-scheduler pool ``name`` (created on first use)."""
+    spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)

@@ -233,3 +233,20 @@ def test_latest_per_key_keeps_the_last_delivered_version_whichever_way_it_ranks(
     assert latest(True) == expected               # only the 2 repeated keys are ranked
     monkeypatch.setattr(runner, "BROADCAST_KEYS_MAX", 1)
     assert latest(True) == expected               # 2 repeated keys > 1: everything is ranked
+
+
+def test_large_tables_keep_statistics_only_on_the_columns_filters_use(spark, lake):
+    # statistics cost write time per column, so bronze keeps them on its file columns and silver on its
+    # natural key; read back from the add actions of the Delta log the writes made
+    put(lake.landing_root, "telematics/2026-11-02/a.jsonl", frame("V1", "2026-11-02 07:30:00") + "\n")
+    ingest_source(spark, "telematics", D1, D1, lake)
+
+    def stats_columns(spec):
+        log = io.table_path(spec, lake) / "_delta_log"
+        adds = [json.loads(line)["add"] for f in sorted(log.glob("*.json")) for line in f.read_text().splitlines()
+                if line.startswith('{"add"')]
+        assert adds, spec.name
+        return {col for a in adds for col in json.loads(a["stats"])["minValues"]}
+
+    assert stats_columns(BRONZE["telematics"]) == {"file_sha256", "source_file", "record_no"}
+    assert stats_columns(SILVER["telematics"]) == {"vin", "event_ts_utc"}

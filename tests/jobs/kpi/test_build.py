@@ -45,10 +45,30 @@ def test_every_kpi_table_is_written_with_versions(spark, built):
 def test_rebuilding_replaces_rows_instead_of_duplicating(spark, built):
     settings, first = built
     before = {name: gold(spark, settings, name).count() for name in first.tables}
+    # reference tables: the lake was built before, so `built` copied none of them again; one made stale
+    # here (overwritten without the file's checksum, as an older version of the project left them) is
+    # copied again, and only that one
+    assert first.reference_written == []
+    targets = gold(spark, settings, "ref_plan_targets")
+    csv_rows = targets.count()
+    targets.limit(0).write.format("delta").mode("overwrite").save(str(io.table_path(
+        TableSpec("ref_plan_targets", "gold", None), settings)))
+    versions = {n: _version(spark, settings, f"ref_{n}") for n in ("conversion_factors", "plan_targets")}
     again = build(spark, START, END, settings)
     assert again.tables == first.tables
     for name in first.tables:
         assert gold(spark, settings, name).count() == before[name], name
+    assert again.reference_written == ["plan_targets"]
+    assert gold(spark, settings, "ref_plan_targets").count() == csv_rows > 0
+    assert _version(spark, settings, "ref_conversion_factors") == versions["conversion_factors"]
+    assert _version(spark, settings, "ref_plan_targets") == versions["plan_targets"] + 1
+
+
+def _version(spark, settings, name):
+    from delta.tables import DeltaTable
+
+    path = str(io.table_path(TableSpec(name, "gold", None), settings))
+    return DeltaTable.forPath(spark, path).history(1).first()["version"]
 
 
 def test_company_rail_share_matches_an_independent_recomputation(spark, built):
