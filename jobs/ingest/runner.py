@@ -275,10 +275,10 @@ def ingest_domain(spark: SparkSession, domain: str, start: dt.date, end: dt.date
     return [ingest_source(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)]
 
 
-# Sources of millions of rows a day. They run after the others, alone, with every core: the small sources'
-# time is mostly driver-side planning and Delta commits, which overlap each other well, but beside the
-# large source they wait for its long tasks and slow it (measured on the bench day: telematics 74 s alone,
-# 89 s beside the other domains).
+# Sources of millions of rows a day. They run after the others, alone, with every core: beside the large
+# source the small sources wait for its long tasks and slow it (measured on the bench day: telematics
+# 51-59 s alone, 89 s beside the other domains). The small sources' own time is driver-side planning and
+# Delta commits; several at a time help only with a driver of more than 2 cores (COALCHAIN_INGEST_THREADS).
 LARGE_SOURCES = ("telematics",)
 
 
