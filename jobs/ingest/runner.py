@@ -297,7 +297,6 @@ def ingest_all(spark: SparkSession, start: dt.date, end: dt.date, settings: Sett
     with ThreadPoolExecutor(max_workers=threads or settings.ingest_threads, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(small_sources, d) for d in DOMAINS]
         results = [r for f in futures for r in f.result()]  # re-raises a domain's error
-    scheduler_pool(spark, "default")
     large = [s.name for d in DOMAINS for s in sources_of(d) if s.name in LARGE_SOURCES]
     return results + [ingest_source(spark, name, start, end, settings, run_id) for name in large]
 
