@@ -7,8 +7,14 @@ job therefore converges to the same tables.
 """
 from __future__ import annotations
 
+import bisect
+import json
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -166,6 +172,116 @@ def merge_upsert(
         "inserted": int(om.get("numTargetRowsInserted", 0)),
         "updated": int(om.get("numTargetRowsUpdated", 0)),
     }
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A finished Parquet file of one partition of a table (its data columns, no partition column), to be
+    committed as it is: what ``add_files`` takes."""
+    path: Path
+    partition_values: dict[str, str]
+    key_value: str                       # the value of the file's key column; every row has it
+    num_records: int
+    min_values: dict = field(default_factory=dict)
+    max_values: dict = field(default_factory=dict)
+    null_count: dict = field(default_factory=dict)
+
+    def stats_json(self) -> str:
+        return json.dumps({"numRecords": self.num_records, "minValues": self.min_values,
+                           "maxValues": self.max_values, "nullCount": self.null_count}, default=str)
+
+
+def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: str,
+              settings: Settings | None = None) -> bool:
+    """Commit ``files`` to the table in one Delta commit without rewriting them, replacing the table's
+    files that hold their ``key`` values (left by an earlier, interrupted run of the same input).
+
+    Each file is hard-linked into the table folder (copied where links are not possible), and the commit is
+    made with delta-rs from the files' own statistics: no Spark job reads or encodes the rows again. This is
+    ``replace_where`` for data that is already Parquet, with two limits where it returns False and the
+    caller writes through Spark instead:
+    - before committing, when a file of the table might hold one of the key values beside others (only a
+      rewrite can replace part of a file) or the table's columns differ from the declared ones;
+    - after committing, when another writer added rows of the same key values meanwhile (two runs of the
+      same input at once). delta-rs checks concurrent commits for files both remove, not for rows both add,
+      so this is checked on the table as committed; the caller's ``replace_where`` then leaves one copy.
+    """
+    if not files:
+        return True
+    path = ensure_table(spark, spec, settings)
+    names = [f.name for f in spec.schema.fields]
+    keys = sorted({f.key_value for f in files})
+    partitions = {tuple(sorted(f.partition_values.items())) for f in files}
+    added: list[str] = []
+
+    def commit() -> bool:
+        from deltalake import DeltaTable as LogTable
+        from deltalake.transaction import AddAction, CommitProperties, RemoveAction
+
+        log = LogTable(path)
+        if [f.name for f in log.schema().fields] != names:
+            return False
+        existing = _files_holding(log, partitions, key, keys)
+        if any(not exact for _, _, exact in existing):
+            return False
+        now_ms = int(time.time() * 1000)
+        actions: list = [RemoveAction(p, True, now_ms, size, values) for p, (size, values), _ in existing]
+        added.clear()
+        for f in files:
+            rel = "/".join([*[f"{k}={v}" for k, v in f.partition_values.items()],
+                            f"part-{uuid.uuid4().hex}-{f.path.stem}.parquet"])
+            _link(f.path, Path(path) / rel)
+            added.append(rel)
+            actions.append(AddAction(rel, f.path.stat().st_size, f.partition_values, now_ms, True, f.stats_json()))
+        try:
+            log.create_write_transaction(actions, mode="append", schema=log.schema(),
+                                         partition_by=list(spec.partition_cols) or None,
+                                         commit_properties=CommitProperties(custom_metadata={
+                                             "numOutputRows": str(sum(f.num_records for f in files))}))
+        except Exception:
+            for rel in added:  # not committed: no reader will look for them
+                (Path(path) / rel).unlink(missing_ok=True)
+            raise
+        return True
+
+    if not with_retry(commit):
+        return False
+    from deltalake import DeltaTable as LogTable
+
+    others = [p for p, _, _ in _files_holding(LogTable(path), partitions, key, keys) if p not in set(added)]
+    return not others
+
+
+def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> list[tuple[str, tuple[int, dict], bool]]:
+    """(path, (size, partition values), exact) of the table's files in ``partitions`` that may hold one of
+    ``keys`` (sorted) in column ``key``, by their statistics; ``exact``: the file holds that one value only
+    (min = max). A file without statistics on ``key`` may hold any."""
+    import pyarrow as pa
+
+    found = []
+    for a in pa.table(log.get_add_actions(flatten=True)).to_pylist():
+        part = tuple(sorted((k[len("partition."):], None if v is None else str(v))
+                            for k, v in a.items() if k.startswith("partition.")))
+        if part not in partitions:
+            continue
+        low, high = a.get(f"min.{key}"), a.get(f"max.{key}")
+        if low is None or high is None:
+            found.append((a["path"], (a["size_bytes"], dict(part)), False))
+            continue
+        at = bisect.bisect_left(keys, low)
+        if at < len(keys) and keys[at] <= high:
+            found.append((a["path"], (a["size_bytes"], dict(part)), low == high))
+    return found
+
+
+def _link(source: Path, target: Path) -> None:
+    """Put ``source`` at ``target`` without copying its bytes where the file system allows (a hard link:
+    the staged file stays readable for a fallback write until the run removes its staging folder)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def in_list_condition(column: str, values: Iterable) -> str:

@@ -5,8 +5,9 @@ more than parsing and typing them (measured: a round trip of the 23 bronze colum
 Arrow parse and the NumPy typing together, and caching the typed rows longer still). So one Spark task
 per landing file parses it (``frames``), types it (``telematics``) and writes two Parquet files with
 pyarrow into a staging folder of the run: the bronze rows and the typed rows. Only a few count rows per
-file come back to Spark. The Delta writes then read the staged files with Spark's vectorised Parquet
-reader: bronze from the first, quarantine and silver from the second.
+file come back to Spark. The bronze files are already what the bronze table holds (one file per landing
+file, in its landing-day folder, without the partition column), so they are committed to it as they are
+(``io.add_files``); quarantine and silver read the typed files with Spark's vectorised Parquet reader.
 
 The staging folder is the run's own (``<lake>/_staging/telematics/<run id>``) and is removed when the
 run ends; a file a retried task writes again replaces its earlier attempt (the name is the file's
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from jobs import io
 from jobs.ingest.bronze import each_file, file_meta, landing_files
 from jobs.ingest.frames import BRONZE_FRAME_ARROW, frame_batches
 from jobs.ingest.landing import LandingFile
@@ -46,6 +48,10 @@ COUNTS_SCHEMA = T.StructType([
 ])
 
 
+# a bronze table file: the frame columns without the partition column, which the file's folder names
+_BRONZE_FILE_ARROW = BRONZE_FRAME_ARROW.remove(BRONZE_FRAME_ARROW.get_field_index("landing_date"))
+
+
 def staged_typed_schema() -> T.StructType:
     return T.StructType([*typed_schema().fields, T.StructField("_bad", T.BooleanType())])
 
@@ -56,6 +62,7 @@ class StagedFrames:
     bronze: DataFrame
     typed: DataFrame            # typed rows + ``_errors`` + ``_bad``
     counts: list                # Rows of (file_sha256, _bad, event_date_local, n)
+    bronze_files: list[io.DataFile]   # the staged bronze files, ready for ``io.add_files``
 
 
 def staging_root(lake_root: Path) -> Path:
@@ -97,14 +104,38 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
             lineage = {"source": "telematics", "landing_date": landing_date, "source_file": rel_path,
                        "file_sha256": sha, "ingested_at": ingested_at}
             counts = _stage_file(content, rel_path, lineage, tz, lateness_days, typed_arrow, staged_arrow,
-                                 f"{bronze_str}/{sha}.parquet", f"{typed_str}/{sha}.parquet")
+                                 _bronze_file(bronze_str, landing_date, sha), f"{typed_str}/{sha}.parquet")
             yield _counts_batch(sha, counts)
 
     counts = landing_files(spark, meta).mapInArrow(stage_files, COUNTS_SCHEMA).collect()
     return StagedFrames(
-        bronze=spark.read.schema(BRONZE_TELEMATICS_SCHEMA).parquet(bronze_str),
+        # landing_date comes from the folder names, as in the table
+        bronze=spark.read.schema(BRONZE_TELEMATICS_SCHEMA).option("basePath", bronze_str).parquet(bronze_str),
         typed=spark.read.schema(staged_typed_schema()).parquet(typed_str),
         counts=counts,
+        bronze_files=[f for f in (_data_file(Path(_bronze_file(bronze_str, day, sha)), day, sha, rel_path)
+                                  for rel_path, day, sha in meta.values()) if f.num_records],
+    )
+
+
+def _bronze_file(folder: str, landing_date: dt.date, sha: str) -> str:
+    return f"{folder}/landing_date={landing_date.isoformat()}/{sha}.parquet"
+
+
+def _data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> io.DataFile:
+    """A staged bronze file with the statistics the bronze table keeps (file, source file, record range),
+    read from its Parquet footer."""
+    meta = pq.read_metadata(path)
+    record_no = meta.schema.names.index("record_no")
+    groups = [meta.row_group(i).column(record_no).statistics for i in range(meta.num_row_groups)]
+    n = meta.num_rows
+    low = min((g.min for g in groups if g is not None and g.has_min_max), default=None)
+    high = max((g.max for g in groups if g is not None and g.has_min_max), default=None)
+    return io.DataFile(
+        path=path, partition_values={"landing_date": landing_date.isoformat()}, key_value=sha, num_records=n,
+        min_values={"file_sha256": sha, "source_file": rel_path, **({"record_no": low} if n else {})},
+        max_values={"file_sha256": sha, "source_file": rel_path, **({"record_no": high} if n else {})},
+        null_count={"file_sha256": 0, "source_file": 0, "record_no": 0},
     )
 
 
@@ -115,11 +146,12 @@ def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_
     # written under hidden names (Spark's reader skips them) and renamed when complete: a task that dies
     # mid-file leaves no partial file for the Delta writes to read
     bronze_tmp, typed_tmp = _hidden(bronze_path), _hidden(typed_path)
-    bronze_out = pq.ParquetWriter(bronze_tmp, BRONZE_FRAME_ARROW)
+    os.makedirs(os.path.dirname(bronze_path), exist_ok=True)
+    bronze_out = pq.ParquetWriter(bronze_tmp, _BRONZE_FILE_ARROW)
     typed_out = pq.ParquetWriter(typed_tmp, staged_arrow)
     try:
         for bronze in frame_batches(content, rel_path, lineage):
-            bronze_out.write_batch(bronze)
+            bronze_out.write_batch(bronze.drop_columns(["landing_date"]))
             typed = type_frame_batch(bronze, tz, lateness_days, typed_arrow)
             bad = pc.greater(pc.list_value_length(typed.column("_errors")), 0)
             typed_out.write_batch(pa.RecordBatch.from_arrays([*typed.columns, bad], schema=staged_arrow))

@@ -162,11 +162,13 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
                 release = partial(remove_staging, settings.lake_root, run_id)
                 staged = stage_frames(spark, new_files, started_at, settings.source_timezone,
                                       settings.lateness_allowance_days, settings.lake_root, run_id)
-            bronze_df, typed, stats = staged.bronze, staged.typed, staged.counts
+            bronze_df, typed, stats, bronze_files = staged.bronze, staged.typed, staged.counts, staged.bronze_files
         else:
-            bronze_df, typed = bronze_rows(spark, new_files, spec, started_at), None
+            bronze_df, typed, bronze_files = bronze_rows(spark, new_files, spec, started_at), None, None
         with result.stage("bronze"):
-            io.replace_where(bronze_df, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
+            # staged files are committed as they are; through Spark only where that cannot be done safely
+            if bronze_files is None or not io.add_files(spark, BRONZE[source], bronze_files, "file_sha256", settings):
+                io.replace_where(bronze_df, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
 
         # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
         # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
