@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -31,7 +33,7 @@ from jobs import io
 from jobs.ingest.bronze import bronze_rows
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
-from jobs.ingest.frame_stage import remove_stale, remove_staging, stage_frames
+from jobs.ingest.frame_stage import KEY_HASH, remove_stale, remove_staging, stage_frames
 from jobs.ingest.landing import LandingFile, discover
 from jobs.ingest.parse import parse_file
 from jobs.ingest.typing import event_window_check, finalize_errors
@@ -97,14 +99,17 @@ def quarantine_rows(typed: DataFrame) -> DataFrame:
     )
 
 
-BROADCAST_KEYS_MAX = 500_000   # repeated keys sent to every task by ``latest_per_key(few_duplicates=True)``
+BROADCAST_KEYS_MAX = 500_000   # repeated key hashes sent to every task by ``latest_per_key``
 
 
-def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...], few_duplicates: bool = False) -> DataFrame:
+def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...],
+                   repeated_hashes: np.ndarray | None = None) -> DataFrame:
     """One row per natural key: the most recently delivered version (landing day, file, record).
 
-    ``few_duplicates`` (millions of rows, a few repeated keys: telematics): only the keys are shuffled to
-    find the repeated ones, and only their rows are ranked; the rest pass through without a shuffle.
+    ``repeated_hashes`` (telematics: millions of rows, a few repeated keys, and a staging that hashed
+    every key into ``_key_hash``): only the rows whose hash is among these are ranked; the rest pass
+    through with no shuffle. Equal keys have equal hashes, so every repeated key is among them; a key that
+    only shares its hash with another is ranked needlessly, never dropped.
     """
     order = Window.partitionBy(*natural_key).orderBy(
         F.col("landing_date").desc(), F.col("source_file").desc(), F.col("record_no").desc())
@@ -112,16 +117,12 @@ def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...], few_duplicate
     def ranked(rows: DataFrame) -> DataFrame:
         return rows.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
 
-    if not few_duplicates:
+    if repeated_hashes is None or len(repeated_hashes) > BROADCAST_KEYS_MAX:  # not few after all
         return ranked(valid)
-    repeated = (valid.groupBy(*natural_key).agg(F.count(F.lit(1)).alias("_n")).filter("_n > 1").drop("_n")
-                .localCheckpoint())
-    if repeated.count() > BROADCAST_KEYS_MAX:  # not few after all: rank everything
-        return ranked(valid)
-    on = [valid[k].eqNullSafe(F.col(f"_k.{k}")) for k in natural_key]
-    keys = F.broadcast(repeated.alias("_k"))
-    return (valid.join(keys, on, "left_anti")
-            .unionByName(ranked(valid.join(keys, on, "left_semi"))))
+    hashes = F.broadcast(valid.sparkSession.createDataFrame(
+        pa.table({KEY_HASH: pa.array(repeated_hashes, pa.int64())})))
+    return (valid.join(hashes, KEY_HASH, "left_anti")
+            .unionByName(ranked(valid.join(hashes, KEY_HASH, "left_semi"))))
 
 
 def _nothing() -> None:
@@ -162,9 +163,11 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
                 release = partial(remove_staging, settings.lake_root, run_id)
                 staged = stage_frames(spark, new_files, started_at, settings.source_timezone,
                                       settings.lateness_allowance_days, settings.lake_root, run_id)
-            bronze_df, typed, stats, bronze_files = staged.bronze, staged.typed, staged.counts, staged.bronze_files
+            bronze_df, stats, bronze_files = staged.bronze, staged.counts, staged.bronze_files
+            good, bad, repeated_hashes = staged.good, staged.bad, staged.repeated_key_hashes
         else:
-            bronze_df, typed, bronze_files = bronze_rows(spark, new_files, spec, started_at), None, None
+            bronze_df, bronze_files = bronze_rows(spark, new_files, spec, started_at), None
+            good = bad = repeated_hashes = None
         with result.stage("bronze"):
             # staged files are committed as they are; through Spark only where that cannot be done safely
             if bronze_files is None or not io.add_files(spark, BRONZE[source], bronze_files, "file_sha256", settings):
@@ -172,7 +175,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
 
         # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
         # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
-        if typed is None:
+        if good is None:
             bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
             typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0)
             typed = typed.withColumn("raw_record", F.when(F.col("_bad"), F.col("raw_record"))).persist()
@@ -181,6 +184,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
                 # one pass for every count: per file, per event day, good vs bad
                 groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
                 stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
+            good, bad = typed.filter(~F.col("_bad")), typed.filter("_bad")
         per_file: dict[str, int] = {}
         for row in stats:
             per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
@@ -189,12 +193,11 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         q_cond = f"source = '{source}' AND {sha_cond}"
         with result.stage("quarantine"):
             if result.quarantined_rows or _has_rows(spark, QUARANTINE, q_cond, settings):
-                io.replace_where(quarantine_rows(typed.filter("_bad")), QUARANTINE, q_cond, settings)
+                io.replace_where(quarantine_rows(bad), QUARANTINE, q_cond, settings)
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
         with result.stage("silver"):
-            latest = latest_per_key(typed.filter(~F.col("_bad")), silver_spec.natural_key,
-                                    few_duplicates=source == "telematics")
+            latest = latest_per_key(good, silver_spec.natural_key, repeated_hashes)
             partitions = None
             if silver_spec.partition_cols:
                 partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})

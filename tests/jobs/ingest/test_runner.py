@@ -217,22 +217,43 @@ def test_a_bronze_telematics_table_of_the_earlier_text_layout_is_migrated_on_wri
 
 
 def test_latest_per_key_keeps_the_last_delivered_version_whichever_way_it_ranks(spark, monkeypatch):
+    import numpy as np
+
     from jobs.ingest import runner
 
-    rows = [("V1", 1, D1, "a", 1, 10.0), ("V1", 1, dt.date(2026, 11, 3), "b", 1, 11.0),  # redelivered a day later
-            ("V1", 2, D1, "a", 2, 20.0),                                                # unique key
-            ("V2", 1, D1, "a", 3, 30.0), ("V2", 1, D1, "a", 4, 31.0)]                   # same file, later record
-    df = spark.createDataFrame(rows, "vin string, ts long, landing_date date, source_file string, record_no long, v double")
-    # the later delivery day wins for (V1, 1), the later record of the same file for (V2, 1)
-    expected = {("V1", 1): 11.0, ("V1", 2): 20.0, ("V2", 1): 31.0}
+    # _key_hash by hand: (V1, 2) shares hash 7 with (V1, 1), a collision, and (V3, 1) is alone with 5
+    rows = [("V1", 1, D1, "a", 1, 10.0, 7), ("V1", 1, dt.date(2026, 11, 3), "b", 1, 11.0, 7),  # redelivered
+            ("V1", 2, D1, "a", 2, 20.0, 7),                                                   # unique key
+            ("V2", 1, D1, "a", 3, 30.0, 9), ("V2", 1, D1, "a", 4, 31.0, 9),                   # same file, later record
+            ("V3", 1, D1, "a", 5, 50.0, 5)]
+    df = spark.createDataFrame(rows, "vin string, ts long, landing_date date, source_file string, record_no long, "
+                                     "v double, _key_hash long")
+    # the later delivery day wins for (V1, 1), the later record of the same file for (V2, 1); the
+    # collision costs (V1, 2) nothing
+    expected = {("V1", 1): 11.0, ("V1", 2): 20.0, ("V2", 1): 31.0, ("V3", 1): 50.0}
 
-    def latest(few: bool) -> dict:
-        return {(r["vin"], r["ts"]): r["v"] for r in runner.latest_per_key(df, ("vin", "ts"), few_duplicates=few).collect()}
+    def latest(hashes) -> dict:
+        return {(r["vin"], r["ts"]): r["v"] for r in runner.latest_per_key(df, ("vin", "ts"), hashes).collect()}
 
-    assert latest(False) == expected
-    assert latest(True) == expected               # only the 2 repeated keys are ranked
+    assert latest(None) == expected                               # everything ranked
+    assert latest(np.array([7, 9])) == expected                   # only the rows of hashes 7 and 9 ranked
     monkeypatch.setattr(runner, "BROADCAST_KEYS_MAX", 1)
-    assert latest(True) == expected               # 2 repeated keys > 1: everything is ranked
+    assert latest(np.array([7, 9])) == expected                   # 2 repeated hashes > 1: everything ranked
+
+
+def test_key_hashes_match_for_equal_keys_only_and_repeats_are_found():
+    import numpy as np
+    import pyarrow as pa
+
+    from jobs.ingest.frame_stage import key_hashes, repeated
+
+    ts = pa.array([dt.datetime(2026, 11, 2, 7, 30, s) for s in (0, 0, 0, 10)], pa.timestamp("us", tz="UTC"))
+    h = key_hashes(pa.array(["V1", "V1", "V2", "V1"]), ts)
+    assert h[0] == h[1] and len({h[0], h[2], h[3]}) == 3
+    # the same keys in another batch (another dictionary order) hash the same
+    again = key_hashes(pa.array(["V2", "V1"]), ts.slice(2, 2))
+    assert (again[0], again[1]) == (h[2], h[3])
+    assert repeated(np.array([5, 3, 5, 9, 3, 5])).tolist() == [3, 5]   # 5 three times, 3 twice, 9 once
 
 
 def test_large_tables_keep_statistics_only_on_the_columns_filters_use(spark, lake):
