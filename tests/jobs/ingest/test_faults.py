@@ -80,12 +80,13 @@ def test_sigkill_mid_ingestion_then_plain_rerun_gives_exactly_the_right_rows(spa
     assert_exact(spark, settings, "telematics", expected_bronze=result.bronze_rows)
 
 
-def test_two_runs_of_the_same_ingestion_at_once_never_duplicate(spark, tmp_path):
+@pytest.mark.parametrize("source", ["connector_status", "telematics"])   # telematics: bronze by io.add_files
+def test_two_runs_of_the_same_ingestion_at_once_never_duplicate(spark, tmp_path, source):
     settings = Settings(lake_root=tmp_path / "lake", landing_root=SAMPLE)
-    procs = [runner_process(settings.lake_root, "connector_status") for _ in range(2)]
+    procs = [runner_process(settings.lake_root, source) for _ in range(2)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     # one may lose a write conflict after its retries and fail; at least one must succeed
     assert any(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outputs)
     # whatever happened, a later plain run converges to exactly the right rows
-    ingest_source(spark, "connector_status", FIRST, LAST, settings)
-    assert_exact(spark, settings, "connector_status")
+    ingest_source(spark, source, FIRST, LAST, settings)
+    assert_exact(spark, settings, source)
