@@ -206,6 +206,8 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
       same input at once). delta-rs checks concurrent commits for files both remove, not for rows both add,
       so this is checked on the table as committed; the caller's ``replace_where`` then leaves one copy.
     """
+    from deltalake import DeltaTable as LogTable
+
     if not files:
         return True
     path = ensure_table(spark, spec, settings)
@@ -215,7 +217,6 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
     added: list[str] = []
 
     def commit() -> bool:
-        from deltalake import DeltaTable as LogTable
         from deltalake.transaction import AddAction, CommitProperties, RemoveAction
 
         log = LogTable(path)
@@ -246,10 +247,8 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
 
     if not with_retry(commit):
         return False
-    from deltalake import DeltaTable as LogTable
-
-    others = [p for p, _, _ in _files_holding(LogTable(path), partitions, key, keys) if p not in set(added)]
-    return not others
+    ours = set(added)
+    return all(p in ours for p, _, _ in _files_holding(LogTable(path), partitions, key, keys))
 
 
 def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> list[tuple[str, tuple[int, dict], bool]]:

@@ -6,10 +6,11 @@ Arrow parse and the NumPy typing together, and caching the typed rows longer sti
 per landing file parses it (``frames``), types it (``telematics``) and writes three Parquet files with
 pyarrow into a staging folder of the run: the bronze rows, the typed good rows and the typed bad rows.
 Only a few count rows per file come back to Spark, and a 64-bit hash of each good row's natural key, from
-which the driver finds the few keys that may repeat without shuffling every key (``repeated_key_hashes``). The bronze files are already what the bronze table holds (one file per landing
-file, in its landing-day folder, without the partition column), so they are committed to it as they are
-(``io.add_files``); quarantine reads the bad rows' files and silver the good rows' files, with Spark's
-vectorised Parquet reader.
+which the driver finds the few keys that may repeat without shuffling every key (``repeated_key_hashes``).
+The bronze files are already what the bronze table holds (one file per landing file, in its landing-day
+folder, without the partition column), so they are committed to it as they are (``io.add_files``);
+quarantine reads the bad rows' files and silver the good rows' files, with Spark's vectorised Parquet
+reader.
 
 The staging folder is the run's own (``<lake>/_staging/telematics/<run id>``) and is removed when the
 run ends; a file a retried task writes again replaces its earlier attempt (the name is the file's
@@ -118,9 +119,9 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
             yield _counts_batch(sha, counts, hashes)
 
     rows = landing_files(spark, meta).mapInArrow(stage_files, COUNTS_SCHEMA).collect()
-    hashes = {r["file_sha256"]: np.frombuffer(r["key_hashes"], np.int64) for r in rows if r["key_hashes"]}
+    hashes = [np.frombuffer(r["key_hashes"], np.int64) for r in rows if r["key_hashes"]]
     counts = [r for r in rows if r["n"]]
-    repeated_hashes = repeated(np.concatenate(list(hashes.values())) if hashes else np.zeros(0, np.int64))
+    repeated_hashes = repeated(np.concatenate(hashes) if hashes else np.zeros(0, np.int64))
     good_schema = staged_typed_schema()
     return StagedFrames(
         # landing_date comes from the folder names, as in the table
@@ -157,7 +158,7 @@ def _bronze_file(folder: str, landing_date: dt.date, sha: str) -> str:
 
 def _data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> io.DataFile:
     """A staged bronze file with the statistics the bronze table keeps (file, source file, record range),
-    read from its Parquet footer."""
+    read from its Parquet footer. A file without rows has no record range; it is not committed."""
     meta = pq.read_metadata(path)
     record_no = meta.schema.names.index("record_no")
     groups = [meta.row_group(i).column(record_no).statistics for i in range(meta.num_row_groups)]
@@ -166,8 +167,8 @@ def _data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> io
     high = max((g.max for g in groups if g is not None and g.has_min_max), default=None)
     return io.DataFile(
         path=path, partition_values={"landing_date": landing_date.isoformat()}, key_value=sha, num_records=n,
-        min_values={"file_sha256": sha, "source_file": rel_path, **({"record_no": low} if n else {})},
-        max_values={"file_sha256": sha, "source_file": rel_path, **({"record_no": high} if n else {})},
+        min_values={"file_sha256": sha, "source_file": rel_path, "record_no": low},
+        max_values={"file_sha256": sha, "source_file": rel_path, "record_no": high},
         null_count={"file_sha256": 0, "source_file": 0, "record_no": 0},
     )
 
