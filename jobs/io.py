@@ -8,6 +8,7 @@ job therefore converges to the same tables.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import json
 import os
 import shutil
@@ -180,7 +181,7 @@ class DataFile:
     committed as it is: what ``add_files`` takes."""
     path: Path
     partition_values: dict[str, str]
-    key_value: str                       # the value of the file's key column; every row has it
+    key_value: str | None                # the value of the file's key column, if every row has the same one
     num_records: int
     min_values: dict = field(default_factory=dict)
     max_values: dict = field(default_factory=dict)
@@ -188,7 +189,18 @@ class DataFile:
 
     def stats_json(self) -> str:
         return json.dumps({"numRecords": self.num_records, "minValues": self.min_values,
-                           "maxValues": self.max_values, "nullCount": self.null_count}, default=str)
+                           "maxValues": self.max_values, "nullCount": self.null_count}, default=_stats_value)
+
+
+def _stats_value(value) -> str:
+    """A statistic as the Delta log writes it: timestamps in UTC to the millisecond (cut, as Delta cuts them)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: str,
@@ -211,38 +223,22 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
     if not files:
         return True
     path = ensure_table(spark, spec, settings)
-    names = [f.name for f in spec.schema.fields]
     keys = sorted({f.key_value for f in files})
-    partitions = {tuple(sorted(f.partition_values.items())) for f in files}
+    partitions = {_partition(f) for f in files}
     added: list[str] = []
 
     def commit() -> bool:
-        from deltalake.transaction import AddAction, CommitProperties, RemoveAction
+        from deltalake.transaction import RemoveAction
 
         log = LogTable(path)
-        if [f.name for f in log.schema().fields] != names:
+        if not _same_columns(log, spec):
             return False
         existing = _files_holding(log, partitions, key, keys)
         if any(not exact for _, _, exact in existing):
             return False
         now_ms = int(time.time() * 1000)
-        actions: list = [RemoveAction(p, True, now_ms, size, values) for p, (size, values), _ in existing]
-        added.clear()
-        for f in files:
-            rel = "/".join([*[f"{k}={v}" for k, v in f.partition_values.items()],
-                            f"part-{uuid.uuid4().hex}-{f.path.stem}.parquet"])
-            _link(f.path, Path(path) / rel)
-            added.append(rel)
-            actions.append(AddAction(rel, f.path.stat().st_size, f.partition_values, now_ms, True, f.stats_json()))
-        try:
-            log.create_write_transaction(actions, mode="append", schema=log.schema(),
-                                         partition_by=list(spec.partition_cols) or None,
-                                         commit_properties=CommitProperties(custom_metadata={
-                                             "numOutputRows": str(sum(f.num_records for f in files))}))
-        except Exception:
-            for rel in added:  # not committed: no reader will look for them
-                (Path(path) / rel).unlink(missing_ok=True)
-            raise
+        removes = [RemoveAction(p, True, now_ms, size, values) for p, (size, values), _ in existing]
+        added[:] = _commit_files(log, spec, path, files, removes)
         return True
 
     if not with_retry(commit):
@@ -251,16 +247,115 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
     return all(p in ours for p, _, _ in _files_holding(LogTable(path), partitions, key, keys))
 
 
+def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFile],
+                       settings: Settings | None = None) -> list[DataFile]:
+    """Commit, as they are, the ``files`` whose partition of the table holds no rows yet; return the others.
+
+    For rows already deduplicated and holding no key of each other (silver telematics: one file per landing
+    file and event day, each key once, no key shared between files): in a partition without rows nothing
+    can match them, so they are what MERGE would insert. Files of partitions that hold rows are returned
+    to the caller for a MERGE. So are all of them when the table's columns differ from the declared ones,
+    or when another writer added files to the same partitions while this commit was made (two runs of the
+    same input at once: this run's files are removed again, in a second commit, and its MERGE then finds
+    the other run's rows).
+    """
+    from deltalake import DeltaTable as LogTable
+
+    if not files:
+        return []
+    path = ensure_table(spark, spec, settings)
+    committed: list[DataFile] = []
+    added: list[str] = []
+
+    def commit() -> None:
+        log = LogTable(path)
+        committed.clear()
+        added.clear()
+        if not _same_columns(log, spec):
+            return
+        taken = {_partition_of(a) for a in _add_actions(log)}
+        committed.extend(f for f in files if _partition(f) not in taken)
+        if committed:
+            added.extend(_commit_files(log, spec, path, committed, []))
+
+    with_retry(commit)
+    if not committed:
+        return list(files)
+    partitions, ours = {_partition(f) for f in committed}, set(added)
+    mine = [a for a in _add_actions(LogTable(path)) if _partition_of(a) in partitions]
+    if any(a["path"] not in ours for a in mine):
+        _remove_files(path, [a for a in mine if a["path"] in ours])
+        return list(files)
+    return [f for f in files if f not in committed]
+
+
+def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], removes: list) -> list[str]:
+    """Link ``files`` into the table folder and commit them (and ``removes``) in one delta-rs commit;
+    returns the table paths of the added files. Nothing is left behind if the commit fails."""
+    from deltalake.transaction import AddAction, CommitProperties
+
+    now_ms = int(time.time() * 1000)
+    actions, added = list(removes), []
+    try:
+        for f in files:
+            rel = "/".join([*[f"{k}={v}" for k, v in f.partition_values.items()],
+                            f"part-{uuid.uuid4().hex}-{f.path.stem}.parquet"])
+            _link(f.path, Path(path) / rel)
+            added.append(rel)
+            actions.append(AddAction(rel, f.path.stat().st_size, f.partition_values, now_ms, True, f.stats_json()))
+        log.create_write_transaction(actions, mode="append", schema=log.schema(),
+                                     partition_by=list(spec.partition_cols) or None,
+                                     commit_properties=CommitProperties(custom_metadata={
+                                         "numOutputRows": str(sum(f.num_records for f in files))}))
+    except Exception:
+        for rel in added:  # not committed: no reader will look for them
+            (Path(path) / rel).unlink(missing_ok=True)
+        raise
+    return added
+
+
+def _remove_files(path: str, adds: list[dict]) -> None:
+    """Commit the removal of some of the table's files (given as add actions of ``_add_actions``)."""
+    from deltalake import DeltaTable as LogTable
+    from deltalake.transaction import RemoveAction
+
+    def commit() -> None:
+        log = LogTable(path)
+        now_ms = int(time.time() * 1000)
+        log.create_write_transaction(
+            [RemoveAction(a["path"], True, now_ms, a["size_bytes"], dict(_partition_of(a))) for a in adds],
+            mode="append", schema=log.schema(), partition_by=log.metadata().partition_columns or None)
+
+    with_retry(commit)
+
+
+def _same_columns(log, spec: TableSpec) -> bool:
+    return [f.name for f in log.schema().fields] == [f.name for f in spec.schema.fields]
+
+
+def _add_actions(log) -> list[dict]:
+    import pyarrow as pa
+
+    return pa.table(log.get_add_actions(flatten=True)).to_pylist()
+
+
+def _partition(f: DataFile) -> tuple:
+    return tuple(sorted(f.partition_values.items()))
+
+
+def _partition_of(add: dict) -> tuple:
+    """The partition values of an add action (flattened), as ``_partition`` gives them for a ``DataFile``."""
+    return tuple(sorted((k[len("partition."):], None if v is None else str(v))
+                        for k, v in add.items() if k.startswith("partition.")))
+
+
 def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> list[tuple[str, tuple[int, dict], bool]]:
     """(path, (size, partition values), exact) of the table's files in ``partitions`` that may hold one of
     ``keys`` (sorted) in column ``key``, by their statistics; ``exact``: the file holds that one value only
     (min = max). A file without statistics on ``key`` may hold any."""
-    import pyarrow as pa
-
     found = []
-    for a in pa.table(log.get_add_actions(flatten=True)).to_pylist():
-        part = tuple(sorted((k[len("partition."):], None if v is None else str(v))
-                            for k, v in a.items() if k.startswith("partition.")))
+    for a in _add_actions(log):
+        part = _partition_of(a)
         if part not in partitions:
             continue
         low, high = a.get(f"min.{key}"), a.get(f"max.{key}")

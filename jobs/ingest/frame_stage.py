@@ -3,14 +3,18 @@
 A telematics day is millions of frames. Handing them from the Python tasks to the JVM and back costs
 more than parsing and typing them (measured: a round trip of the 23 bronze columns took longer than the
 Arrow parse and the NumPy typing together, and caching the typed rows longer still). So one Spark task
-per landing file parses it (``frames``), types it (``telematics``) and writes three Parquet files with
-pyarrow into a staging folder of the run: the bronze rows, the typed good rows and the typed bad rows.
-Only a few count rows per file come back to Spark, and a 64-bit hash of each good row's natural key, from
-which the driver finds the few keys that may repeat without shuffling every key (``repeated_key_hashes``).
-The bronze files are already what the bronze table holds (one file per landing file, in its landing-day
-folder, without the partition column), so they are committed to it as they are (``io.add_files``);
-quarantine reads the bad rows' files and silver the good rows' files, with Spark's vectorised Parquet
-reader.
+per landing file parses it (``frames``), types it (``telematics``) and writes Parquet files with pyarrow
+into a staging folder of the run: the bronze rows, the silver rows and the bad rows. Each is already in
+the shape of its table:
+- bronze: one file per landing file in its landing-day folder, without the partition column;
+- silver: one file per landing file and event day, in the event-day folder, with the silver columns. A
+  key the file holds twice keeps only its last record (the order silver keeps: the last delivered
+  version), so a file's silver rows hold each key once;
+- bad: the typed rows that failed a check, with their errors, for the quarantine.
+Only a few count rows per file come back to Spark, and a 64-bit hash of each silver row's natural key, from
+which the driver finds the files that share a key with another file of the run (``files_sharing_keys``)
+without shuffling every key. Bronze files and the silver files of the other files can be committed as
+they are (``io.add_files``, ``io.add_files_to_empty``); the rest go through Spark's MERGE.
 
 The staging folder is the run's own (``<lake>/_staging/telematics/<run id>``) and is removed when the
 run ends; a file a retried task writes again replaces its earlier attempt (the name is the file's
@@ -41,7 +45,7 @@ from jobs.ingest.bronze import each_file, file_meta, landing_files
 from jobs.ingest.frames import BRONZE_FRAME_ARROW, frame_batches
 from jobs.ingest.landing import LandingFile
 from jobs.ingest.telematics import arrow_schema, type_frame_batch, typed_schema
-from schemas.tables import BRONZE_TELEMATICS_SCHEMA
+from schemas.tables import BRONZE_TELEMATICS_SCHEMA, SILVER
 
 STAGING_DIR = "_staging"
 STALE_AFTER_S = 24 * 3600        # a staging folder this old belongs to a run that was killed
@@ -51,28 +55,32 @@ COUNTS_SCHEMA = T.StructType([
     T.StructField("event_date_local", T.DateType()), T.StructField("n", T.LongType()),
     T.StructField("key_hashes", T.BinaryType()),   # the file's good rows' key hashes (int64), on one row
 ])
-KEY_HASH = "_key_hash"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads the timestamps' low bits
 
 
 # a bronze table file: the frame columns without the partition column, which the file's folder names
 _BRONZE_FILE_ARROW = BRONZE_FRAME_ARROW.remove(BRONZE_FRAME_ARROW.get_field_index("landing_date"))
-
-
-def staged_typed_schema() -> T.StructType:
-    return T.StructType([*typed_schema().fields, T.StructField("_bad", T.BooleanType()),
-                         T.StructField(KEY_HASH, T.LongType())])
+_SILVER = SILVER["telematics"]
+_SILVER_PARTITION = _SILVER.partition_cols[0]
+# a silver table file: the silver columns without the partition column
+_SILVER_FILE_COLUMNS = [f.name for f in _SILVER.schema.fields if f.name != _SILVER_PARTITION]
 
 
 @dataclass
 class StagedFrames:
     """The staged rows of one run's new telematics files, and their counts per file, row state and day."""
     bronze: DataFrame
-    good: DataFrame             # typed rows that passed every check, + ``_errors`` (empty), ``_bad``, ``_key_hash``
-    bad: DataFrame              # typed rows that failed a check, the same columns
-    counts: list                # Rows of (file_sha256, _bad, event_date_local, n)
-    repeated_key_hashes: np.ndarray   # key hashes found on more than one good row: those rows may repeat a key
+    bad: DataFrame              # typed rows that failed a check, + ``_errors``
+    counts: list                # Rows of (file_sha256, _bad, event_date_local, n): typed rows, before dedupe
     bronze_files: list[io.DataFile]   # the staged bronze files, ready for ``io.add_files``
+    silver_files: list[io.DataFile]   # the staged silver files (one per landing file and event day)
+    files_sharing_keys: set[str]      # checksums of the landing files that may share a key with another one
+
+    def silver_rows(self, spark: SparkSession, files: list[io.DataFile]) -> DataFrame:
+        """The rows of some staged silver files, with their event day from the folder name, as in the table."""
+        paths = [str(f.path) for f in files]
+        base = str(Path(paths[0]).parent.parent) if paths else None
+        return spark.read.schema(_SILVER.schema).option("basePath", base).parquet(*paths)
 
 
 def staging_root(lake_root: Path) -> Path:
@@ -101,38 +109,46 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
                  lateness_days: int, lake_root: Path, run_id: str) -> StagedFrames:
     """Parse, type and stage ``files`` (one Spark task per file); returns the staged rows and counts."""
     folder = staging_folder(lake_root, run_id)
-    bronze_dir, typed_dir, bad_dir = folder / "bronze", folder / "typed", folder / "bad"
-    for d in (bronze_dir, typed_dir, bad_dir):
+    bronze_dir, silver_dir, bad_dir = folder / "bronze", folder / "silver", folder / "bad"
+    for d in (bronze_dir, silver_dir, bad_dir):
         d.mkdir(parents=True, exist_ok=True)
     meta = file_meta(files)
     typed_arrow = arrow_schema(typed_schema())
-    staged_arrow = typed_arrow.append(pa.field("_bad", pa.bool_())).append(pa.field(KEY_HASH, pa.int64()))
-    bronze_str, typed_str, bad_str = str(bronze_dir), str(typed_dir), str(bad_dir)
+    bronze_str, silver_str, bad_str = str(bronze_dir), str(silver_dir), str(bad_dir)
 
     def stage_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for content, rel_path, landing_date, sha in each_file(batches, meta):
             lineage = {"source": "telematics", "landing_date": landing_date, "source_file": rel_path,
                        "file_sha256": sha, "ingested_at": ingested_at}
-            counts, hashes = _stage_file(content, rel_path, lineage, tz, lateness_days, typed_arrow, staged_arrow,
-                                         _bronze_file(bronze_str, landing_date, sha), f"{typed_str}/{sha}.parquet",
+            counts, hashes = _stage_file(content, rel_path, lineage, tz, lateness_days, typed_arrow,
+                                         _bronze_file(bronze_str, landing_date, sha), silver_str, sha,
                                          f"{bad_str}/{sha}.parquet")
             yield _counts_batch(sha, counts, hashes)
 
     rows = landing_files(spark, meta).mapInArrow(stage_files, COUNTS_SCHEMA).collect()
-    hashes = [np.frombuffer(r["key_hashes"], np.int64) for r in rows if r["key_hashes"]]
     counts = [r for r in rows if r["n"]]
-    repeated_hashes = repeated(np.concatenate(hashes) if hashes else np.zeros(0, np.int64))
-    good_schema = staged_typed_schema()
+    by_sha = {sha: (rel_path, day) for rel_path, day, sha in meta.values()}
+    silver_days = sorted({(r["file_sha256"], r["event_date_local"]) for r in counts if not r["_bad"]})
     return StagedFrames(
         # landing_date comes from the folder names, as in the table
         bronze=spark.read.schema(BRONZE_TELEMATICS_SCHEMA).option("basePath", bronze_str).parquet(bronze_str),
-        good=spark.read.schema(good_schema).parquet(typed_str),
-        bad=spark.read.schema(good_schema).parquet(bad_str),
+        bad=spark.read.schema(typed_schema()).parquet(bad_str),
         counts=counts,
-        repeated_key_hashes=repeated_hashes,
-        bronze_files=[f for f in (_data_file(Path(_bronze_file(bronze_str, day, sha)), day, sha, rel_path)
+        bronze_files=[f for f in (_bronze_data_file(Path(_bronze_file(bronze_str, day, sha)), day, sha, rel_path)
                                   for rel_path, day, sha in meta.values()) if f.num_records],
+        silver_files=[_silver_data_file(Path(_silver_file(silver_str, day, sha)), day, sha)
+                      for sha, day in silver_days],
+        files_sharing_keys=sharing_keys({r["file_sha256"]: np.frombuffer(r["key_hashes"], np.int64)
+                                         for r in rows if r["key_hashes"]}),
     )
+
+
+def sharing_keys(hashes_by_file: dict[str, np.ndarray]) -> set[str]:
+    """The files holding a key hash that another file holds too (each file's hashes are distinct)."""
+    if not hashes_by_file:
+        return set()
+    shared = repeated(np.concatenate(list(hashes_by_file.values())))
+    return {sha for sha, h in hashes_by_file.items() if np.isin(h, shared).any()} if len(shared) else set()
 
 
 def repeated(hashes: np.ndarray) -> np.ndarray:
@@ -156,53 +172,66 @@ def _bronze_file(folder: str, landing_date: dt.date, sha: str) -> str:
     return f"{folder}/landing_date={landing_date.isoformat()}/{sha}.parquet"
 
 
-def _data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> io.DataFile:
+def _silver_file(folder: str, event_day: dt.date, sha: str) -> str:
+    return f"{folder}/{_SILVER_PARTITION}={event_day.isoformat()}/{sha}.parquet"
+
+
+def _footer_range(meta: pq.FileMetaData, column: str) -> tuple:
+    """(min, max, null count) of a column over a Parquet file's row groups, from its footer."""
+    at = meta.schema.names.index(column)
+    groups = [meta.row_group(i).column(at).statistics for i in range(meta.num_row_groups)]
+    low = min((g.min for g in groups if g is not None and g.has_min_max), default=None)
+    high = max((g.max for g in groups if g is not None and g.has_min_max), default=None)
+    return low, high, sum(g.null_count for g in groups if g is not None)
+
+
+def _bronze_data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> io.DataFile:
     """A staged bronze file with the statistics the bronze table keeps (file, source file, record range),
     read from its Parquet footer. A file without rows has no record range; it is not committed."""
     meta = pq.read_metadata(path)
-    record_no = meta.schema.names.index("record_no")
-    groups = [meta.row_group(i).column(record_no).statistics for i in range(meta.num_row_groups)]
-    n = meta.num_rows
-    low = min((g.min for g in groups if g is not None and g.has_min_max), default=None)
-    high = max((g.max for g in groups if g is not None and g.has_min_max), default=None)
+    low, high, _ = _footer_range(meta, "record_no")
     return io.DataFile(
-        path=path, partition_values={"landing_date": landing_date.isoformat()}, key_value=sha, num_records=n,
+        path=path, partition_values={"landing_date": landing_date.isoformat()}, key_value=sha,
+        num_records=meta.num_rows,
         min_values={"file_sha256": sha, "source_file": rel_path, "record_no": low},
         max_values={"file_sha256": sha, "source_file": rel_path, "record_no": high},
         null_count={"file_sha256": 0, "source_file": 0, "record_no": 0},
     )
 
 
+def _silver_data_file(path: Path, event_day: dt.date, sha: str) -> io.DataFile:
+    """A staged silver file with the statistics the silver table keeps (its natural key's columns)."""
+    meta = pq.read_metadata(path)
+    low, high, nulls = {}, {}, {}
+    for column in _SILVER.stats_cols:
+        low[column], high[column], nulls[column] = _footer_range(meta, column)
+    return io.DataFile(path=path, partition_values={_SILVER_PARTITION: event_day.isoformat()}, key_value=sha,
+                       num_records=meta.num_rows, min_values=low, max_values=high, null_count=nulls)
+
+
 def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_days: int,
-                typed_arrow: pa.Schema, staged_arrow: pa.Schema, bronze_path: str, typed_path: str,
+                typed_arrow: pa.Schema, bronze_path: str, silver_folder: str, sha: str,
                 bad_path: str) -> tuple[Counter, np.ndarray]:
-    """Write one landing file's bronze rows and its typed good and bad rows; return row counts by (bad,
-    local event day) and the good rows' key hashes."""
+    """Write one landing file's bronze rows, its silver rows (one file per event day, each key once) and
+    its bad rows; return the typed rows' counts by (bad, local event day) and the silver rows' key hashes."""
     counts: Counter = Counter()
-    hashes: list[np.ndarray] = []
+    good_batches: list[pa.RecordBatch] = []
     # written under hidden names (Spark's reader skips them) and renamed when complete: a task that dies
     # mid-file leaves no partial file for the Delta writes to read
-    bronze_tmp, typed_tmp, bad_tmp = _hidden(bronze_path), _hidden(typed_path), _hidden(bad_path)
+    bronze_tmp, bad_tmp = _hidden(bronze_path), _hidden(bad_path)
     os.makedirs(os.path.dirname(bronze_path), exist_ok=True)
     bronze_out = pq.ParquetWriter(bronze_tmp, _BRONZE_FILE_ARROW)
-    typed_out = pq.ParquetWriter(typed_tmp, staged_arrow)
-    bad_out = pq.ParquetWriter(bad_tmp, staged_arrow)
+    bad_out = pq.ParquetWriter(bad_tmp, typed_arrow)
     try:
         for bronze in frame_batches(content, rel_path, lineage):
             bronze_out.write_batch(bronze.drop_columns(["landing_date"]))
             typed = type_frame_batch(bronze, tz, lateness_days, typed_arrow)
             bad = pc.greater(pc.list_value_length(typed.column("_errors")), 0)
-            good = pc.invert(bad)
-            rows = pa.RecordBatch.from_arrays([*typed.columns, bad, pa.nulls(typed.num_rows, pa.int64())],
-                                              schema=staged_arrow)
-            good_rows = rows.filter(good)
+            good_rows = typed.filter(pc.invert(bad))
             if good_rows.num_rows:
-                batch_hashes = key_hashes(good_rows.column("vin"), good_rows.column("event_ts_utc"))
-                hashes.append(batch_hashes)
-                typed_out.write_batch(good_rows.set_column(staged_arrow.get_field_index(KEY_HASH), KEY_HASH,
-                                                           pa.array(batch_hashes, pa.int64())))
-            if good_rows.num_rows < rows.num_rows:
-                bad_out.write_batch(rows.filter(bad))
+                good_batches.append(good_rows.select(_SILVER_FILE_COLUMNS + [_SILVER_PARTITION]))
+            if good_rows.num_rows < typed.num_rows:
+                bad_out.write_batch(typed.filter(bad))
             days = pc.fill_null(typed.column("event_date_local").cast(pa.int32()), _NO_DAY)
             keys = days.to_numpy().astype(np.int64) * 2 + bad.to_numpy(zero_copy_only=False)
             for key, n in zip(*np.unique(keys, return_counts=True)):
@@ -210,12 +239,51 @@ def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_
                 counts[(bool(key % 2), None if day == _NO_DAY else day)] += int(n)
     finally:
         bronze_out.close()
-        typed_out.close()
         bad_out.close()
+    hashes = np.zeros(0, np.int64)
+    if good_batches:
+        good = pa.Table.from_batches(good_batches)
+        hashes = key_hashes(pc.cast(good.column("vin"), pa.string()).combine_chunks(),
+                            good.column("event_ts_utc").combine_chunks())
+        keep = last_record_per_key(good, hashes)
+        good, hashes = good.filter(keep), hashes[keep]
+        _write_silver_days(good, silver_folder, sha)
     os.replace(bronze_tmp, bronze_path)
-    os.replace(typed_tmp, typed_path)
     os.replace(bad_tmp, bad_path)
-    return counts, np.concatenate(hashes) if hashes else np.zeros(0, np.int64)
+    return counts, hashes
+
+
+def last_record_per_key(rows: pa.Table, hashes: np.ndarray) -> np.ndarray:
+    """Mask of the rows to keep so that each (vin, event_ts_utc) of one file's rows is kept once, by its
+    highest ``record_no`` (the last delivered version, as silver keeps across files). Only the rows whose
+    hash repeats are compared, exactly by key: two keys sharing a hash are both kept."""
+    keep = np.ones(len(hashes), bool)
+    values, n = np.unique(hashes, return_counts=True)
+    candidates = np.flatnonzero(np.isin(hashes, values[n > 1]))
+    if not len(candidates):
+        return keep
+    picked = rows.select(["vin", "event_ts_utc", "record_no"]).take(pa.array(candidates)).append_column(
+        "_at", pa.array(candidates, pa.int64()))
+    picked = picked.sort_by([("vin", "ascending"), ("event_ts_utc", "ascending"), ("record_no", "descending")])
+    vin = picked.column("vin").to_numpy(zero_copy_only=False)
+    ts = picked.column("event_ts_utc").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    same_as_previous = np.zeros(len(vin), bool)
+    same_as_previous[1:] = (vin[1:] == vin[:-1]) & (ts[1:] == ts[:-1])
+    keep[picked.column("_at").to_numpy()[same_as_previous]] = False
+    return keep
+
+
+def _write_silver_days(rows: pa.Table, folder: str, sha: str) -> None:
+    """One silver file per event day of ``rows``, without the partition column (the folder names it)."""
+    days = rows.column(_SILVER_PARTITION)
+    if days.null_count:  # typing rejects a frame without an event day; this would be a bug, not bad input
+        raise ValueError(f"{sha}: {days.null_count} typed rows without {_SILVER_PARTITION}")
+    for day in pc.unique(days).to_pylist():
+        path = _silver_file(folder, day, sha)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = _hidden(path)
+        pq.write_table(rows.filter(pc.equal(days, day)).select(_SILVER_FILE_COLUMNS), tmp)
+        os.replace(tmp, path)
 
 
 def _hidden(path: str) -> str:

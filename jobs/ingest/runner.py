@@ -7,9 +7,10 @@ Run by the ingest DAGs and by hand::
     python -m jobs.ingest.runner --all --to 2026-11-04              # every source: small ones, then telematics
 
 Crash safety: bronze and quarantine rows are replaced per file checksum, silver is MERGEd on the
-natural key, and a file is recorded in ``ingested_files`` only after all three writes. A run killed at
-any point leaves consistent tables (Delta commits are atomic) and the next run redoes exactly the
-unfinished files.
+natural key (telematics files of event days without rows yet are committed as staged, each key once:
+what that MERGE would insert), and a file is recorded in ``ingested_files`` only after all three writes.
+A run killed at any point leaves consistent tables (Delta commits are atomic) and the next run redoes
+exactly the unfinished files: their days hold rows by then, so their silver rows go through MERGE.
 """
 from __future__ import annotations
 
@@ -24,8 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-import numpy as np
-import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -33,7 +32,7 @@ from jobs import io
 from jobs.ingest.bronze import bronze_rows
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
-from jobs.ingest.frame_stage import KEY_HASH, remove_stale, remove_staging, stage_frames
+from jobs.ingest.frame_stage import StagedFrames, remove_stale, remove_staging, stage_frames
 from jobs.ingest.landing import LandingFile, discover
 from jobs.ingest.parse import parse_file
 from jobs.ingest.typing import event_window_check, finalize_errors
@@ -99,30 +98,34 @@ def quarantine_rows(typed: DataFrame) -> DataFrame:
     )
 
 
-BROADCAST_KEYS_MAX = 500_000   # repeated key hashes sent to every task by ``latest_per_key``
+def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...]) -> DataFrame:
+    """One row per natural key: the most recently delivered version (landing day, file, record). Rows
+    without a ``landing_date`` column (staged silver rows) rank by file alone, whose path starts with its
+    landing-day folder (``<source>/<yyyy-mm-dd>/...``)."""
+    order = [F.col(c).desc() for c in ("landing_date", "source_file", "record_no") if c in valid.columns]
+    window = Window.partitionBy(*natural_key).orderBy(*order)
+    return valid.withColumn("_rank", F.row_number().over(window)).filter("_rank = 1").drop("_rank")
 
 
-def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...],
-                   repeated_hashes: np.ndarray | None = None) -> DataFrame:
-    """One row per natural key: the most recently delivered version (landing day, file, record).
+def merge_staged_silver(spark: SparkSession, staged: StagedFrames, spec, settings: Settings) -> dict[str, int]:
+    """Silver rows staged as files (telematics) into the silver table; returns inserted / updated rows.
 
-    ``repeated_hashes`` (telematics: millions of rows, a few repeated keys, and a staging that hashed
-    every key into ``_key_hash``): only the rows whose hash is among these are ranked; the rest pass
-    through with no shuffle. Equal keys have equal hashes, so every repeated key is among them; a key that
-    only shares its hash with another is ranked needlessly, never dropped.
+    A staged file holds each key once. One that shares no key with another file of the run, for an event day
+    the table has no rows of yet, holds exactly what MERGE would insert: it is committed as it is. The
+    others (late rows for days that have rows, files sharing a key) are ranked and MERGEd through Spark;
+    that is a few files on a daily run, and every file on a replay of days already ingested.
     """
-    order = Window.partitionBy(*natural_key).orderBy(
-        F.col("landing_date").desc(), F.col("source_file").desc(), F.col("record_no").desc())
-
-    def ranked(rows: DataFrame) -> DataFrame:
-        return rows.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
-
-    if repeated_hashes is None or len(repeated_hashes) > BROADCAST_KEYS_MAX:  # not few after all
-        return ranked(valid)
-    hashes = F.broadcast(valid.sparkSession.createDataFrame(
-        pa.table({KEY_HASH: pa.array(repeated_hashes, pa.int64())})))
-    return (valid.join(hashes, KEY_HASH, "left_anti")
-            .unionByName(ranked(valid.join(hashes, KEY_HASH, "left_semi"))))
+    alone = [f for f in staged.silver_files if f.key_value not in staged.files_sharing_keys]
+    left = io.add_files_to_empty(spark, spec, alone, settings)
+    left_paths = {f.path for f in left}
+    inserted = sum(f.num_records for f in alone if f.path not in left_paths)
+    rest = [f for f in staged.silver_files if f.key_value in staged.files_sharing_keys] + left
+    if not rest:
+        return {"inserted": inserted, "updated": 0}
+    latest = latest_per_key(staged.silver_rows(spark, rest), spec.natural_key)
+    days = {f.partition_values[spec.partition_cols[0]] for f in rest}
+    merged = io.merge_upsert(latest, spec, partition_values=days, settings=settings)
+    return {"inserted": inserted + merged["inserted"], "updated": merged["updated"]}
 
 
 def _nothing() -> None:
@@ -154,7 +157,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     dates_cond = io.in_list_condition("landing_date", {f.landing_date.isoformat() for f in new_files})
 
     silver_spec = SILVER[source]
-    release = _nothing
+    release, staged = _nothing, None
     try:
         # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
         if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
@@ -163,11 +166,9 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
                 release = partial(remove_staging, settings.lake_root, run_id)
                 staged = stage_frames(spark, new_files, started_at, settings.source_timezone,
                                       settings.lateness_allowance_days, settings.lake_root, run_id)
-            bronze_df, stats, bronze_files = staged.bronze, staged.counts, staged.bronze_files
-            good, bad, repeated_hashes = staged.good, staged.bad, staged.repeated_key_hashes
+            bronze_df, stats, bronze_files, bad = staged.bronze, staged.counts, staged.bronze_files, staged.bad
         else:
             bronze_df, bronze_files = bronze_rows(spark, new_files, spec, started_at), None
-            good = bad = repeated_hashes = None
         with result.stage("bronze"):
             # staged files are committed as they are; through Spark only where that cannot be done safely
             if bronze_files is None or not io.add_files(spark, BRONZE[source], bronze_files, "file_sha256", settings):
@@ -175,7 +176,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
 
         # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
         # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
-        if good is None:
+        if staged is None:
             bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
             typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0)
             typed = typed.withColumn("raw_record", F.when(F.col("_bad"), F.col("raw_record"))).persist()
@@ -197,12 +198,15 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
         with result.stage("silver"):
-            latest = latest_per_key(good, silver_spec.natural_key, repeated_hashes)
             partitions = None
             if silver_spec.partition_cols:
                 partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})
                 result.event_dates = [d.isoformat() for d in partitions]
-            metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
+            if staged is not None:
+                metrics = merge_staged_silver(spark, staged, silver_spec, settings)
+            else:
+                latest = latest_per_key(good, silver_spec.natural_key)
+                metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
         result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
         result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
     finally:

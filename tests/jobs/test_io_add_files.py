@@ -81,3 +81,49 @@ def test_rows_of_the_same_key_added_by_a_concurrent_writer_are_reported(spark, l
     io.replace_where(spark.createDataFrame([("a", 1.0, "d1")], SPEC.schema), SPEC,
                      "day = 'd1' AND file_key = 'a'", lake)
     assert total_kwh(spark, lake) == 11.0
+
+
+def test_files_for_empty_partitions_are_committed_and_the_others_returned(spark, lake, tmp_path):
+    io.append(spark.createDataFrame([("x", 7.0, "d2")], SPEC.schema), SPEC, lake)
+    new_day, old_day = staged(tmp_path, "a", [1.0, 2.0], day="d1"), staged(tmp_path, "b", [10.0], day="d2")
+    assert io.add_files_to_empty(spark, SPEC, [new_day, old_day], lake) == [old_day]
+    assert total_kwh(spark, lake) == 10.0                        # 7 + a's 1 + 2; b is the caller's to MERGE
+    # d1 holds rows now: a second file for it is returned too
+    assert io.add_files_to_empty(spark, SPEC, [staged(tmp_path, "c", [5.0], day="d1")], lake) != []
+
+
+def test_files_for_empty_partitions_a_concurrent_writer_fills_are_taken_back(spark, lake, tmp_path, monkeypatch):
+    """Two runs of the same input at once: the other run's file lands in the partition between this run's
+    look and its commit. Both commits succeed (appends do not conflict in delta-rs), so this run must see
+    the other file, take its own back and hand its rows to the caller's MERGE."""
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction
+
+    io.add_files_to_empty(spark, SPEC, [staged(tmp_path, "b", [10.0], day="d2")], lake)
+    other = staged(tmp_path, "a", [1.0])
+    table = io.table_path(SPEC, lake)
+    real_commit = DeltaTable.create_write_transaction
+
+    def other_run_commits_first(self, actions, *args, **kwargs):
+        monkeypatch.setattr(DeltaTable, "create_write_transaction", real_commit)
+        rel = "day=d1/other-run.parquet"
+        (table / rel).write_bytes(other.path.read_bytes())
+        DeltaTable(str(table)).create_write_transaction(
+            [AddAction(rel, other.path.stat().st_size, {"day": "d1"}, 0, True, other.stats_json())],
+            mode="append", schema=self.schema(), partition_by=["day"])
+        return real_commit(self, actions, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", other_run_commits_first)
+    ours = staged(tmp_path, "a", [1.0])
+    assert io.add_files_to_empty(spark, SPEC, [ours], lake) == [ours]
+    assert total_kwh(spark, lake) == 11.0                        # b's 10 + the other run's 1; ours removed
+
+
+def test_timestamp_statistics_are_written_as_the_delta_log_writes_them():
+    import datetime as dt
+
+    f = io.DataFile(path=None, partition_values={}, key_value=None, num_records=1,
+                    min_values={"ts": dt.datetime(2026, 11, 2, 7, 30, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))},
+                    max_values={"day": dt.date(2026, 11, 2)})
+    # 07:30:00.123456 at UTC+8 is 23:30:00.123 UTC of the day before, cut to the millisecond
+    assert '"ts": "2026-11-01T23:30:00.123Z"' in f.stats_json() and '"day": "2026-11-02"' in f.stats_json()

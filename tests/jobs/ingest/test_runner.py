@@ -216,29 +216,25 @@ def test_a_bronze_telematics_table_of_the_earlier_text_layout_is_migrated_on_wri
     assert silver(spark, "telematics", lake).first()["odometer_km"] == pytest.approx(123456.7, abs=1e-9)
 
 
-def test_latest_per_key_keeps_the_last_delivered_version_whichever_way_it_ranks(spark, monkeypatch):
-    import numpy as np
-
+def test_latest_per_key_keeps_the_last_delivered_version(spark):
     from jobs.ingest import runner
 
-    # _key_hash by hand: (V1, 2) shares hash 7 with (V1, 1), a collision, and (V3, 1) is alone with 5
-    rows = [("V1", 1, D1, "a", 1, 10.0, 7), ("V1", 1, dt.date(2026, 11, 3), "b", 1, 11.0, 7),  # redelivered
-            ("V1", 2, D1, "a", 2, 20.0, 7),                                                   # unique key
-            ("V2", 1, D1, "a", 3, 30.0, 9), ("V2", 1, D1, "a", 4, 31.0, 9),                   # same file, later record
-            ("V3", 1, D1, "a", 5, 50.0, 5)]
+    rows = [("V1", 1, D1, "t/2026-11-02/a", 1, 10.0), ("V1", 1, dt.date(2026, 11, 3), "t/2026-11-03/b", 1, 11.0),
+            ("V1", 2, D1, "t/2026-11-02/a", 2, 20.0),                           # unique key
+            ("V2", 1, D1, "t/2026-11-02/a", 3, 30.0), ("V2", 1, D1, "t/2026-11-02/a", 4, 31.0),  # later record
+            ("V3", 1, D1, "t/2026-11-02/z", 5, 50.0), ("V3", 1, dt.date(2026, 11, 3), "t/2026-11-03/b", 2, 51.0)]
     df = spark.createDataFrame(rows, "vin string, ts long, landing_date date, source_file string, record_no long, "
-                                     "v double, _key_hash long")
-    # the later delivery day wins for (V1, 1), the later record of the same file for (V2, 1); the
-    # collision costs (V1, 2) nothing
-    expected = {("V1", 1): 11.0, ("V1", 2): 20.0, ("V2", 1): 31.0, ("V3", 1): 50.0}
+                                     "v double")
+    # the later delivery day wins for (V1, 1) and (V3, 1) (over file z, a later name on an earlier day), the
+    # later record of the same file for (V2, 1)
+    expected = {("V1", 1): 11.0, ("V1", 2): 20.0, ("V2", 1): 31.0, ("V3", 1): 51.0}
 
-    def latest(hashes) -> dict:
-        return {(r["vin"], r["ts"]): r["v"] for r in runner.latest_per_key(df, ("vin", "ts"), hashes).collect()}
+    def latest(frame) -> dict:
+        return {(r["vin"], r["ts"]): r["v"] for r in runner.latest_per_key(frame, ("vin", "ts")).collect()}
 
-    assert latest(None) == expected                               # everything ranked
-    assert latest(np.array([7, 9])) == expected                   # only the rows of hashes 7 and 9 ranked
-    monkeypatch.setattr(runner, "BROADCAST_KEYS_MAX", 1)
-    assert latest(np.array([7, 9])) == expected                   # 2 repeated hashes > 1: everything ranked
+    assert latest(df) == expected
+    # staged silver rows have no landing_date: the file path, which starts with the landing day, orders them
+    assert latest(df.drop("landing_date")) == expected
 
 
 def test_key_hashes_match_for_equal_keys_only_and_repeats_are_found():
@@ -321,3 +317,80 @@ def test_staged_bronze_telematics_files_are_committed_as_they_are_and_replaced_b
     bronze = io.read_table(spark, bronze_spec, lake)
     assert bronze.count() == 3 and sorted(r["record_no"] for r in bronze.collect()) == [1, 2, 3]
     assert silver(spark, "telematics", lake).count() == 2
+
+
+def test_a_files_repeated_keys_keep_their_last_record_exactly_even_when_hashes_collide():
+    import numpy as np
+    import pyarrow as pa
+
+    from jobs.ingest.frame_stage import last_record_per_key
+
+    t0, t1 = dt.datetime(2026, 11, 2, 7, 30, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 2, 7, 31, tzinfo=dt.timezone.utc)
+    rows = pa.table({"vin": ["V1", "V1", "V2", "V1", "V3", "V2"], "event_ts_utc": pa.array(
+        [t0, t1, t0, t0, t0, t0], pa.timestamp("us", tz="UTC")), "record_no": [1, 2, 3, 4, 5, 6]})
+    # hashes by hand: (V1, t1) collides with (V1, t0) on 7; (V1, t0) at records 1 and 4, (V2, t0) at 3 and 6
+    hashes = np.array([7, 7, 9, 7, 5, 9], np.int64)
+    # kept: the later record of each repeated key (4 over 1, 6 over 3), the colliding (V1, t1), the lone V3
+    assert last_record_per_key(rows, hashes).tolist() == [False, True, False, True, True, True]
+
+
+def test_files_sharing_a_key_hash_are_found():
+    import numpy as np
+
+    from jobs.ingest.frame_stage import sharing_keys
+
+    hashes = {"a": np.array([1, 2, 3]), "b": np.array([4, 5]), "c": np.array([3, 6])}
+    assert sharing_keys(hashes) == {"a", "c"}        # 3 is in a and c; b shares nothing
+    assert sharing_keys({"a": np.array([1, 2])}) == set() and sharing_keys({}) == set()
+
+
+def _silver_speeds(spark, settings) -> dict:
+    return {(r["vin"], r["event_ts_utc"].strftime("%m-%d %H:%M:%S")): r["speed_kmh"]
+            for r in silver(spark, "telematics", settings).collect()}
+
+
+def test_staged_silver_files_are_committed_to_new_days_and_merged_into_days_with_rows(spark, lake):
+    # 2026-11-02 delivery: a.jsonl repeats (V1, 07:30:00) at its end with another speed; b.jsonl is V2.
+    # Beijing time is UTC+8, so 07:30 local is 23:30 UTC of the day before.
+    put(lake.landing_root, "telematics/2026-11-02/a.jsonl", "\n".join([
+        frame("V1", "2026-11-02 07:30:00", speed=100), frame("V1", "2026-11-02 07:30:10", speed=110),
+        frame("V1", "2026-11-02 07:30:00", speed=120, msg="resend")]) + "\n")
+    put(lake.landing_root, "telematics/2026-11-02/b.jsonl", frame("V2", "2026-11-02 07:30:00", speed=200) + "\n")
+    first = ingest_source(spark, "telematics", D1, D1, lake)
+    # 4 frames, 3 keys: 3 inserted, 1 duplicate; the file's later record wins (speed raw 120 × 0.1 km/h)
+    assert (first.bronze_rows, first.silver_inserted, first.duplicate_rows) == (4, 3, 1)
+    assert _silver_speeds(spark, lake) == {("V1", "11-01 23:30:00"): 12.0, ("V1", "11-01 23:30:10"): 11.0,
+                                           ("V2", "11-01 23:30:00"): 20.0}
+    # committed as staged: one file per landing file in the new event day, by delta-rs (no Spark MERGE)
+    commit = _last_commit(SILVER["telematics"], lake)
+    adds = [a["add"] for a in commit if "add" in a]
+    assert sorted(json.loads(a["stats"])["numRecords"] for a in adds) == [1, 2]
+    assert {a["partitionValues"]["event_date_local"] for a in adds} == {"2026-11-02"}
+    assert sorted(json.loads(adds[0]["stats"])["minValues"]) == ["event_ts_utc", "vin"]
+    assert not any("commitInfo" in a and a["commitInfo"].get("operation") == "MERGE" for a in commit)
+
+    # 2026-11-03 delivery: a late frame changes (V1, 07:30:10) of 11-02, another is new to 11-02, and one
+    # is of 11-03. The 11-02 rows go through MERGE (that day has rows); 11-03 is a new day.
+    put(lake.landing_root, "telematics/2026-11-03/c.jsonl", "\n".join([
+        frame("V1", "2026-11-02 07:30:10", speed=111, msg="resend"), frame("V1", "2026-11-02 07:40:00", speed=130),
+        frame("V1", "2026-11-03 08:00:00", speed=140)]) + "\n")
+    second = ingest_source(spark, "telematics", D1, dt.date(2026, 11, 3), lake)
+    assert (second.files_new, second.silver_inserted, second.silver_updated) == (1, 2, 1)
+    assert second.event_dates == ["2026-11-02", "2026-11-03"]
+    assert _silver_speeds(spark, lake) == {("V1", "11-01 23:30:00"): 12.0, ("V1", "11-01 23:30:10"): 11.1,
+                                           ("V1", "11-01 23:40:00"): 13.0, ("V2", "11-01 23:30:00"): 20.0,
+                                           ("V1", "11-03 00:00:00"): 14.0}
+
+
+def test_files_of_one_run_sharing_a_key_are_ranked_through_spark(spark, lake):
+    # two files of 2026-11-04 hold (V3, 09:00) with different speeds: the later file name wins; f.jsonl
+    # shares nothing and is committed as staged beside them
+    put(lake.landing_root, "telematics/2026-11-04/d.jsonl", "\n".join([
+        frame("V3", "2026-11-04 09:00:00", speed=300), frame("V3", "2026-11-04 09:00:10", speed=301)]) + "\n")
+    put(lake.landing_root, "telematics/2026-11-04/e.jsonl", frame("V3", "2026-11-04 09:00:00", speed=310) + "\n")
+    put(lake.landing_root, "telematics/2026-11-04/f.jsonl", frame("V4", "2026-11-04 09:00:00", speed=400) + "\n")
+    r = ingest_source(spark, "telematics", D3, D3, lake)
+    # 4 frames, 3 keys
+    assert (r.bronze_rows, r.silver_inserted, r.duplicate_rows) == (4, 3, 1)
+    assert _silver_speeds(spark, lake) == {("V3", "11-04 01:00:00"): 31.0, ("V3", "11-04 01:00:10"): 30.1,
+                                           ("V4", "11-04 01:00:00"): 40.0}
