@@ -89,24 +89,51 @@ def replace_where(df: DataFrame, spec: TableSpec, condition: str, settings: Sett
     with_retry(lambda: writer.save(path))
 
 
-def rows_written(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> int:
-    """Rows written by the table's latest commit (its ``numOutputRows``): a write's row count read from the
-    Delta log instead of counting the rows again."""
-    from delta.tables import DeltaTable
-
-    last = DeltaTable.forPath(spark, str(table_path(spec, settings))).history(1).select("operationMetrics").first()
-    return int(((last["operationMetrics"] or {}) if last else {}).get("numOutputRows", 0))
-
-
-def last_commit_metadata(spec: TableSpec, settings: Settings | None = None) -> str | None:
-    """The user metadata of a table's latest commit (None if the table does not exist or has none), read
-    from the Delta log with delta-rs: no Spark job."""
+def last_commit(spec: TableSpec, settings: Settings | None = None) -> dict:
+    """The commit information of a table's latest commit ({} if the table does not exist), read from the
+    Delta log with delta-rs: no Spark job."""
     if not table_exists(spec, settings):
-        return None
+        return {}
     from deltalake import DeltaTable as LogReader
 
     last = LogReader(str(table_path(spec, settings))).history(1)
-    return last[0].get("userMetadata") if last else None
+    return last[0] if last else {}
+
+
+def rows_written(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> int:
+    """Rows written by the table's latest commit (its ``numOutputRows``): a write's row count read from the
+    Delta log instead of counting the rows again."""
+    return int((last_commit(spec, settings).get("operationMetrics") or {}).get("numOutputRows", 0))
+
+
+def last_commit_metadata(spec: TableSpec, settings: Settings | None = None) -> str | None:
+    """The user metadata of a table's latest commit (None if the table does not exist or has none)."""
+    return last_commit(spec, settings).get("userMetadata")
+
+
+def read_column(spec: TableSpec, column: str, partition: tuple[str, str] | None = None,
+                settings: Settings | None = None) -> list:
+    """One column's values (of one partition: ``(column, value)``), read with delta-rs: no Spark job, for
+    the small lookups of the bookkeeping. A table that does not exist yet has no values."""
+    if not table_exists(spec, settings):
+        return []
+    from deltalake import DeltaTable as LogReader
+
+    table = LogReader(str(table_path(spec, settings))).to_pyarrow_table(
+        partitions=[(partition[0], "=", partition[1])] if partition else None, columns=[column])
+    return table.column(column).to_pylist()
+
+
+def append_rows(spark: SparkSession, spec: TableSpec, rows: list[tuple], settings: Settings | None = None) -> None:
+    """Append a few rows (tuples in the table's column order) with delta-rs: one commit, no Spark job."""
+    import pyarrow as pa
+    from deltalake import DeltaTable as LogTable
+    from deltalake import write_deltalake
+
+    path = ensure_table(spark, spec, settings)
+    schema = pa.schema(LogTable(path).schema().to_arrow())
+    data = pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
+    with_retry(lambda: write_deltalake(path, data, mode="append"))
 
 
 def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:
@@ -163,11 +190,11 @@ def merge_upsert(
         return "MERGE"
 
     operation = with_retry(run)
-    metrics = DeltaTable.forPath(spark, path).history(1).select("operation", "operationMetrics").first()
-    om = (metrics["operationMetrics"] or {}) if metrics else {}
+    metrics = last_commit(spec, settings)
+    om = metrics.get("operationMetrics") or {}
     if operation == "WRITE":
         return {"inserted": int(om.get("numOutputRows", 0)), "updated": 0}
-    if metrics and metrics["operation"] != "MERGE":
+    if metrics.get("operation") != "MERGE":
         om = {}
     return {
         "inserted": int(om.get("numTargetRowsInserted", 0)),

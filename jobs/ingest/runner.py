@@ -143,8 +143,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     with result.stage("discover"):
         found = discover(settings.landing_root, spec, start, end)
         result.files_rejected = found.rejected
-        files_log = io.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == source)
-        seen_sha = {r["file_sha256"] for r in files_log.select("file_sha256").distinct().collect()}
+        seen_sha = set(io.read_column(INGESTED_FILES, "file_sha256", ("source", source), settings))
         new_files, duplicate_files = _split_new(found.files, seen_sha)
         result.files_new, result.files_skipped = len(new_files), len(found.files) - len(new_files)
     if not new_files:
@@ -275,7 +274,7 @@ def _record_files(spark, source, new_files, duplicate_files, per_file, drift, no
 def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:
     row = (run_id, r.source, r.files_new, r.files_skipped, r.bronze_rows, r.quarantined_rows, r.duplicate_rows,
            r.silver_inserted, r.silver_updated, ",".join(r.event_dates), started_at, dt.datetime.now(dt.timezone.utc))
-    io.append(spark.createDataFrame([row], INGEST_AUDIT.schema), INGEST_AUDIT, settings)
+    io.append_rows(spark, INGEST_AUDIT, [row], settings)
 
 
 def ingest_domain(spark: SparkSession, domain: str, start: dt.date, end: dt.date,
