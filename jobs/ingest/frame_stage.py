@@ -127,8 +127,9 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
 
     rows = landing_files(spark, meta).mapInArrow(stage_files, COUNTS_SCHEMA).collect()
     counts = [r for r in rows if r["n"]]
-    by_sha = {sha: (rel_path, day) for rel_path, day, sha in meta.values()}
     silver_days = sorted({(r["file_sha256"], r["event_date_local"]) for r in counts if not r["_bad"]})
+    sharing = sharing_keys({r["file_sha256"]: np.frombuffer(r["key_hashes"], np.int64) for r in rows if r["key_hashes"]})
+    silver_files = [_silver_data_file(Path(_silver_file(silver_str, day, sha)), day, sha) for sha, day in silver_days]
     return StagedFrames(
         # landing_date comes from the folder names, as in the table
         bronze=spark.read.schema(BRONZE_TELEMATICS_SCHEMA).option("basePath", bronze_str).parquet(bronze_str),
@@ -136,11 +137,37 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
         counts=counts,
         bronze_files=[f for f in (_bronze_data_file(Path(_bronze_file(bronze_str, day, sha)), day, sha, rel_path)
                                   for rel_path, day, sha in meta.values()) if f.num_records],
-        silver_files=[_silver_data_file(Path(_silver_file(silver_str, day, sha)), day, sha)
-                      for sha, day in silver_days],
-        files_sharing_keys=sharing_keys({r["file_sha256"]: np.frombuffer(r["key_hashes"], np.int64)
-                                         for r in rows if r["key_hashes"]}),
+        silver_files=combine_small(silver_files, sharing),
+        files_sharing_keys=sharing,
     )
+
+
+SMALL_FILE_ROWS = 100_000   # staged silver files below this many rows are combined per event day
+
+
+def combine_small(files: list[io.DataFile], sharing: set[str], small_rows: int = SMALL_FILE_ROWS) -> list[io.DataFile]:
+    """The staged silver files with those of fewer than ``small_rows`` rows combined into one file per
+    event day, so that late and small deliveries do not leave the table many tiny files. Only files that
+    share no key with another file are combined (their rows stay distinct); the combined file has no
+    single landing file (``key_value`` None)."""
+    small: dict[tuple, list[io.DataFile]] = {}
+    kept = []
+    for f in files:
+        if f.num_records < small_rows and f.key_value not in sharing:
+            small.setdefault(tuple(f.partition_values.items()), []).append(f)
+        else:
+            kept.append(f)
+    for group in small.values():
+        if len(group) == 1:
+            kept.extend(group)
+            continue
+        path = group[0].path.parent / f"combined-{uuid.uuid4().hex}.parquet"
+        tmp = _hidden(str(path))
+        pq.write_table(pa.concat_tables([pq.ParquetFile(f.path).read() for f in group]), tmp)
+        os.replace(tmp, path)
+        combined = _silver_data_file(path, dt.date.fromisoformat(group[0].partition_values[_SILVER_PARTITION]), None)
+        kept.append(combined)
+    return kept
 
 
 def sharing_keys(hashes_by_file: dict[str, np.ndarray]) -> set[str]:
@@ -199,7 +226,7 @@ def _bronze_data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str
     )
 
 
-def _silver_data_file(path: Path, event_day: dt.date, sha: str) -> io.DataFile:
+def _silver_data_file(path: Path, event_day: dt.date, sha: str | None) -> io.DataFile:
     """A staged silver file with the statistics the silver table keeps (its natural key's columns)."""
     meta = pq.read_metadata(path)
     low, high, nulls = {}, {}, {}

@@ -361,10 +361,10 @@ def test_staged_silver_files_are_committed_to_new_days_and_merged_into_days_with
     assert (first.bronze_rows, first.silver_inserted, first.duplicate_rows) == (4, 3, 1)
     assert _silver_speeds(spark, lake) == {("V1", "11-01 23:30:00"): 12.0, ("V1", "11-01 23:30:10"): 11.0,
                                            ("V2", "11-01 23:30:00"): 20.0}
-    # committed as staged: one file per landing file in the new event day, by delta-rs (no Spark MERGE)
+    # committed as staged, by delta-rs (no Spark MERGE): the two small files in one file of the new day
     commit = _last_commit(SILVER["telematics"], lake)
     adds = [a["add"] for a in commit if "add" in a]
-    assert sorted(json.loads(a["stats"])["numRecords"] for a in adds) == [1, 2]
+    assert [json.loads(a["stats"])["numRecords"] for a in adds] == [3]
     assert {a["partitionValues"]["event_date_local"] for a in adds} == {"2026-11-02"}
     assert sorted(json.loads(adds[0]["stats"])["minValues"]) == ["event_ts_utc", "vin"]
     assert not any("commitInfo" in a and a["commitInfo"].get("operation") == "MERGE" for a in commit)
@@ -394,3 +394,30 @@ def test_files_of_one_run_sharing_a_key_are_ranked_through_spark(spark, lake):
     assert (r.bronze_rows, r.silver_inserted, r.duplicate_rows) == (4, 3, 1)
     assert _silver_speeds(spark, lake) == {("V3", "11-04 01:00:00"): 31.0, ("V3", "11-04 01:00:10"): 30.1,
                                            ("V4", "11-04 01:00:00"): 40.0}
+
+
+def test_small_staged_silver_files_are_combined_per_day_unless_they_share_keys(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs.ingest.frame_stage import combine_small
+
+    def staged(name: str, day: str, n: int) -> io.DataFile:
+        path = tmp_path / f"event_date_local={day}" / f"{name}.parquet"
+        path.parent.mkdir(exist_ok=True)
+        ts = pa.array([dt.datetime(2026, 11, 2, 0, 0, r, tzinfo=dt.timezone.utc) for r in range(n % 60)]
+                      + [dt.datetime(2026, 11, 2, 1, tzinfo=dt.timezone.utc)] * (n - n % 60), pa.timestamp("us", tz="UTC"))
+        pq.write_table(pa.table({"vin": [name] * n, "event_ts_utc": ts, "record_no": list(range(n))}), path)
+        return io.DataFile(path=path, partition_values={"event_date_local": day}, key_value=name, num_records=n)
+
+    a, b, big = staged("a", "2026-11-02", 5), staged("b", "2026-11-02", 3), staged("big", "2026-11-02", 200)
+    shared, alone = staged("shared", "2026-11-02", 2), staged("other_day", "2026-11-03", 4)
+    out = combine_small([a, b, big, shared, alone], sharing={"shared"}, small_rows=100)
+    # a + b (5 + 3 rows) become one file; big is not small, shared shares a key, other_day is alone on its day
+    combined = [f for f in out if f.key_value is None]
+    assert len(out) == 4 and len(combined) == 1 and combined[0].num_records == 8
+    assert sorted(f.key_value for f in out if f.key_value) == ["big", "other_day", "shared"]
+    assert sorted(pq.read_table(combined[0].path).column("vin").to_pylist()) == ["a"] * 5 + ["b"] * 3
+    # its statistics are read from the combined file: vin a..b, times 00:00:00 (a's and b's first) to 00:00:04
+    assert (combined[0].min_values["vin"], combined[0].max_values["vin"]) == ("a", "b")
+    assert (combined[0].min_values["event_ts_utc"].second, combined[0].max_values["event_ts_utc"].second) == (0, 4)
