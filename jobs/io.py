@@ -255,23 +255,19 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
     added: list[str] = []
 
     def commit() -> bool:
-        from deltalake.transaction import RemoveAction
-
         log = LogTable(path)
         if not _same_columns(log, spec):
             return False
         existing = _files_holding(log, partitions, key, keys)
-        if any(not exact for _, _, exact in existing):
+        if any(not exact for _, exact in existing):
             return False
-        now_ms = int(time.time() * 1000)
-        removes = [RemoveAction(p, True, now_ms, size, values) for p, (size, values), _ in existing]
-        added[:] = _commit_files(log, spec, path, files, removes)
+        added[:] = _commit_files(log, spec, path, files, [a for a, _ in existing])
         return True
 
     if not with_retry(commit):
         return False
     ours = set(added)
-    return all(p in ours for p, _, _ in _files_holding(LogTable(path), partitions, key, keys))
+    return all(a["path"] in ours for a, _ in _files_holding(LogTable(path), partitions, key, keys))
 
 
 def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFile],
@@ -311,18 +307,21 @@ def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFil
     partitions, ours = {_partition(f) for f in committed}, set(added)
     mine = [a for a in _add_actions(LogTable(path)) if _partition_of(a) in partitions]
     if any(a["path"] not in ours for a in mine):
-        _remove_files(path, [a for a in mine if a["path"] in ours])
+        # take ours back: a commit that removes them and adds nothing
+        with_retry(lambda: _commit_files(LogTable(path), spec, path, [], [a for a in mine if a["path"] in ours]))
         return list(files)
     return [f for f in files if f not in committed]
 
 
-def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], removes: list) -> list[str]:
-    """Link ``files`` into the table folder and commit them (and ``removes``) in one delta-rs commit;
-    returns the table paths of the added files. Nothing is left behind if the commit fails."""
-    from deltalake.transaction import AddAction, CommitProperties
+def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], removes: list[dict]) -> list[str]:
+    """Link ``files`` into the table folder and commit them, and the removal of the table's files
+    ``removes`` (add actions as ``_add_actions`` gives them), in one delta-rs commit; returns the table
+    paths of the added files. Nothing is left behind if the commit fails."""
+    from deltalake.transaction import AddAction, CommitProperties, RemoveAction
 
     now_ms = int(time.time() * 1000)
-    actions, added = list(removes), []
+    actions = [RemoveAction(a["path"], True, now_ms, a["size_bytes"], dict(_partition_of(a))) for a in removes]
+    added: list[str] = []
     try:
         for f in files:
             rel = "/".join([*[f"{k}={v}" for k, v in f.partition_values.items()],
@@ -339,21 +338,6 @@ def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], remove
             (Path(path) / rel).unlink(missing_ok=True)
         raise
     return added
-
-
-def _remove_files(path: str, adds: list[dict]) -> None:
-    """Commit the removal of some of the table's files (given as add actions of ``_add_actions``)."""
-    from deltalake import DeltaTable as LogTable
-    from deltalake.transaction import RemoveAction
-
-    def commit() -> None:
-        log = LogTable(path)
-        now_ms = int(time.time() * 1000)
-        log.create_write_transaction(
-            [RemoveAction(a["path"], True, now_ms, a["size_bytes"], dict(_partition_of(a))) for a in adds],
-            mode="append", schema=log.schema(), partition_by=log.metadata().partition_columns or None)
-
-    with_retry(commit)
 
 
 def _same_columns(log, spec: TableSpec) -> bool:
@@ -376,22 +360,21 @@ def _partition_of(add: dict) -> tuple:
                         for k, v in add.items() if k.startswith("partition.")))
 
 
-def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> list[tuple[str, tuple[int, dict], bool]]:
-    """(path, (size, partition values), exact) of the table's files in ``partitions`` that may hold one of
-    ``keys`` (sorted) in column ``key``, by their statistics; ``exact``: the file holds that one value only
-    (min = max). A file without statistics on ``key`` may hold any."""
+def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> list[tuple[dict, bool]]:
+    """(add action, exact) of the table's files in ``partitions`` that may hold one of ``keys`` (sorted) in
+    column ``key``, by their statistics; ``exact``: the file holds that one value only (min = max). A file
+    without statistics on ``key`` may hold any."""
     found = []
     for a in _add_actions(log):
-        part = _partition_of(a)
-        if part not in partitions:
+        if _partition_of(a) not in partitions:
             continue
         low, high = a.get(f"min.{key}"), a.get(f"max.{key}")
         if low is None or high is None:
-            found.append((a["path"], (a["size_bytes"], dict(part)), False))
+            found.append((a, False))
             continue
         at = bisect.bisect_left(keys, low)
         if at < len(keys) and keys[at] <= high:
-            found.append((a["path"], (a["size_bytes"], dict(part)), low == high))
+            found.append((a, low == high))
     return found
 
 

@@ -150,14 +150,14 @@ def combine_small(files: list[io.DataFile], sharing: set[str], small_rows: int =
     event day, so that late and small deliveries do not leave the table many tiny files. Only files that
     share no key with another file are combined (their rows stay distinct); the combined file has no
     single landing file (``key_value`` None)."""
-    small: dict[tuple, list[io.DataFile]] = {}
+    small: dict[str, list[io.DataFile]] = {}
     kept = []
     for f in files:
         if f.num_records < small_rows and f.key_value not in sharing:
-            small.setdefault(tuple(f.partition_values.items()), []).append(f)
+            small.setdefault(f.partition_values[_SILVER_PARTITION], []).append(f)
         else:
             kept.append(f)
-    for group in small.values():
+    for day, group in small.items():
         if len(group) == 1:
             kept.extend(group)
             continue
@@ -165,8 +165,7 @@ def combine_small(files: list[io.DataFile], sharing: set[str], small_rows: int =
         tmp = _hidden(str(path))
         pq.write_table(pa.concat_tables([pq.ParquetFile(f.path).read() for f in group]), tmp)
         os.replace(tmp, path)
-        combined = _silver_data_file(path, dt.date.fromisoformat(group[0].partition_values[_SILVER_PARTITION]), None)
-        kept.append(combined)
+        kept.append(_silver_data_file(path, dt.date.fromisoformat(day), None))
     return kept
 
 
@@ -270,8 +269,7 @@ def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_
     hashes = np.zeros(0, np.int64)
     if good_batches:
         good = pa.Table.from_batches(good_batches)
-        hashes = key_hashes(pc.cast(good.column("vin"), pa.string()).combine_chunks(),
-                            good.column("event_ts_utc").combine_chunks())
+        hashes = key_hashes(good.column("vin").combine_chunks(), good.column("event_ts_utc").combine_chunks())
         keep = last_record_per_key(good, hashes)
         good, hashes = good.filter(keep), hashes[keep]
         _write_silver_days(good, silver_folder, sha)
@@ -285,8 +283,7 @@ def last_record_per_key(rows: pa.Table, hashes: np.ndarray) -> np.ndarray:
     highest ``record_no`` (the last delivered version, as silver keeps across files). Only the rows whose
     hash repeats are compared, exactly by key: two keys sharing a hash are both kept."""
     keep = np.ones(len(hashes), bool)
-    values, n = np.unique(hashes, return_counts=True)
-    candidates = np.flatnonzero(np.isin(hashes, values[n > 1]))
+    candidates = np.flatnonzero(np.isin(hashes, repeated(hashes)))
     if not len(candidates):
         return keep
     picked = rows.select(["vin", "event_ts_utc", "record_no"]).take(pa.array(candidates)).append_column(

@@ -39,7 +39,7 @@ from jobs.ingest.typing import event_window_check, finalize_errors
 from jobs.session import scheduler_pool
 from jobs.settings import Settings, get_settings
 from schemas.sources import DOMAINS, SOURCES, SourceSpec, sources_of
-from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER
+from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...]) -> DataFrame:
     return valid.withColumn("_rank", F.row_number().over(window)).filter("_rank = 1").drop("_rank")
 
 
-def merge_staged_silver(spark: SparkSession, staged: StagedFrames, spec, settings: Settings) -> dict[str, int]:
+def merge_staged_silver(spark: SparkSession, staged: StagedFrames, spec: TableSpec,
+                        settings: Settings) -> dict[str, int]:
     """Silver rows staged as files (telematics) into the silver table; returns inserted / updated rows.
 
     A staged file holds each key once. One that shares no key with another file of the run, for an event day

@@ -33,6 +33,26 @@ def total_kwh(spark, lake) -> float:
     return sum(r["value_kwh"] for r in io.read_table(spark, SPEC, lake).collect())
 
 
+def other_run_commits_first(monkeypatch, lake, other: io.DataFile) -> None:
+    """Make the next delta-rs commit to the table land after another run's commit of ``other`` (in d1)."""
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction
+
+    table = io.table_path(SPEC, lake)
+    real_commit = DeltaTable.create_write_transaction
+
+    def commit_after_the_other_run(self, actions, *args, **kwargs):
+        monkeypatch.setattr(DeltaTable, "create_write_transaction", real_commit)
+        rel = "day=d1/other-run.parquet"
+        (table / rel).write_bytes(other.path.read_bytes())
+        DeltaTable(str(table)).create_write_transaction(
+            [AddAction(rel, other.path.stat().st_size, {"day": "d1"}, 0, True, other.stats_json())],
+            mode="append", schema=self.schema(), partition_by=["day"])
+        return real_commit(self, actions, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", commit_after_the_other_run)
+
+
 def test_files_are_added_and_a_second_delivery_of_a_key_replaces_the_first(spark, lake, tmp_path):
     assert io.add_files(spark, SPEC, [staged(tmp_path, "a", [1.0, 2.0]), staged(tmp_path, "b", [10.0])], "file_key", lake)
     assert total_kwh(spark, lake) == 13.0                        # 1 + 2 + 10
@@ -58,24 +78,8 @@ def test_rows_of_the_same_key_added_by_a_concurrent_writer_are_reported(spark, l
     """Two runs of the same input at once: the other run's commit lands between this run's look at the
     table and its own commit. delta-rs commits both (neither removes a file the other removes), so
     ``add_files`` must notice the second copy and say so; the caller then replaces through Spark."""
-    from deltalake import DeltaTable
-    from deltalake.transaction import AddAction
-
     io.add_files(spark, SPEC, [staged(tmp_path, "b", [10.0])], "file_key", lake)
-    other = staged(tmp_path, "a", [1.0])
-    table = io.table_path(SPEC, lake)
-    real_commit = DeltaTable.create_write_transaction
-
-    def other_run_commits_first(self, actions, *args, **kwargs):
-        monkeypatch.setattr(DeltaTable, "create_write_transaction", real_commit)
-        rel = "day=d1/other-run.parquet"
-        (table / rel).write_bytes(other.path.read_bytes())
-        DeltaTable(str(table)).create_write_transaction(
-            [AddAction(rel, other.path.stat().st_size, {"day": "d1"}, 0, True, other.stats_json())],
-            mode="append", schema=self.schema(), partition_by=["day"])
-        return real_commit(self, actions, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaTable, "create_write_transaction", other_run_commits_first)
+    other_run_commits_first(monkeypatch, lake, staged(tmp_path, "a", [1.0]))
     assert not io.add_files(spark, SPEC, [staged(tmp_path, "a", [1.0])], "file_key", lake)
     assert total_kwh(spark, lake) == 12.0                        # 10 + a's 1 twice: the caller's to replace
     io.replace_where(spark.createDataFrame([("a", 1.0, "d1")], SPEC.schema), SPEC,
@@ -96,24 +100,8 @@ def test_files_for_empty_partitions_a_concurrent_writer_fills_are_taken_back(spa
     """Two runs of the same input at once: the other run's file lands in the partition between this run's
     look and its commit. Both commits succeed (appends do not conflict in delta-rs), so this run must see
     the other file, take its own back and hand its rows to the caller's MERGE."""
-    from deltalake import DeltaTable
-    from deltalake.transaction import AddAction
-
     io.add_files_to_empty(spark, SPEC, [staged(tmp_path, "b", [10.0], day="d2")], lake)
-    other = staged(tmp_path, "a", [1.0])
-    table = io.table_path(SPEC, lake)
-    real_commit = DeltaTable.create_write_transaction
-
-    def other_run_commits_first(self, actions, *args, **kwargs):
-        monkeypatch.setattr(DeltaTable, "create_write_transaction", real_commit)
-        rel = "day=d1/other-run.parquet"
-        (table / rel).write_bytes(other.path.read_bytes())
-        DeltaTable(str(table)).create_write_transaction(
-            [AddAction(rel, other.path.stat().st_size, {"day": "d1"}, 0, True, other.stats_json())],
-            mode="append", schema=self.schema(), partition_by=["day"])
-        return real_commit(self, actions, *args, **kwargs)
-
-    monkeypatch.setattr(DeltaTable, "create_write_transaction", other_run_commits_first)
+    other_run_commits_first(monkeypatch, lake, staged(tmp_path, "a", [1.0]))
     ours = staged(tmp_path, "a", [1.0])
     assert io.add_files_to_empty(spark, SPEC, [ours], lake) == [ours]
     assert total_kwh(spark, lake) == 11.0                        # b's 10 + the other run's 1; ours removed
