@@ -35,7 +35,10 @@ def table_path(spec: TableSpec, settings: Settings | None = None) -> Path:
 
 
 def table_exists(spec: TableSpec, settings: Settings | None = None) -> bool:
-    return (table_path(spec, settings) / "_delta_log").is_dir()
+    """Whether the table has a first commit (a ``_delta_log`` folder alone is a table another thread or
+    process is creating at this moment: no reader can open it yet)."""
+    log = table_path(spec, settings) / "_delta_log"
+    return (log / "_last_checkpoint").is_file() or next(log.glob("*.json"), None) is not None
 
 
 def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> str:
@@ -126,14 +129,20 @@ def read_column(spec: TableSpec, column: str, partition: tuple[str, str] | None 
 
 def append_rows(spark: SparkSession, spec: TableSpec, rows: list[tuple], settings: Settings | None = None) -> None:
     """Append a few rows (tuples in the table's column order) with delta-rs: one commit, no Spark job."""
-    import pyarrow as pa
-    from deltalake import DeltaTable as LogTable
     from deltalake import write_deltalake
 
     path = ensure_table(spark, spec, settings)
-    schema = pa.schema(LogTable(path).schema().to_arrow())
-    data = pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
+    data = _rows_table(path, rows)
     with_retry(lambda: write_deltalake(path, data, mode="append"))
+
+
+def _rows_table(path: str, rows: list[tuple]):
+    """Tuples in the table's column order → an Arrow table of the table's schema."""
+    import pyarrow as pa
+    from deltalake import DeltaTable as LogTable
+
+    schema = pa.schema(LogTable(path).schema().to_arrow())
+    return pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
 
 
 def append(df: DataFrame, spec: TableSpec, settings: Settings | None = None) -> None:
@@ -160,16 +169,10 @@ def merge_upsert(
     spark = df.sparkSession
     path = ensure_table(spark, spec, settings)
     source = conform(df, spec)
-    key_cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.natural_key)
-    partition_cond = None
-    if spec.partition_cols and partition_values is not None:
-        if not {str(v) for v in partition_values}:
-            return {"inserted": 0, "updated": 0}
-        partition_cond = in_list_condition(spec.partition_cols[0], partition_values)
-        key_cond = f"t.{partition_cond} AND {key_cond}"
-    lineage = {"source_file", "record_no", "ingested_at"}
-    value_cols = [f.name for f in spec.schema.fields if f.name not in lineage and f.name not in spec.natural_key]
-    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols) or "false"
+    conditions = _merge_conditions(spec, partition_values)
+    if conditions is None:
+        return {"inserted": 0, "updated": 0}
+    key_cond, changed, partition_cond = conditions
 
     def run() -> str:
         # The common daily case: every touched partition is still empty (a new day). Then there is
@@ -200,6 +203,72 @@ def merge_upsert(
         "inserted": int(om.get("numTargetRowsInserted", 0)),
         "updated": int(om.get("numTargetRowsUpdated", 0)),
     }
+
+
+def _merge_conditions(spec: TableSpec, partition_values: Iterable | None) -> tuple[str, str, str | None] | None:
+    """(match condition, changed-values condition, partition condition) of a MERGE on the natural key; the
+    touched partitions are part of the match so only they are scanned. None: no partition is touched."""
+    key_cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.natural_key)
+    partition_cond = None
+    if spec.partition_cols and partition_values is not None:
+        if not {str(v) for v in partition_values}:
+            return None
+        partition_cond = in_list_condition(spec.partition_cols[0], partition_values)
+        key_cond = f"t.{partition_cond} AND {key_cond}"
+    lineage = {"source_file", "record_no", "ingested_at"}
+    value_cols = [f.name for f in spec.schema.fields if f.name not in lineage and f.name not in spec.natural_key]
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in value_cols) or "false"
+    return key_cond, changed, partition_cond
+
+
+# --- small writes through delta-rs: Arrow tables of a few thousand rows, no Spark job ----------------------
+def _as_table_schema(path: str, data) -> object:
+    """``data`` (an Arrow table) with the table's columns, in order, cast to its types (the write contract)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable as LogTable
+
+    schema = pa.schema(LogTable(path).schema().to_arrow())
+    return data.select(schema.names).cast(schema)
+
+
+def replace_rows(spark: SparkSession, spec: TableSpec, data, condition: str, settings: Settings | None = None) -> None:
+    """``replace_where`` for an Arrow table, through delta-rs: the rows matching ``condition`` are replaced
+    by ``data`` (which must match it too) in one commit."""
+    from deltalake import write_deltalake
+
+    path = ensure_table(spark, spec, settings)
+    rows = _as_table_schema(path, data)
+    with_retry(lambda: write_deltalake(path, rows, mode="overwrite", predicate=condition))
+
+
+def merge_rows(spark: SparkSession, spec: TableSpec, data, *, partition_values: Iterable | None = None,
+               settings: Settings | None = None) -> dict[str, int]:
+    """``merge_upsert`` for an Arrow table (one row per key), through delta-rs: the same match and
+    changed-values conditions, one commit, and the same counts back (inserted / updated rows)."""
+    from deltalake import DeltaTable as LogTable
+
+    path = ensure_table(spark, spec, settings)
+    conditions = _merge_conditions(spec, partition_values)
+    if conditions is None or data.num_rows == 0:
+        return {"inserted": 0, "updated": 0}
+    key_cond, changed, _partition_cond = conditions
+    rows = _as_table_schema(path, data)
+    metrics = with_retry(lambda: LogTable(path).merge(rows, key_cond, source_alias="s", target_alias="t")
+                         .when_matched_update_all(predicate=changed).when_not_matched_insert_all().execute())
+    return {"inserted": int(metrics["num_target_rows_inserted"]), "updated": int(metrics["num_target_rows_updated"])}
+
+
+def insert_missing(spark: SparkSession, spec: TableSpec, rows: list[tuple], condition: str,
+                   settings: Settings | None = None) -> int:
+    """Insert the rows (tuples in the table's column order) that match no row of the table under
+    ``condition`` (``t.`` = table, ``s.`` = the new rows), through delta-rs; returns the rows inserted."""
+    from deltalake import DeltaTable as LogTable
+
+    path = ensure_table(spark, spec, settings)
+    data = _rows_table(path, rows)
+    metrics = with_retry(lambda: LogTable(path).merge(data, condition, source_alias="s", target_alias="t")
+                         .when_not_matched_insert_all().execute())
+    return int(metrics["num_target_rows_inserted"])
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Landing files → bronze rows (raw text + lineage), inside Spark tasks with ``mapInArrow``. Telematics frames
-are parsed, typed and staged in one pass instead: ``jobs.ingest.frame_stage``."""
+"""Landing files → bronze rows (raw text + lineage) as Arrow batches. The small sources split their files in
+the driver (``bronze_table``); telematics frames are parsed, typed and staged in one pass per file inside
+Spark tasks (``jobs.ingest.frame_stage``, which reads the files through ``landing_files``)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,6 @@ from pyspark.sql import DataFrame, SparkSession
 from jobs.ingest.landing import LandingFile
 from jobs.ingest.parse import parse_file
 from schemas.sources import SourceSpec
-from schemas.tables import BRONZE_SCHEMA
 
 _ARROW_SCHEMA = pa.schema([
     ("source", pa.string()), ("landing_date", pa.date32()), ("source_file", pa.string()),
@@ -44,28 +44,30 @@ def each_file(batches, meta: dict[str, tuple]):
             yield (content, *meta[_strip_scheme(path_uri)])
 
 
-def bronze_rows(spark: SparkSession, files: list[LandingFile], spec: SourceSpec, ingested_at: dt.datetime) -> DataFrame:
-    """One bronze row per record of ``files``; each file is read and split by one Spark task."""
-    meta = file_meta(files)
-    fields, required, fmt, source = spec.fields, spec.required, spec.file_format, spec.name
+def file_batches(content: bytes, rel_path: str, landing_date: dt.date, sha: str, spec: SourceSpec,
+                 ingested_at: dt.datetime):
+    """The bronze rows of one landing file, as Arrow batches of at most ``_BATCH_ROWS`` rows."""
+    records, _notes = parse_file(content, rel_path, spec.file_format, spec.fields, spec.required)
+    cols: dict[str, list] = {n: [] for n in ("record_no", "line_no", "raw_record", "fields", "parse_error")}
+    for rec in records:
+        cols["record_no"].append(rec.record_no)
+        cols["line_no"].append(rec.line_no)
+        cols["raw_record"].append(rec.raw_record)
+        cols["fields"].append(list(rec.fields.items()) if rec.fields is not None else None)
+        cols["parse_error"].append(rec.parse_error)
+        if len(cols["record_no"]) >= _BATCH_ROWS:
+            yield _to_batch(cols, spec.name, landing_date, rel_path, sha, ingested_at)
+            cols = {n: [] for n in cols}
+    if cols["record_no"]:
+        yield _to_batch(cols, spec.name, landing_date, rel_path, sha, ingested_at)
 
-    def split_files(batches):
-        for content, rel_path, landing_date, sha in each_file(batches, meta):
-            records, _notes = parse_file(content, rel_path, fmt, fields, required)
-            cols: dict[str, list] = {n: [] for n in ("record_no", "line_no", "raw_record", "fields", "parse_error")}
-            for rec in records:
-                cols["record_no"].append(rec.record_no)
-                cols["line_no"].append(rec.line_no)
-                cols["raw_record"].append(rec.raw_record)
-                cols["fields"].append(list(rec.fields.items()) if rec.fields is not None else None)
-                cols["parse_error"].append(rec.parse_error)
-                if len(cols["record_no"]) >= _BATCH_ROWS:
-                    yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
-                    cols = {n: [] for n in cols}
-            if cols["record_no"]:
-                yield _to_batch(cols, source, landing_date, rel_path, sha, ingested_at)
 
-    return landing_files(spark, meta).mapInArrow(split_files, BRONZE_SCHEMA)
+def bronze_table(files: list[LandingFile], spec: SourceSpec, ingested_at: dt.datetime) -> pa.Table:
+    """One bronze row per record of ``files``, read and split in this process: the small sources' few
+    thousand rows a day cost less to split here than to plan a Spark job for."""
+    batches = [b for f in files
+               for b in file_batches(f.path.read_bytes(), f.rel_path, f.landing_date, f.sha256, spec, ingested_at)]
+    return pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)
 
 
 def _to_batch(cols: dict[str, list], source: str, landing_date: dt.date, rel_path: str, sha: str,

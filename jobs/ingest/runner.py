@@ -25,11 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-from pyspark.sql import DataFrame, SparkSession, Window
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import io
-from jobs.ingest.bronze import bronze_rows
+from jobs.ingest.bronze import bronze_table
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
 from jobs.ingest.frame_stage import StagedFrames, remove_stale, remove_staging, stage_frames
@@ -88,23 +90,62 @@ def typed_rows(bronze: DataFrame, spec: SourceSpec, settings: Settings) -> DataF
     return finalize_errors(df)
 
 
+def _quarantine_field_reason() -> tuple[Column, Column]:
+    """The first failing field of a typed row with errors, and every reason ("field: reason; ...")."""
+    reasons = F.transform("_errors", lambda e: F.concat_ws(": ", e["field"], e["reason"]))
+    return F.col("_errors")[0]["field"], F.array_join(reasons, "; ")
+
+
 def quarantine_rows(typed: DataFrame) -> DataFrame:
     bad = typed.filter(F.size("_errors") > 0)
+    field_, reason = _quarantine_field_reason()
     return bad.select(
         "source", "landing_date", "source_file", "file_sha256", "record_no", "line_no",
-        F.col("_errors")[0]["field"].alias("field"),
-        F.array_join(F.transform("_errors", lambda e: F.concat_ws(": ", e["field"], e["reason"])), "; ").alias("reason"),
-        "raw_record", F.col("ingested_at").alias("quarantined_at"),
+        field_.alias("field"), reason.alias("reason"), "raw_record", F.col("ingested_at").alias("quarantined_at"),
     )
 
 
+def _newest_first(columns: list[str]) -> list[Column]:
+    """The most recently delivered version of a key first: landing day, file, record. Rows without a
+    ``landing_date`` column (staged silver rows) rank by file alone, whose path starts with its landing-day
+    folder (``<source>/<yyyy-mm-dd>/...``)."""
+    return [F.col(c).desc() for c in ("landing_date", "source_file", "record_no") if c in columns]
+
+
 def latest_per_key(valid: DataFrame, natural_key: tuple[str, ...]) -> DataFrame:
-    """One row per natural key: the most recently delivered version (landing day, file, record). Rows
-    without a ``landing_date`` column (staged silver rows) rank by file alone, whose path starts with its
-    landing-day folder (``<source>/<yyyy-mm-dd>/...``)."""
-    order = [F.col(c).desc() for c in ("landing_date", "source_file", "record_no") if c in valid.columns]
-    window = Window.partitionBy(*natural_key).orderBy(*order)
+    """One row per natural key: the most recently delivered version (see ``_newest_first``)."""
+    window = Window.partitionBy(*natural_key).orderBy(*_newest_first(valid.columns))
     return valid.withColumn("_rank", F.row_number().over(window)).filter("_rank = 1").drop("_rank")
+
+
+def checked_rows(bronze: DataFrame, spec: SourceSpec, natural_key: tuple[str, ...], settings: Settings) -> DataFrame:
+    """Typed bronze rows with everything the writes need, for one collect: ``_bad`` with the quarantine's
+    ``_q_field`` / ``_q_reason`` (the raw text kept for bad rows only: good rows carry it in bronze), and
+    ``_latest``: the good row silver keeps for its key."""
+    typed = typed_rows(bronze, spec, settings)
+    bad = F.size("_errors") > 0
+    field_, reason = _quarantine_field_reason()
+    rank = F.row_number().over(Window.partitionBy(bad, *natural_key).orderBy(*_newest_first(typed.columns)))
+    return typed.select(
+        *[c for c in typed.columns if c != "raw_record"], F.when(bad, F.col("raw_record")).alias("raw_record"),
+        bad.alias("_bad"), F.when(bad, field_).alias("_q_field"), F.when(bad, reason).alias("_q_reason"),
+        (~bad & (rank == 1)).alias("_latest"),
+    )
+
+
+def _quarantine_table(checked: pa.Table) -> pa.Table:
+    bad = checked.filter(pc.field("_bad"))
+    names = {"_q_field": "field", "_q_reason": "reason", "ingested_at": "quarantined_at"}
+    cols = ["source", "landing_date", "source_file", "file_sha256", "record_no", "line_no", "_q_field", "_q_reason",
+            "raw_record", "ingested_at"]
+    return bad.select(cols).rename_columns([names.get(c, c) for c in cols])
+
+
+def _counts(checked: pa.Table, partitioned: bool) -> list[dict]:
+    """Rows per file, good vs bad (and per event day): the rows of ``stats``."""
+    groups = ["file_sha256", "_bad"] + (["event_date_local"] if partitioned else [])
+    counted = checked.group_by(groups).aggregate([("record_no", "count")])
+    return [{**r, "n": r.pop("record_no_count")} for r in counted.to_pylist()]
 
 
 def merge_staged_silver(spark: SparkSession, staged: StagedFrames, spec: TableSpec,
@@ -166,26 +207,19 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
                 release = partial(remove_staging, settings.lake_root, run_id)
                 staged = stage_frames(spark, new_files, started_at, settings.source_timezone,
                                       settings.lateness_allowance_days, settings.lake_root, run_id)
-            bronze_df, stats, bronze_files, bad = staged.bronze, staged.counts, staged.bronze_files, staged.bad
-        else:
-            bronze_df, bronze_files = bronze_rows(spark, new_files, spec, started_at), None
-        with result.stage("bronze"):
-            # staged files are committed as they are; through Spark only where that cannot be done safely
-            if bronze_files is None or not io.add_files(spark, BRONZE[source], bronze_files, "file_sha256", settings):
-                io.replace_where(bronze_df, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
-
-        # 2. typing; bad rows → quarantine (replaced per file). The raw text is kept for bad rows only:
-        # good rows carry it in bronze already, and caching it for them would triple the cached bytes.
-        if staged is None:
-            bronze = io.read_table(spark, BRONZE[source], settings).filter(F.expr(f"{dates_cond} AND {sha_cond}"))
-            typed = typed_rows(bronze, spec, settings).withColumn("_bad", F.size("_errors") > 0)
-            typed = typed.withColumn("raw_record", F.when(F.col("_bad"), F.col("raw_record"))).persist()
-            release = typed.unpersist
+            stats = staged.counts
+            with result.stage("bronze"):
+                # staged files are committed as they are; through Spark only where that cannot be done safely
+                if not io.add_files(spark, BRONZE[source], staged.bronze_files, "file_sha256", settings):
+                    io.replace_where(staged.bronze, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
+        else:  # a few thousand rows: split here, typed by one Spark job, written through delta-rs
+            with result.stage("bronze"):
+                bronze = bronze_table(new_files, spec, started_at)
+                io.replace_rows(spark, BRONZE[source], bronze, f"{dates_cond} AND {sha_cond}", settings)
+            # 2. typing; bad rows → quarantine (replaced per file)
             with result.stage("typing"):
-                # one pass for every count: per file, per event day, good vs bad
-                groups = ["file_sha256", "_bad"] + (["event_date_local"] if silver_spec.partition_cols else [])
-                stats = typed.groupBy(*groups).agg(F.count(F.lit(1)).alias("n")).collect()
-            good, bad = typed.filter(~F.col("_bad")), typed.filter("_bad")
+                checked = checked_rows(spark.createDataFrame(bronze), spec, silver_spec.natural_key, settings).toArrow()
+                stats = _counts(checked, bool(silver_spec.partition_cols))
         per_file: dict[str, int] = {}
         for row in stats:
             per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
@@ -193,8 +227,12 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         result.quarantined_rows = sum(r["n"] for r in stats if r["_bad"])
         q_cond = f"source = '{source}' AND {sha_cond}"
         with result.stage("quarantine"):
-            if result.quarantined_rows or _has_rows(spark, QUARANTINE, q_cond, settings):
-                io.replace_where(quarantine_rows(bad), QUARANTINE, q_cond, settings)
+            # also when no row is bad now: an earlier, interrupted run of the same files may have left some
+            if result.quarantined_rows or set(new_sha) & set(io.read_column(QUARANTINE, "file_sha256", ("source", source), settings)):
+                if staged is not None:
+                    io.replace_where(quarantine_rows(staged.bad), QUARANTINE, q_cond, settings)
+                else:
+                    io.replace_rows(spark, QUARANTINE, _quarantine_table(checked), q_cond, settings)
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
         with result.stage("silver"):
@@ -205,8 +243,8 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
             if staged is not None:
                 metrics = merge_staged_silver(spark, staged, silver_spec, settings)
             else:
-                latest = latest_per_key(good, silver_spec.natural_key)
-                metrics = io.merge_upsert(latest, silver_spec, partition_values=partitions, settings=settings)
+                metrics = io.merge_rows(spark, silver_spec, checked.filter(pc.field("_latest")),
+                                        partition_values=partitions, settings=settings)
         result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
         result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
     finally:
@@ -220,11 +258,6 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         _audit(spark, run_id, result, started_at, settings)
     log.info("ingest %s: %s", source, json.dumps(asdict(result), default=str))
     return result
-
-
-def _has_rows(spark, spec, condition: str, settings) -> bool:
-    """Whether rows matching ``condition`` exist (left by an earlier, interrupted run of the same files)."""
-    return io.table_exists(spec, settings) and bool(io.read_table(spark, spec, settings).filter(condition).limit(1).count())
 
 
 def _split_new(files: list[LandingFile], seen_sha: set[str]) -> tuple[list[LandingFile], list[LandingFile]]:
@@ -260,16 +293,10 @@ def _record_files(spark, source, new_files, duplicate_files, per_file, drift, no
              for f in duplicate_files]
     if not rows:
         return
-    from delta.tables import DeltaTable
-
-    df = spark.createDataFrame(rows, INGESTED_FILES.schema)
-    path = io.ensure_table(spark, INGESTED_FILES, settings)
-    # the source as a literal confines the MERGE to its partition: sources ingested side by side do not
+    # the source as a literal confines the check to its partition: sources ingested side by side do not
     # conflict over the ledger
-    io.with_retry(lambda: DeltaTable.forPath(spark, path).alias("t")
-                  .merge(df.alias("s"), f"t.source = '{source}' AND t.source = s.source "
-                                        "AND t.file_sha256 = s.file_sha256 AND t.source_file = s.source_file")
-                  .whenNotMatchedInsertAll().execute())
+    io.insert_missing(spark, INGESTED_FILES, rows, f"t.source = '{source}' AND t.source = s.source "
+                      "AND t.file_sha256 = s.file_sha256 AND t.source_file = s.source_file", settings)
 
 
 def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:

@@ -39,3 +39,80 @@ def test_rows_written_is_the_last_commits_output_rows(spark, lake):
     assert io.rows_written(spark, SPEC, lake) == 4
     io.replace_where(spark.createDataFrame([("a", "s9", 9, AT)], SPEC.schema), SPEC, "source = 'a'", lake)
     assert io.rows_written(spark, SPEC, lake) == 1                         # the overwrite wrote 1 row
+
+
+# --- the small sources' writes through delta-rs: replace_rows, merge_rows, insert_missing -------------------
+DAY_SPEC = TableSpec("rows_test", "silver", T.StructType([
+    T.StructField("k", T.StringType(), False), T.StructField("v", T.DoubleType(), True),
+    T.StructField("event_date_local", T.DateType(), False), T.StructField("source_file", T.StringType(), False)]),
+    natural_key=("k",), partition_cols=("event_date_local",))
+D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+
+
+def arrow_rows(rows: list[tuple]):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist([dict(zip(("k", "v", "event_date_local", "source_file"), r)) for r in rows])
+
+
+def spark_rows(spark, lake) -> list[tuple]:
+    return sorted((r["k"], r["v"], r["event_date_local"], r["source_file"]) for r in io.read_table(spark, DAY_SPEC, lake).collect())
+
+
+def test_merge_rows_inserts_new_keys_updates_changed_values_only_and_counts_them(spark, lake):
+    first = io.merge_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1"), ("b", 2.0, D1, "f1")]),
+                          partition_values=[D1], settings=lake)
+    assert first == {"inserted": 2, "updated": 0}
+    # a: same value from a later file (lineage only: not an update); b: changed; c: new; a key of another
+    # day is not matched because the partitions touched are in the condition
+    second = io.merge_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f2"), ("b", 2.5, D1, "f2"), ("c", 3.0, D1, "f2")]),
+                           partition_values=[D1], settings=lake)
+    assert second == {"inserted": 1, "updated": 1}
+    assert spark_rows(spark, lake) == [("a", 1.0, D1, "f1"), ("b", 2.5, D1, "f2"), ("c", 3.0, D1, "f2")]
+    # a null value compares null-safely: null → null is no change, 3.0 → null is one
+    third = io.merge_rows(spark, DAY_SPEC, arrow_rows([("c", None, D1, "f3")]), partition_values=[D1], settings=lake)
+    assert third == {"inserted": 0, "updated": 1}
+    assert io.merge_rows(spark, DAY_SPEC, arrow_rows([("c", None, D1, "f4")]), partition_values=[D1],
+                         settings=lake) == {"inserted": 0, "updated": 0}
+    assert io.merge_rows(spark, DAY_SPEC, arrow_rows([("d", 1.0, D2, "f4")]), partition_values=[],
+                         settings=lake) == {"inserted": 0, "updated": 0}     # no partition touched: no write
+
+
+def test_replace_rows_replaces_exactly_the_rows_of_its_condition(spark, lake):
+    io.replace_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1"), ("b", 2.0, D1, "f2"), ("c", 3.0, D2, "f1")]),
+                    "true", lake)
+    # file f1 of day 1 again, now with one row: a and c (other day) stay as they are except a is replaced
+    io.replace_rows(spark, DAY_SPEC, arrow_rows([("a2", 9.0, D1, "f1")]),
+                    "`event_date_local` IN ('2026-11-01') AND `source_file` IN ('f1')", lake)
+    assert spark_rows(spark, lake) == [("a2", 9.0, D1, "f1"), ("b", 2.0, D1, "f2"), ("c", 3.0, D2, "f1")]
+    with pytest.raises(Exception):   # a row outside its own condition is refused, nothing is written
+        io.replace_rows(spark, DAY_SPEC, arrow_rows([("z", 0.0, D2, "f9")]), "`source_file` IN ('f1')", lake)
+    assert len(spark_rows(spark, lake)) == 3
+
+
+def test_insert_missing_adds_only_rows_not_there_and_a_concurrent_insert_is_retried_not_duplicated(spark, lake):
+    cond = "t.source = 'a' AND t.source = s.source AND t.sha = s.sha"
+    assert io.insert_missing(spark, SPEC, [("a", "s1", 3, AT)], cond, lake) == 1
+    assert io.insert_missing(spark, SPEC, [("a", "s1", 3, AT), ("a", "s2", 4, AT)], cond, lake) == 1
+
+    # another run inserts s3 between this run's read of the table and its commit: the commit conflicts,
+    # is retried on the new version, and finds s3 there
+    from deltalake import DeltaTable as LogTable
+
+    real_merge = LogTable.merge
+    raced = []
+
+    def merge_after_other_run(self, *args, **kwargs):
+        builder = real_merge(self, *args, **kwargs)
+        if not raced:
+            raced.append(1)
+            io.append_rows(spark, SPEC, [("a", "s3", 5, AT)], lake)
+        return builder
+
+    LogTable.merge = merge_after_other_run
+    try:
+        assert io.insert_missing(spark, SPEC, [("a", "s3", 5, AT)], cond, lake) == 0
+    finally:
+        LogTable.merge = real_merge
+    assert raced == [1]
+    assert sorted(io.read_column(SPEC, "sha", ("source", "a"), lake)) == ["s1", "s2", "s3"]
