@@ -201,15 +201,11 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
         truck_days = ([start - dt.timedelta(days=1)] if refresh_day_before else []) + days
         read_from, read_to = start - dt.timedelta(days=2), end + dt.timedelta(days=1)
         tickets_window = inp.events("weighbridge", read_from, read_to)
-        intervals = truck_energy.truck_intervals(
-            _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window,
-            max_integration_gap_s=te["max_integration_gap_s"], unload_stop_min_s=te["unload_stop_min_s"],
-            min_loaded_km=te["min_loaded_km"], max_loaded_h=te["max_loaded_h"],
-            swap_min_soc_jump_pct=te["swap_min_soc_jump_pct"], rule_version=te["rule_version"],
-        ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end)))
-        # one row per truck-day and ticket is kept for both tables, not one per frame: caching the frames'
-        # intervals cost more than the window functions that compute them
-        sums = truck_energy.interval_sums(intervals).persist()
+        # summed per truck-day and ticket inside the tasks: one row per truck-day and ticket is kept for both
+        # tables, not one per frame
+        sums = truck_energy.truck_interval_sums(
+            _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window, **te,
+        ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
         try:
             _replace(truck_energy.truck_energy_daily(
                 sums, tickets=inp.events("weighbridge", truck_days[0], end),

@@ -28,12 +28,17 @@ Rules (parameters in ``rule_parameters.csv``, rules ``truck_energy`` and ``batte
 """
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.kpi._common import epoch_s, month_start, ratio
+from jobs.kpi._common import month_start, ratio
 
-_UNBOUNDED = (Window.unboundedPreceding, Window.unboundedFollowing)
 
 _SUMS = (
     "frames", "integrated_s", "gap_s", "distance_km", "integrated_distance_km", "loaded_km", "empty_km",
@@ -50,108 +55,252 @@ _RATIOS = (
 )
 
 
-def _loaded_state(frames: DataFrame, tickets: DataFrame, *, unload_stop_min_s: float, min_loaded_km: float,
-                  max_loaded_h: float) -> DataFrame:
-    """Add ticket_id, net_t and ``loaded`` to every frame (see the module rule)."""
-    t = tickets.select("vin", "ticket_id", F.col("load_ts_utc").alias("ts"), "net_t", F.lit(1).alias("is_ticket"))
-    f = frames.withColumn("ticket_id", F.lit(None).cast("string")).withColumn("net_t", F.lit(None).cast("double")).withColumn(
-        "is_ticket", F.lit(0))
-    both = f.unionByName(t, allowMissingColumns=True)
-    # a ticket sorts before a frame of the same instant, so that frame is already loaded
-    upto = Window.partitionBy("vin").orderBy("ts", F.desc("is_ticket")).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    both = both.select(
-        *[c for c in both.columns if c not in ("ticket_id", "net_t")],
-        F.last("ticket_id", ignorenulls=True).over(upto).alias("ticket_id"),
-        F.last("net_t", ignorenulls=True).over(upto).alias("net_t"),
-        F.last(F.when(F.col("is_ticket") == 1, F.col("ts")), ignorenulls=True).over(upto).alias("load_ts"),
-    ).filter(F.col("is_ticket") == 0).drop("is_ticket")
-
-    ordered = Window.partitionBy("vin").orderBy("ts")
-    prev = ordered.rowsBetween(-1, -1)
-    upto_frame = ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    both = both.withColumn("_prev_stopped", F.first("stopped").over(prev)).withColumn(
-        "_run_id", F.sum(F.when(F.col("_prev_stopped").eqNullSafe(F.col("stopped")), 0).otherwise(1)).over(upto_frame)
-    )
-    run = Window.partitionBy("vin", "_run_id").orderBy("ts").rowsBetween(*_UNBOUNDED)
-    ticket = Window.partitionBy("vin", "ticket_id").orderBy("ts").rowsBetween(*_UNBOUNDED)
-    both = both.withColumn("_run_start", F.min("ts").over(run)).withColumn(
-        "_run_s", epoch_s(F.max(F.coalesce("next_ts", "ts")).over(run)) - epoch_s(F.min("ts").over(run))
-    ).withColumn("_km_since_load", F.col("odometer_km") - F.min("odometer_km").over(ticket))
-    unload_candidate = (
-        F.col("stopped") & (F.col("_run_s") >= F.lit(float(unload_stop_min_s)))
-        & (F.col("_km_since_load") >= F.lit(float(min_loaded_km))) & (F.col("ts") >= F.col("load_ts"))
-    )
-    both = both.withColumn("unload_ts", F.min(F.when(unload_candidate, F.col("_run_start"))).over(ticket))
-    within_max = epoch_s("ts") < epoch_s("load_ts") + F.lit(float(max_loaded_h) * 3600.0)
-    loaded = (
-        F.col("ticket_id").isNotNull() & (F.col("ts") >= F.col("load_ts")) & within_max
-        & (F.col("unload_ts").isNull() | (F.col("ts") < F.col("unload_ts")))
-    )
-    return both.withColumn("loaded", F.coalesce(loaded, F.lit(False))).drop(
-        "_prev_stopped", "_run_id", "_run_start", "_run_s", "_km_since_load")
+_TS = pa.timestamp("us", tz="UTC")
+_ARROW_INTERVALS = pa.schema([
+    ("vin", pa.string()), ("company_id", pa.string()), ("powertrain", pa.string()), ("date_local", pa.date32()),
+    ("ts", _TS), ("next_ts", _TS), ("dt_s", pa.float64()), ("integrated", pa.bool_()), ("moving", pa.bool_()),
+    ("loaded", pa.bool_()), ("ticket_id", pa.string()), ("net_t", pa.float64()), ("soc_pct", pa.float64()),
+    ("distance_km", pa.float64()), ("integrated_distance_km", pa.float64()), ("battery_discharge_kwh", pa.float64()),
+    ("regen_kwh", pa.float64()), ("charge_in_battery_kwh", pa.float64()), ("soc_net_kwh", pa.float64()),
+    ("suspected_swap", pa.bool_()), ("h2_used_kg", pa.float64()), ("h2_refilled_kg", pa.float64()),
+    ("diesel_l", pa.float64()), ("rule_version", pa.string()),
+])
+_F = pa.float64()
+_ARROW_SUMS = pa.schema(
+    [("date_local", pa.date32()), ("vin", pa.string()), ("company_id", pa.string()), ("powertrain", pa.string()),
+     ("ticket_id", pa.string()), ("rule_version", pa.string()), ("frames", pa.int64())]
+    + [(c, _F) for c in ("integrated_s", "gap_s", "distance_km", "integrated_distance_km", "loaded_km",
+                         "loaded_integrated_km", "empty_integrated_km", "battery_discharge_kwh", "regen_kwh",
+                         "loaded_battery_net_kwh", "empty_battery_net_kwh", "charge_in_battery_kwh", "soc_net_kwh")]
+    + [("suspected_swaps", pa.int64())]
+    + [(c, _F) for c in ("h2_used_kg", "h2_refilled_kg", "loaded_h2_kg", "diesel_l", "tonne_km", "integrated_tonne_km")]
+    + [("first_ts", _TS), ("soc_first_pct", _F), ("last_ts", _TS), ("soc_last_pct", _F), ("loaded_frames", pa.int64()),
+       ("trip_loaded_km", _F), ("trip_loaded_battery_net_kwh", _F), ("trip_loaded_h2_kg", _F)]
+)
+_SQL_TYPE = {pa.string(): "string", pa.date32(): "date", _TS: "timestamp", _F: "double", pa.bool_(): "boolean",
+             pa.int64(): "bigint"}
 
 
-def truck_intervals(
-    telematics: DataFrame, *, trucks: DataFrame, tickets: DataFrame, max_integration_gap_s: float,
-    unload_stop_min_s: float, min_loaded_km: float, max_loaded_h: float, swap_min_soc_jump_pct: float,
-    rule_version: str,
-) -> DataFrame:
-    """One row per frame and the interval to the truck's next frame.
+@dataclass(frozen=True)
+class IntervalRules:
+    max_integration_gap_s: float
+    unload_stop_min_s: float
+    min_loaded_km: float
+    max_loaded_h: float
+    swap_min_soc_jump_pct: float
+    rule_version: str
+
+
+def _cogrouped(telematics: DataFrame, trucks: DataFrame, tickets: DataFrame, rules: dict, per_truck, schema: str) -> DataFrame:
+    """Each truck's frames (with its pack and tank sizes) and tickets, met in one Python task (``cogroup``),
+    through ``per_truck(frames, tickets, rules=IntervalRules)``."""
+    tr = trucks.select("vin", "company_id", "powertrain", "battery_kwh", "h2_tank_kg")
+    frames = telematics.select(
+        "vin", F.col("event_ts_utc").alias("ts"), F.col("event_date_local").alias("date_local"), "speed_kmh",
+        "odometer_km", "total_voltage_v", "total_current_a", "soc_pct", "h2_remaining_pct", "fuel_total_l",
+    ).join(F.broadcast(tr), on="vin", how="left")
+    t = tickets.select("vin", "ticket_id", F.col("load_ts_utc").alias("load_ts"), "net_t")
+    return frames.groupBy("vin").cogroup(t.groupBy("vin")).applyInArrow(
+        partial(per_truck, rules=IntervalRules(**rules)), schema)
+
+
+def truck_intervals(telematics: DataFrame, *, trucks: DataFrame, tickets: DataFrame, **rules) -> DataFrame:
+    """One row per frame and the interval to the truck's next frame (``rules``: the ``truck_energy`` rule
+    parameters, see ``IntervalRules``): what ``truck_interval_sums`` adds up, frame by frame, to look into.
 
     Columns: vin, company_id, powertrain, date_local, ts, next_ts, dt_s, integrated, moving, loaded,
     ticket_id, net_t, soc_pct, distance_km, integrated_distance_km, battery_discharge_kwh, regen_kwh,
     charge_in_battery_kwh, soc_net_kwh, suspected_swap, h2_used_kg, h2_refilled_kg, diesel_l, rule_version.
     """
-    tr = trucks.select("vin", "company_id", "powertrain", "battery_kwh", "h2_tank_kg")
-    f = telematics.select(
-        "vin", F.col("event_ts_utc").alias("ts"), F.col("event_date_local").alias("date_local"), "speed_kmh",
-        "odometer_km", "total_voltage_v", "total_current_a", "soc_pct", "h2_remaining_pct", "fuel_total_l",
-    )
-    nxt = Window.partitionBy("vin").orderBy("ts").rowsBetween(1, 1)
-    for c in ("ts", "odometer_km", "soc_pct", "h2_remaining_pct", "fuel_total_l"):
-        f = f.withColumn(f"next_{c}" if c != "ts" else "next_ts", F.first(c).over(nxt))
-    odo_step = F.col("next_odometer_km") - F.col("odometer_km")
-    # moving = speed above 0 OR the odometer advancing (a truck pulling away can report speed 0 while
-    # its odometer already steps); standstill needs both to say so. Unknown counts as not moving.
-    moving = F.coalesce(F.col("speed_kmh") > 0, F.lit(False)) | F.coalesce(odo_step > 0, F.lit(False))
-    f = f.withColumn("moving", moving).withColumn(
-        "stopped", ~F.col("moving"))
-    f = _loaded_state(f, tickets.select("vin", "ticket_id", "load_ts_utc", "net_t"), unload_stop_min_s=unload_stop_min_s,
-                      min_loaded_km=min_loaded_km, max_loaded_h=max_loaded_h)
-    f = f.join(tr, on="vin", how="left")
+    return _cogrouped(telematics, trucks, tickets, rules, intervals_of_truck, _sql_schema(_ARROW_INTERVALS))
 
-    dt_s = epoch_s("next_ts") - epoch_s("ts")
-    current = F.col("total_current_a")
-    integrated = (
-        F.col("next_ts").isNotNull() & (dt_s <= F.lit(float(max_integration_gap_s)))
-        & F.col("total_voltage_v").isNotNull() & current.isNotNull()
-    )
-    e_kwh = F.col("total_voltage_v") * current * dt_s / F.lit(3.6e6)
-    distance = F.when(odo_step >= 0, odo_step)
-    soc_drop = F.col("soc_pct") - F.col("next_soc_pct")
-    soc_counted = integrated & ~(F.col("stopped") & (soc_drop < 0))
-    h2_drop = F.col("h2_remaining_pct") - F.col("next_h2_remaining_pct")
-    fuel_step = F.col("next_fuel_total_l") - F.col("fuel_total_l")
-    swap = F.col("stopped") & ((-soc_drop) >= F.lit(float(swap_min_soc_jump_pct))) & (F.coalesce(current, F.lit(0.0)) >= 0)
 
-    def when_(cond: Column, value: Column) -> Column:
-        return F.when(cond, value).otherwise(F.lit(0.0))
+def truck_interval_sums(telematics: DataFrame, *, trucks: DataFrame, tickets: DataFrame, **rules) -> DataFrame:
+    """The intervals summed per truck-day and ticket: everything the daily rows and the trips need, in a few
+    rows per truck-day instead of one per frame.
 
-    return f.select(
-        "vin", "company_id", "powertrain", "date_local", "ts", "next_ts", dt_s.alias("dt_s"),
-        integrated.alias("integrated"), "moving", "loaded", "ticket_id", "net_t", "soc_pct",
-        distance.alias("distance_km"),
-        F.when(integrated, distance).alias("integrated_distance_km"),
-        when_(integrated & (current > 0), e_kwh).alias("battery_discharge_kwh"),
-        when_(integrated & (current < 0) & F.col("moving"), -e_kwh).alias("regen_kwh"),
-        when_(integrated & (current < 0) & F.col("stopped"), -e_kwh).alias("charge_in_battery_kwh"),
-        when_(soc_counted & soc_drop.isNotNull(), soc_drop * F.col("battery_kwh") / 100.0).alias("soc_net_kwh"),
-        F.coalesce(swap, F.lit(False)).alias("suspected_swap"),
-        when_(h2_drop > 0, h2_drop * F.col("h2_tank_kg") / 100.0).alias("h2_used_kg"),
-        when_(h2_drop < 0, -h2_drop * F.col("h2_tank_kg") / 100.0).alias("h2_refilled_kg"),
-        when_(fuel_step > 0, fuel_step).alias("diesel_l"),
-        F.lit(rule_version).alias("rule_version"),
-    )
+    Each truck is walked in time order with numpy in one Python task (one shuffle by truck, a few
+    milliseconds per truck-day), and only its sums leave the task: the same rules as window functions
+    over every frame took four sorts of all frames.
+
+    Columns: date_local, vin, company_id, powertrain, ticket_id, rule_version, <daily sums>, first_ts,
+    soc_first_pct, last_ts, soc_last_pct, loaded_frames, trip_loaded_km, trip_loaded_battery_net_kwh,
+    trip_loaded_h2_kg.
+    """
+    return _cogrouped(telematics, trucks, tickets, rules, sums_of_truck, _sql_schema(_ARROW_SUMS))
+
+
+def _sql_schema(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name} {_SQL_TYPE[f.type]}" for f in schema)
+
+
+def _floats(table, name: str) -> np.ndarray:
+    """A double column as float64 with NaN for null (no silver value is NaN)."""
+    return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _micros(table, name: str) -> np.ndarray:
+    return table.column(name).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _truck_arrays(frames: pa.Table, tickets: pa.Table, rules: IntervalRules):
+    """The frames of one truck in time order, its tickets in load order, and per frame: the index of its
+    ticket (-1: none) and the interval values (numpy; NaN = null), by the rules of the module docstring.
+
+    Null inputs follow SQL: a comparison with null is false, and a value the rule takes as it is stays null
+    (e.g. SOC energy of a truck without a pack size)."""
+    frames = frames.take(pc.sort_indices(frames, [("ts", "ascending")]))
+    tickets = tickets.take(pc.sort_indices(tickets, [("load_ts", "ascending"), ("ticket_id", "ascending")]))
+    n = frames.num_rows
+    ts = _micros(frames, "ts")
+    ts_s = ts / 1e6
+    has_next = np.arange(n) < n - 1
+    next_ts_s = np.append(ts_s[1:], np.nan)
+
+    def nxt(values: np.ndarray) -> np.ndarray:
+        return np.append(values[1:], np.nan)
+
+    odo, soc, h2, fuel = (_floats(frames, c) for c in ("odometer_km", "soc_pct", "h2_remaining_pct", "fuel_total_l"))
+    speed, volt, amp = (_floats(frames, c) for c in ("speed_kmh", "total_voltage_v", "total_current_a"))
+    battery_kwh, tank_kg = _floats(frames, "battery_kwh"), _floats(frames, "h2_tank_kg")
+    with np.errstate(invalid="ignore"):
+        odo_step = nxt(odo) - odo
+        moving = (speed > 0) | (odo_step > 0)        # NaN compares false: unknown counts as not moving
+        stopped = ~moving
+
+        # loaded: from the truck's last ticket weighed at or before the frame (a ticket sorts before a frame
+        # of the same instant) until the first stop of unload_stop_min_s that starts min_loaded_km after
+        # loading, the next ticket, or max_loaded_h
+        which = np.searchsorted(_micros(tickets, "load_ts"), ts, side="right") - 1
+        has_ticket = which >= 0
+        load_ts_s = np.where(has_ticket, (_micros(tickets, "load_ts") / 1e6)[which] if tickets.num_rows else 0.0, np.nan)
+        net_t = np.where(has_ticket, _floats(tickets, "net_t")[which] if tickets.num_rows else 0.0, np.nan)
+        # runs of frames in the same moving state; a run lasts from its first frame to the frame after its last
+        run_id = np.cumsum(np.append(True, stopped[1:] != stopped[:-1])) - 1
+        run_first = np.flatnonzero(np.append(True, run_id[1:] != run_id[:-1]))
+        run_last = np.append(run_first[1:] - 1, n - 1)
+        run_start_s = ts_s[run_first][run_id]
+        run_s = (np.where(has_next[run_last], next_ts_s[run_last], ts_s[run_last]) - ts_s[run_first])[run_id]
+        # per ticket (frames before the first ticket are a group of their own): km above its lowest odometer
+        group = which + 1
+        km_since_load = odo - _group_min(odo, group)
+        unload_candidate = (stopped & (run_s >= rules.unload_stop_min_s) & (km_since_load >= rules.min_loaded_km)
+                            & (ts_s >= load_ts_s))
+        unload_s = _group_min(np.where(unload_candidate, run_start_s, np.nan), group)
+        loaded = (has_ticket & (ts_s >= load_ts_s) & (ts_s < load_ts_s + rules.max_loaded_h * 3600.0)
+                  & (np.isnan(unload_s) | (ts_s < unload_s)))
+
+        dt_s = next_ts_s - ts_s
+        integrated = has_next & (dt_s <= rules.max_integration_gap_s) & ~np.isnan(volt) & ~np.isnan(amp)
+        e_kwh = volt * amp * dt_s / 3.6e6
+        distance = np.where(odo_step >= 0, odo_step, np.nan)
+        soc_drop = soc - nxt(soc)
+        soc_counted = integrated & ~np.isnan(soc_drop) & ~(stopped & (soc_drop < 0))
+        h2_drop = h2 - nxt(h2)
+        fuel_step = nxt(fuel) - fuel
+        zero = np.zeros(n)
+        values = {
+            "dt_s": dt_s, "integrated": integrated, "moving": moving, "loaded": loaded, "net_t": net_t,
+            "soc_pct": soc, "distance_km": distance, "integrated_distance_km": np.where(integrated, distance, np.nan),
+            "battery_discharge_kwh": np.where(integrated & (amp > 0), e_kwh, zero),
+            "regen_kwh": np.where(integrated & (amp < 0) & moving, -e_kwh, zero),
+            "charge_in_battery_kwh": np.where(integrated & (amp < 0) & stopped, -e_kwh, zero),
+            "soc_net_kwh": np.where(soc_counted, soc_drop * battery_kwh / 100.0, zero),
+            "suspected_swap": stopped & (-soc_drop >= rules.swap_min_soc_jump_pct) & (np.nan_to_num(amp, nan=0.0) >= 0),
+            "h2_used_kg": np.where(h2_drop > 0, h2_drop * tank_kg / 100.0, zero),
+            "h2_refilled_kg": np.where(h2_drop < 0, -h2_drop * tank_kg / 100.0, zero),
+            "diesel_l": np.where(fuel_step > 0, fuel_step, zero),
+        }
+    return frames, tickets, which, values
+
+
+def _group_min(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per row, the minimum of ``values`` (NaN = null, ignored) over the rows of its group (NaN if none);
+    ``group`` holds small non-negative integers."""
+    out = np.full(group.max() + 1, np.inf)
+    np.minimum.at(out, group, np.where(np.isnan(values), np.inf, values))
+    out[np.isinf(out)] = np.nan
+    return out[group]
+
+
+def _ticket_ids(tickets: pa.Table, which: np.ndarray):
+    return tickets.column("ticket_id").take(pa.array(which, mask=which < 0))
+
+
+def _arrow(columns: dict, schema: pa.Schema) -> pa.Table:
+    """numpy columns (NaN = null) and Arrow columns → a table of ``schema``."""
+    return pa.table({name: pa.array(v, from_pandas=True) if isinstance(v, np.ndarray) else v
+                     for name, v in columns.items()}).cast(schema)
+
+
+def intervals_of_truck(frames: pa.Table, tickets: pa.Table, *, rules: IntervalRules) -> pa.Table:
+    """The intervals of one truck, one row per frame (see ``truck_intervals``)."""
+    if frames.num_rows == 0:
+        return _ARROW_INTERVALS.empty_table()
+    frames, tickets, which, v = _truck_arrays(frames, tickets, rules)
+    n = frames.num_rows
+    next_ts = np.append(_micros(frames, "ts")[1:], 0)
+    head = {c: frames.column(c) for c in ("vin", "company_id", "powertrain", "date_local", "ts")}
+    return _arrow({**head, "next_ts": pa.array(next_ts, mask=np.arange(n) == n - 1).cast(_TS),
+                   **{c: v[c] for c in ("dt_s", "integrated", "moving", "loaded")}, "ticket_id": _ticket_ids(tickets, which),
+                   **{c: v[c] for c in _ARROW_INTERVALS.names[11:-1]},
+                   "rule_version": pa.array([rules.rule_version] * n, pa.string())}, _ARROW_INTERVALS)
+
+
+def sums_of_truck(frames: pa.Table, tickets: pa.Table, *, rules: IntervalRules) -> pa.Table:
+    """The intervals of one truck summed per local day and ticket (see ``truck_interval_sums``). A sum over
+    rows that are all null is null, as in SQL."""
+    if frames.num_rows == 0:
+        return _ARROW_SUMS.empty_table()
+    frames, tickets, which, v = _truck_arrays(frames, tickets, rules)
+    days = frames.column("date_local").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    keys, first, group = np.unique(days * (tickets.num_rows + 1) + which + 1, return_index=True, return_inverse=True)
+    last = len(days) - 1 - np.unique((days * (tickets.num_rows + 1) + which + 1)[::-1], return_index=True)[1]
+    size = len(keys)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        """SQL sum per group: NaN (null) rows left out, null where every row is null."""
+        known = ~np.isnan(values)
+        sums = np.bincount(group, weights=np.where(known, values, 0.0), minlength=size)
+        return np.where(np.bincount(group, weights=known, minlength=size) > 0, sums, np.nan)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=mask, minlength=size).astype(np.int64)
+
+    dist, loaded, integ = v["distance_km"], v["loaded"], v["integrated"]
+    net = v["battery_discharge_kwh"] - v["regen_kwh"]
+    none = np.full(len(days), np.nan)
+    head = frames.select(["vin", "company_id", "powertrain"]).take(pa.array(first))
+    ts = frames.column("ts")
+    return _arrow({
+        "date_local": frames.column("date_local").take(pa.array(first)), **{c: head.column(c) for c in head.column_names},
+        "ticket_id": _ticket_ids(tickets, which[first]), "rule_version": pa.array([rules.rule_version] * size, pa.string()),
+        "frames": np.bincount(group, minlength=size).astype(np.int64),
+        "integrated_s": total(np.where(integ, v["dt_s"], 0.0)),
+        "gap_s": total(np.where(~integ & ~np.isnan(v["dt_s"]), v["dt_s"], 0.0)),
+        "distance_km": total(np.nan_to_num(dist, nan=0.0)),
+        "integrated_distance_km": total(np.nan_to_num(v["integrated_distance_km"], nan=0.0)),
+        "loaded_km": total(np.where(loaded, dist, 0.0)),
+        "loaded_integrated_km": total(np.where(loaded & integ, dist, 0.0)),
+        "empty_integrated_km": total(np.where(~loaded & integ, dist, 0.0)),
+        "battery_discharge_kwh": total(v["battery_discharge_kwh"]), "regen_kwh": total(v["regen_kwh"]),
+        "loaded_battery_net_kwh": total(np.where(loaded, net, 0.0)),
+        "empty_battery_net_kwh": total(np.where(~loaded, net, 0.0)),
+        "charge_in_battery_kwh": total(v["charge_in_battery_kwh"]), "soc_net_kwh": total(v["soc_net_kwh"]),
+        "suspected_swaps": count(v["suspected_swap"]),
+        "h2_used_kg": total(v["h2_used_kg"]), "h2_refilled_kg": total(v["h2_refilled_kg"]),
+        "loaded_h2_kg": total(np.where(loaded, v["h2_used_kg"], 0.0)), "diesel_l": total(v["diesel_l"]),
+        "tonne_km": total(np.where(loaded, dist * v["net_t"], 0.0)),
+        "integrated_tonne_km": total(np.where(loaded & integ, dist * v["net_t"], 0.0)),
+        # frames are in time order: a group's first row has its earliest frame, its last row the latest
+        "first_ts": ts.take(pa.array(first)), "soc_first_pct": v["soc_pct"][first],
+        "last_ts": ts.take(pa.array(last)), "soc_last_pct": v["soc_pct"][last],
+        # the trip of the ticket: its loaded intervals only
+        "loaded_frames": count(loaded),
+        "trip_loaded_km": total(np.where(loaded, np.nan_to_num(dist, nan=0.0), none)),
+        "trip_loaded_battery_net_kwh": total(np.where(loaded, net, none)),
+        "trip_loaded_h2_kg": total(np.where(loaded, v["h2_used_kg"], none)),
+    }, _ARROW_SUMS)
 
 
 def _with_ratios(df: DataFrame) -> DataFrame:
@@ -178,53 +327,13 @@ def _with_ratios(df: DataFrame) -> DataFrame:
     return df
 
 
-def interval_sums(intervals: DataFrame) -> DataFrame:
-    """Intervals summed per truck-day and ticket: everything the daily rows and the trips need, in a few rows
-    per truck-day instead of one per frame (what a build keeps in memory between the two tables).
-
-    Columns: date_local, vin, company_id, powertrain, ticket_id, rule_version, <daily sums>, first_ts,
-    soc_first_pct, last_ts, soc_last_pct, loaded_frames, trip_loaded_km, trip_loaded_battery_net_kwh,
-    trip_loaded_h2_kg.
-    """
-    net = F.col("battery_discharge_kwh") - F.col("regen_kwh")
-    loaded, integ = F.col("loaded"), F.col("integrated")
-    zero = F.lit(0.0)
-    return intervals.groupBy("date_local", "vin", "company_id", "powertrain", "ticket_id", "rule_version").agg(
-        F.count(F.lit(1)).alias("frames"),
-        F.sum(F.when(integ, F.col("dt_s")).otherwise(zero)).alias("integrated_s"),
-        F.sum(F.when(~integ & F.col("next_ts").isNotNull(), F.col("dt_s")).otherwise(zero)).alias("gap_s"),
-        F.sum(F.coalesce("distance_km", zero)).alias("distance_km"),
-        F.sum(F.coalesce("integrated_distance_km", zero)).alias("integrated_distance_km"),
-        F.sum(F.when(loaded, F.col("distance_km")).otherwise(zero)).alias("loaded_km"),
-        F.sum(F.when(loaded & integ, F.col("distance_km")).otherwise(zero)).alias("loaded_integrated_km"),
-        F.sum(F.when(~loaded & integ, F.col("distance_km")).otherwise(zero)).alias("empty_integrated_km"),
-        F.sum("battery_discharge_kwh").alias("battery_discharge_kwh"), F.sum("regen_kwh").alias("regen_kwh"),
-        F.sum(F.when(loaded, net).otherwise(zero)).alias("loaded_battery_net_kwh"),
-        F.sum(F.when(~loaded, net).otherwise(zero)).alias("empty_battery_net_kwh"),
-        F.sum("charge_in_battery_kwh").alias("charge_in_battery_kwh"), F.sum("soc_net_kwh").alias("soc_net_kwh"),
-        F.sum(F.col("suspected_swap").cast("int")).alias("suspected_swaps"),
-        F.sum("h2_used_kg").alias("h2_used_kg"), F.sum("h2_refilled_kg").alias("h2_refilled_kg"),
-        F.sum(F.when(loaded, F.col("h2_used_kg")).otherwise(zero)).alias("loaded_h2_kg"),
-        F.sum("diesel_l").alias("diesel_l"),
-        F.sum(F.when(loaded, F.col("distance_km") * F.col("net_t")).otherwise(zero)).alias("tonne_km"),
-        F.sum(F.when(loaded & integ, F.col("distance_km") * F.col("net_t")).otherwise(zero)).alias("integrated_tonne_km"),
-        F.min("ts").alias("first_ts"), F.min_by("soc_pct", "ts").alias("soc_first_pct"),
-        F.max("ts").alias("last_ts"), F.max_by("soc_pct", "ts").alias("soc_last_pct"),
-        # the trip of the ticket: its loaded intervals only
-        F.sum(loaded.cast("int")).alias("loaded_frames"),
-        F.sum(F.when(loaded, F.coalesce("distance_km", zero))).alias("trip_loaded_km"),
-        F.sum(F.when(loaded, net)).alias("trip_loaded_battery_net_kwh"),
-        F.sum(F.when(loaded, F.col("h2_used_kg"))).alias("trip_loaded_h2_kg"),
-    )
-
-
-# the sums of ``interval_sums`` added up per truck-day; the rest of _SUMS is derived from them or joined
+# the sums of ``truck_interval_sums`` added up per truck-day; the rest of _SUMS is derived from them or joined
 _DAY_SUMS = tuple(c for c in _SUMS if c not in (
     "empty_km", "battery_net_kwh", "tickets", "delivered_t", "charging_sessions", "grid_kwh"))
 
 
 def truck_energy_daily(sums: DataFrame, *, tickets: DataFrame, charging_sessions: DataFrame) -> DataFrame:
-    """Per truck and local day, from ``interval_sums``: distances, battery / SOC / grid / H2 / diesel energy,
+    """Per truck and local day, from ``truck_interval_sums``: distances, battery / SOC / grid / H2 / diesel energy,
     loaded-empty split, tonne-km, delivered tonnes and the intensities.
 
     Columns: date_local, vin, company_id, powertrain, <sums: see _SUMS>, soc_start_pct, soc_end_pct,
@@ -279,7 +388,7 @@ def truck_energy_monthly(daily: DataFrame, *, grain: str = "fleet") -> DataFrame
 
 
 def truck_trips(sums: DataFrame, *, tickets: DataFrame) -> DataFrame:
-    """Per weighbridge ticket, from ``interval_sums``: the loaded trip it opened. Columns: ticket_id, vin,
+    """Per weighbridge ticket, from ``truck_interval_sums``: the loaded trip it opened. Columns: ticket_id, vin,
     mine_id, load_ts_utc, date_local, net_t, loaded_km, tonne_km, loaded_battery_net_kwh, loaded_h2_kg,
     rule_version. A ticket without telematics has null km (not zero)."""
     legs = sums.filter(F.col("loaded_frames") > 0).groupBy("ticket_id").agg(

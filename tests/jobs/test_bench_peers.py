@@ -215,7 +215,7 @@ def test_truck_day_hand_worked(truck_lake, peer):
 def test_ours_follows_the_written_moving_rule(spark, truck_lake):
     from deltalake import DeltaTable
 
-    from jobs.kpi.truck_energy import interval_sums, truck_energy_daily, truck_intervals
+    from jobs.kpi.truck_energy import truck_energy_daily, truck_interval_sums
 
     frames = spark.createDataFrame(DeltaTable(str(truck_lake / "silver" / "silver_telematics")).to_pandas())
     trucks = spark.createDataFrame(DeltaTable(str(truck_lake / "silver" / "silver_trucks")).to_pandas())
@@ -223,8 +223,8 @@ def test_ours_follows_the_written_moving_rule(spark, truck_lake):
                                         "event_date_local date")
     sessions = spark.createDataFrame([], "vin string, session_id string, energy_kwh double, event_date_local date")
     rules = pc.rule_parameters("truck_energy", dt.date(2026, 11, 2))
-    intervals = truck_intervals(frames, trucks=trucks, tickets=tickets, rule_version="test", **rules)
-    day = truck_energy_daily(interval_sums(intervals), tickets=tickets, charging_sessions=sessions).filter("vin = 'V9'")
+    sums = truck_interval_sums(frames, trucks=trucks, tickets=tickets, rule_version="test", **rules)
+    day = truck_energy_daily(sums, tickets=tickets, charging_sessions=sessions).filter("vin = 'V9'")
     row = day.filter(day.date_local == dt.date(2026, 11, 2)).first()
     assert row["regen_kwh"] == pytest.approx(HAND_WORKED_DAY["regen_kwh"])
 

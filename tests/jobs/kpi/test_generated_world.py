@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from jobs import io
 from jobs.ingest.runner import ingest_source
 from jobs.kpi.rail_share import classify_shipments, rail_share
-from jobs.kpi.truck_energy import check_battery_vs_grid, interval_sums, truck_energy_daily, truck_intervals
+from jobs.kpi.truck_energy import check_battery_vs_grid, truck_energy_daily, truck_interval_sums
 from jobs.kpi.washing import check_washing_feed_vs_production
 from jobs.settings import REPO_ROOT, Settings
 from schemas.reference_tables import read_reference, rule_params
@@ -56,9 +56,9 @@ def rules(spark):
 
 @pytest.fixture(scope="module")
 def truck_daily(spark, silver, rules):
-    iv = truck_intervals(silver["telematics"], trucks=silver["trucks"], tickets=silver["weighbridge"],
-                         **rule_params(rules, "truck_energy", on_date=FIRST))
-    daily = truck_energy_daily(interval_sums(iv), tickets=silver["weighbridge"], charging_sessions=silver["charging_sessions"])
+    sums = truck_interval_sums(silver["telematics"], trucks=silver["trucks"], tickets=silver["weighbridge"],
+                               **rule_params(rules, "truck_energy", on_date=FIRST))
+    daily = truck_energy_daily(sums, tickets=silver["weighbridge"], charging_sessions=silver["charging_sessions"])
     rows = daily.collect()
     return spark.createDataFrame(rows, daily.schema)
 

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from jobs.kpi.truck_energy import (
-    check_battery_vs_grid, interval_sums, truck_energy_daily, truck_energy_monthly, truck_intervals, truck_trips,
+    check_battery_vs_grid, truck_energy_daily, truck_energy_monthly, truck_interval_sums, truck_intervals, truck_trips,
 )
 from schemas.reference_tables import rule_params
 from tests.jobs.kpi.helpers import by, d, reference, silver
@@ -95,15 +95,17 @@ def data(spark):
     check_params = rule_params(rules, "battery_grid_check", on_date=d(DAY))
     telematics = silver(spark, "telematics", V1 + V2 + balance_truck("V3") + balance_truck("V4") + V5 + V6)
     trucks, tickets = silver(spark, "trucks", TRUCKS), silver(spark, "weighbridge", TICKETS)
-    intervals = truck_intervals(telematics, trucks=trucks, tickets=tickets, **params)
-    daily_df = truck_energy_daily(interval_sums(intervals), tickets=tickets, charging_sessions=silver(spark, "charging_sessions", SESSIONS))
+    sums = truck_interval_sums(telematics, trucks=trucks, tickets=tickets, **params)
+    daily_df = truck_energy_daily(sums, tickets=tickets, charging_sessions=silver(spark, "charging_sessions", SESSIONS))
     rows = daily_df.collect()
     local = spark.createDataFrame(rows, daily_df.schema)
     return {
         "params": params, "daily": by(rows, "vin"),
         "fleet": by(truck_energy_monthly(local, grain="fleet").collect(), "company_id", "powertrain"),
         "check": by(check_battery_vs_grid(local, trucks=trucks, **check_params).collect(), "vin"),
-        "trips": by(truck_trips(interval_sums(intervals), tickets=tickets).collect(), "ticket_id"),
+        "trips": by(truck_trips(sums, tickets=tickets).collect(), "ticket_id"),
+        "frames": sorted(truck_intervals(telematics, trucks=trucks, tickets=tickets, **params).filter("vin = 'V1'").collect(),
+                         key=lambda r: r.ts),
     }
 
 
@@ -201,3 +203,19 @@ def test_trips_per_ticket(data):
     assert tr["T1"].loaded_km == pytest.approx(4.0) and tr["T1"].tonne_km == pytest.approx(160.0)
     assert tr["T2"].tonne_km == pytest.approx(700.0) and tr["T2"].loaded_h2_kg == pytest.approx(6.0)
     assert tr["T9"].loaded_km is None and tr["T9"].mine_id == "M2"
+
+
+def test_frame_by_frame_intervals_of_a_truck(data):
+    # V1 frame by frame (the rows truck_interval_sums adds up): loaded are the frames from T1's weighing
+    # (01:00:30) to the stop that starts at 01:06, i.e. 01:01-01:05; the 01:00 frame is before the ticket.
+    frames = data["frames"]
+    assert [r.ts.strftime("%H:%M") for r in frames if r.loaded] == ["01:01", "01:02", "01:03", "01:04", "01:05"]
+    assert {r.ticket_id for r in frames} == {None, "T1"} and frames[0].ticket_id is None
+    assert all(r.net_t == 40.0 for r in frames[1:]) and frames[0].net_t is None
+    # 01:04 -> 01:05 at -50 A while moving: regen 600 x 50 x 60 / 3.6e6 = 0.5 kWh, nothing discharged
+    at_0104 = next(r for r in frames if r.ts.strftime("%H:%M") == "01:04")
+    assert (at_0104.regen_kwh, at_0104.battery_discharge_kwh, at_0104.dt_s) == (pytest.approx(0.5), 0.0, 60.0)
+    # 01:18 -> 01:30 is a 720 s gap: 5 km, not integrated; the last frame has no interval
+    gap = next(r for r in frames if r.ts.strftime("%H:%M") == "01:18")
+    assert (gap.integrated, gap.distance_km, gap.integrated_distance_km, gap.dt_s) == (False, 5.0, None, 720.0)
+    assert (frames[-1].next_ts, frames[-1].dt_s, frames[-1].integrated) == (None, None, False)
