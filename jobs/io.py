@@ -4,6 +4,12 @@ Every write here is idempotent for the slice it covers: bronze/quarantine rows o
 by file checksum, silver rows are MERGEd on the natural key (with the touched partitions in the
 condition so Delta prunes files), gold rows are replaced per day (``replaceWhere``). Re-running any
 job therefore converges to the same tables.
+
+Two engines write the same tables: Spark for the large writes (telematics that cannot be committed as
+staged files), delta-rs for the small ones (the small sources' rows, gold tables, the bookkeeping:
+``replace_rows``, ``merge_rows``, ``insert_missing``, ``append_rows``), where a Spark write stage and a
+Spark Delta commit cost about a second each against a few milliseconds. Both keep Delta's optimistic
+concurrency: a conflicting commit fails and ``with_retry`` runs the write again on the new version.
 """
 from __future__ import annotations
 
@@ -101,12 +107,6 @@ def last_commit(spec: TableSpec, settings: Settings | None = None) -> dict:
 
     last = LogReader(str(table_path(spec, settings))).history(1)
     return last[0] if last else {}
-
-
-def rows_written(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> int:
-    """Rows written by the table's latest commit (its ``numOutputRows``): a write's row count read from the
-    Delta log instead of counting the rows again."""
-    return int((last_commit(spec, settings).get("operationMetrics") or {}).get("numOutputRows", 0))
 
 
 def last_commit_metadata(spec: TableSpec, settings: Settings | None = None) -> str | None:
@@ -222,22 +222,28 @@ def _merge_conditions(spec: TableSpec, partition_values: Iterable | None) -> tup
 
 
 # --- small writes through delta-rs: Arrow tables of a few thousand rows, no Spark job ----------------------
-def _as_table_schema(path: str, data) -> object:
-    """``data`` (an Arrow table) with the table's columns, in order, cast to its types (the write contract)."""
+def _as_table_schema(path: str, data, exact_columns: bool = False) -> object:
+    """``data`` (an Arrow table) with the table's columns, in order, cast to its types (the write contract).
+    Columns the table does not have are left out, or refused with ``exact_columns``."""
     import pyarrow as pa
     from deltalake import DeltaTable as LogTable
 
     schema = pa.schema(LogTable(path).schema().to_arrow())
+    if exact_columns and set(data.column_names) != set(schema.names):
+        raise ValueError(f"{path}: the rows' columns differ from the table's: new {sorted(set(data.column_names) - set(schema.names))}, "
+                         f"missing {sorted(set(schema.names) - set(data.column_names))}")
     return data.select(schema.names).cast(schema)
 
 
-def replace_rows(spark: SparkSession, spec: TableSpec, data, condition: str, settings: Settings | None = None) -> None:
+def replace_rows(spark: SparkSession, spec: TableSpec, data, condition: str, settings: Settings | None = None, *,
+                 exact_columns: bool = False) -> None:
     """``replace_where`` for an Arrow table, through delta-rs: the rows matching ``condition`` are replaced
-    by ``data`` (which must match it too) in one commit."""
+    by ``data`` (which must match it too) in one commit. A new table is created with ``spec``'s schema;
+    ``exact_columns`` refuses rows whose columns are not exactly the table's."""
     from deltalake import write_deltalake
 
     path = ensure_table(spark, spec, settings)
-    rows = _as_table_schema(path, data)
+    rows = _as_table_schema(path, data, exact_columns)
     with_retry(lambda: write_deltalake(path, rows, mode="overwrite", predicate=condition))
 
 

@@ -229,10 +229,8 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         with result.stage("quarantine"):
             # also when no row is bad now: an earlier, interrupted run of the same files may have left some
             if result.quarantined_rows or set(new_sha) & set(io.read_column(QUARANTINE, "file_sha256", ("source", source), settings)):
-                if staged is not None:
-                    io.replace_where(quarantine_rows(staged.bad), QUARANTINE, q_cond, settings)
-                else:
-                    io.replace_rows(spark, QUARANTINE, _quarantine_table(checked), q_cond, settings)
+                bad_rows = quarantine_rows(staged.bad).toArrow() if staged is not None else _quarantine_table(checked)
+                io.replace_rows(spark, QUARANTINE, bad_rows, q_cond, settings)
 
         # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
         with result.stage("silver"):
@@ -313,8 +311,8 @@ def ingest_domain(spark: SparkSession, domain: str, start: dt.date, end: dt.date
 
 # Sources of millions of rows a day. They run after the others, alone, with every core: beside the large
 # source the small sources wait for its long tasks and slow it (measured on the bench day: telematics
-# 51-59 s alone, 89 s beside the other domains). The small sources' own time is driver-side planning and
-# Delta commits; several at a time help only with a driver of more than 2 cores (COALCHAIN_INGEST_THREADS).
+# 51-59 s alone, 89 s beside the other domains). The small sources' own time is mostly the planning of
+# their one Spark typing job each (their writes are delta-rs commits of milliseconds): 1-3 s per source.
 LARGE_SOURCES = ("telematics",)
 
 

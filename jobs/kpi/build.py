@@ -130,8 +130,12 @@ def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], s
              result: BuildResult) -> DataFrame:
     started = time.perf_counter()
     spec = gold_spec(name, df, period_col)
-    io.replace_where(df, spec, io.in_list_condition(period_col, [v.isoformat() for v in values]), settings)
-    result.tables[name] = io.rows_written(df.sparkSession, spec, settings)
+    # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with delta-rs,
+    # which spares each of the 21 tables a Spark write stage and a Spark Delta commit (about 10 s of a build)
+    rows = df.toArrow()
+    io.replace_rows(df.sparkSession, spec, rows, io.in_list_condition(period_col, [v.isoformat() for v in values]),
+                    settings, exact_columns=True)
+    result.tables[name] = rows.num_rows
     result.step_s[name] = round(time.perf_counter() - started, 2)
     return io.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
 

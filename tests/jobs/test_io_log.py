@@ -34,13 +34,6 @@ def test_rows_appended_by_delta_rs_read_back_by_spark_and_by_partition(spark, la
     assert io.last_commit(SPEC, lake)["operation"] == "WRITE"
 
 
-def test_rows_written_is_the_last_commits_output_rows(spark, lake):
-    io.append(spark.createDataFrame([("a", f"s{n}", n, AT) for n in range(4)], SPEC.schema), SPEC, lake)
-    assert io.rows_written(spark, SPEC, lake) == 4
-    io.replace_where(spark.createDataFrame([("a", "s9", 9, AT)], SPEC.schema), SPEC, "source = 'a'", lake)
-    assert io.rows_written(spark, SPEC, lake) == 1                         # the overwrite wrote 1 row
-
-
 # --- the small sources' writes through delta-rs: replace_rows, merge_rows, insert_missing -------------------
 DAY_SPEC = TableSpec("rows_test", "silver", T.StructType([
     T.StructField("k", T.StringType(), False), T.StructField("v", T.DoubleType(), True),
@@ -116,3 +109,18 @@ def test_insert_missing_adds_only_rows_not_there_and_a_concurrent_insert_is_retr
         LogTable.merge = real_merge
     assert raced == [1]
     assert sorted(io.read_column(SPEC, "sha", ("source", "a"), lake)) == ["s1", "s2", "s3"]
+
+
+def test_replace_rows_with_exact_columns_refuses_rows_of_another_shape(spark, lake):
+    import pyarrow as pa
+
+    io.replace_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1")]), "true", lake, exact_columns=True)
+    wider = arrow_rows([("a", 2.0, D1, "f1")]).append_column("new_kpi", pa.array([1.0]))
+    with pytest.raises(ValueError, match=r"new \['new_kpi'\], missing \[\]"):
+        io.replace_rows(spark, DAY_SPEC, wider, "true", lake, exact_columns=True)
+    narrower = arrow_rows([("a", 2.0, D1, "f1")]).drop_columns(["v"])
+    with pytest.raises(ValueError, match=r"missing \['v'\]"):
+        io.replace_rows(spark, DAY_SPEC, narrower, "true", lake, exact_columns=True)
+    assert spark_rows(spark, lake) == [("a", 1.0, D1, "f1")]          # nothing was written
+    io.replace_rows(spark, DAY_SPEC, wider, "true", lake)               # without it, extra columns are left out
+    assert spark_rows(spark, lake) == [("a", 2.0, D1, "f1")]
