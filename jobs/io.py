@@ -229,9 +229,10 @@ def _as_table_schema(path: str, data, exact_columns: bool = False) -> object:
     from deltalake import DeltaTable as LogTable
 
     schema = pa.schema(LogTable(path).schema().to_arrow())
-    if exact_columns and set(data.column_names) != set(schema.names):
-        raise ValueError(f"{path}: the rows' columns differ from the table's: new {sorted(set(data.column_names) - set(schema.names))}, "
-                         f"missing {sorted(set(schema.names) - set(data.column_names))}")
+    ours, theirs = set(data.column_names), set(schema.names)
+    if exact_columns and ours != theirs:
+        raise ValueError(f"{path}: the rows' columns differ from the table's: new {sorted(ours - theirs)}, "
+                         f"missing {sorted(theirs - ours)}")
     return data.select(schema.names).cast(schema)
 
 

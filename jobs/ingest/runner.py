@@ -228,7 +228,8 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
         q_cond = f"source = '{source}' AND {sha_cond}"
         with result.stage("quarantine"):
             # also when no row is bad now: an earlier, interrupted run of the same files may have left some
-            if result.quarantined_rows or set(new_sha) & set(io.read_column(QUARANTINE, "file_sha256", ("source", source), settings)):
+            left_before = set(new_sha) & set(io.read_column(QUARANTINE, "file_sha256", ("source", source), settings))
+            if result.quarantined_rows or left_before:
                 bad_rows = quarantine_rows(staged.bad).toArrow() if staged is not None else _quarantine_table(checked)
                 io.replace_rows(spark, QUARANTINE, bad_rows, q_cond, settings)
 

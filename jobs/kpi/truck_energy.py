@@ -91,7 +91,8 @@ class IntervalRules:
     rule_version: str
 
 
-def _cogrouped(telematics: DataFrame, trucks: DataFrame, tickets: DataFrame, rules: dict, per_truck, schema: str) -> DataFrame:
+def _cogrouped(telematics: DataFrame, trucks: DataFrame, tickets: DataFrame, rules: dict, per_truck,
+               schema: str) -> DataFrame:
     """Each truck's frames (with its pack and tank sizes) and tickets, met in one Python task (``cogroup``),
     through ``per_truck(frames, tickets, rules=IntervalRules)``."""
     tr = trucks.select("vin", "company_id", "powertrain", "battery_kwh", "h2_tank_kg")
@@ -173,7 +174,8 @@ def _truck_arrays(frames: pa.Table, tickets: pa.Table, rules: IntervalRules):
         # loading, the next ticket, or max_loaded_h
         which = np.searchsorted(_micros(tickets, "load_ts"), ts, side="right") - 1
         has_ticket = which >= 0
-        load_ts_s = np.where(has_ticket, (_micros(tickets, "load_ts") / 1e6)[which] if tickets.num_rows else 0.0, np.nan)
+        load_ts_s = np.where(has_ticket, (_micros(tickets, "load_ts") / 1e6)[which] if tickets.num_rows else 0.0,
+                             np.nan)
         net_t = np.where(has_ticket, _floats(tickets, "net_t")[which] if tickets.num_rows else 0.0, np.nan)
         # runs of frames in the same moving state; a run lasts from its first frame to the frame after its last
         run_id = np.cumsum(np.append(True, stopped[1:] != stopped[:-1])) - 1
@@ -242,7 +244,8 @@ def intervals_of_truck(frames: pa.Table, tickets: pa.Table, *, rules: IntervalRu
     next_ts = np.append(_micros(frames, "ts")[1:], 0)
     head = {c: frames.column(c) for c in ("vin", "company_id", "powertrain", "date_local", "ts")}
     return _arrow({**head, "next_ts": pa.array(next_ts, mask=np.arange(n) == n - 1).cast(_TS),
-                   **{c: v[c] for c in ("dt_s", "integrated", "moving", "loaded")}, "ticket_id": _ticket_ids(tickets, which),
+                   **{c: v[c] for c in ("dt_s", "integrated", "moving", "loaded")},
+                   "ticket_id": _ticket_ids(tickets, which),
                    **{c: v[c] for c in _ARROW_INTERVALS.names[11:-1]},
                    "rule_version": pa.array([rules.rule_version] * n, pa.string())}, _ARROW_INTERVALS)
 
@@ -254,8 +257,9 @@ def sums_of_truck(frames: pa.Table, tickets: pa.Table, *, rules: IntervalRules) 
         return _ARROW_SUMS.empty_table()
     frames, tickets, which, v = _truck_arrays(frames, tickets, rules)
     days = frames.column("date_local").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
-    keys, first, group = np.unique(days * (tickets.num_rows + 1) + which + 1, return_index=True, return_inverse=True)
-    last = len(days) - 1 - np.unique((days * (tickets.num_rows + 1) + which + 1)[::-1], return_index=True)[1]
+    key = days * (tickets.num_rows + 1) + which + 1          # (local day, ticket or none) as one integer
+    keys, first, group = np.unique(key, return_index=True, return_inverse=True)
+    last = len(key) - 1 - np.unique(key[::-1], return_index=True)[1]
     size = len(keys)
 
     def total(values: np.ndarray) -> np.ndarray:
@@ -273,8 +277,9 @@ def sums_of_truck(frames: pa.Table, tickets: pa.Table, *, rules: IntervalRules) 
     head = frames.select(["vin", "company_id", "powertrain"]).take(pa.array(first))
     ts = frames.column("ts")
     return _arrow({
-        "date_local": frames.column("date_local").take(pa.array(first)), **{c: head.column(c) for c in head.column_names},
-        "ticket_id": _ticket_ids(tickets, which[first]), "rule_version": pa.array([rules.rule_version] * size, pa.string()),
+        "date_local": frames.column("date_local").take(pa.array(first)),
+        **{c: head.column(c) for c in head.column_names}, "ticket_id": _ticket_ids(tickets, which[first]),
+        "rule_version": pa.array([rules.rule_version] * size, pa.string()),
         "frames": np.bincount(group, minlength=size).astype(np.int64),
         "integrated_s": total(np.where(integ, v["dt_s"], 0.0)),
         "gap_s": total(np.where(~integ & ~np.isnan(v["dt_s"]), v["dt_s"], 0.0)),

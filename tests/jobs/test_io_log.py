@@ -49,7 +49,8 @@ def arrow_rows(rows: list[tuple]):
 
 
 def spark_rows(spark, lake) -> list[tuple]:
-    return sorted((r["k"], r["v"], r["event_date_local"], r["source_file"]) for r in io.read_table(spark, DAY_SPEC, lake).collect())
+    return sorted((r["k"], r["v"], r["event_date_local"], r["source_file"])
+                  for r in io.read_table(spark, DAY_SPEC, lake).collect())
 
 
 def test_merge_rows_inserts_new_keys_updates_changed_values_only_and_counts_them(spark, lake):
