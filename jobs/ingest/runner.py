@@ -96,13 +96,14 @@ def _quarantine_field_reason() -> tuple[Column, Column]:
     return F.col("_errors")[0]["field"], F.array_join(reasons, "; ")
 
 
+_QUARANTINE_LINEAGE = ("source", "landing_date", "source_file", "file_sha256", "record_no", "line_no")
+
+
 def quarantine_rows(typed: DataFrame) -> DataFrame:
     bad = typed.filter(F.size("_errors") > 0)
     field_, reason = _quarantine_field_reason()
-    return bad.select(
-        "source", "landing_date", "source_file", "file_sha256", "record_no", "line_no",
-        field_.alias("field"), reason.alias("reason"), "raw_record", F.col("ingested_at").alias("quarantined_at"),
-    )
+    return bad.select(*_QUARANTINE_LINEAGE, field_.alias("field"), reason.alias("reason"), "raw_record",
+                      F.col("ingested_at").alias("quarantined_at"))
 
 
 def _newest_first(columns: list[str]) -> list[Column]:
@@ -134,11 +135,10 @@ def checked_rows(bronze: DataFrame, spec: SourceSpec, natural_key: tuple[str, ..
 
 
 def _quarantine_table(checked: pa.Table) -> pa.Table:
+    """The quarantine rows of ``checked_rows`` (collected), as ``quarantine_rows`` selects them."""
     bad = checked.filter(pc.field("_bad"))
-    names = {"_q_field": "field", "_q_reason": "reason", "ingested_at": "quarantined_at"}
-    cols = ["source", "landing_date", "source_file", "file_sha256", "record_no", "line_no", "_q_field", "_q_reason",
-            "raw_record", "ingested_at"]
-    return bad.select(cols).rename_columns([names.get(c, c) for c in cols])
+    return bad.select([*_QUARANTINE_LINEAGE, "_q_field", "_q_reason", "raw_record", "ingested_at"]).rename_columns(
+        QUARANTINE.schema.fieldNames())
 
 
 def _counts(checked: pa.Table, partitioned: bool) -> list[dict]:

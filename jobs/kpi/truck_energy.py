@@ -172,11 +172,14 @@ def _truck_arrays(frames: pa.Table, tickets: pa.Table, rules: IntervalRules):
         # loaded: from the truck's last ticket weighed at or before the frame (a ticket sorts before a frame
         # of the same instant) until the first stop of unload_stop_min_s that starts min_loaded_km after
         # loading, the next ticket, or max_loaded_h
-        which = np.searchsorted(_micros(tickets, "load_ts"), ts, side="right") - 1
+        load_ts = _micros(tickets, "load_ts")
+        which = np.searchsorted(load_ts, ts, side="right") - 1
         has_ticket = which >= 0
-        load_ts_s = np.where(has_ticket, (_micros(tickets, "load_ts") / 1e6)[which] if tickets.num_rows else 0.0,
-                             np.nan)
-        net_t = np.where(has_ticket, _floats(tickets, "net_t")[which] if tickets.num_rows else 0.0, np.nan)
+        if tickets.num_rows:
+            load_ts_s = np.where(has_ticket, (load_ts / 1e6)[which], np.nan)
+            net_t = np.where(has_ticket, _floats(tickets, "net_t")[which], np.nan)
+        else:
+            load_ts_s = net_t = np.full(n, np.nan)
         # runs of frames in the same moving state; a run lasts from its first frame to the frame after its last
         run_id = np.cumsum(np.append(True, stopped[1:] != stopped[:-1])) - 1
         run_first = np.flatnonzero(np.append(True, run_id[1:] != run_id[:-1]))
