@@ -24,7 +24,7 @@ for bucket in "$lake_bucket" "$landing_bucket"; do
   mc mb --ignore-existing "store/$bucket"
 done
 
-policy=/tmp/coalchain-policy.json
+policy="${TMPDIR:-/tmp}/coalchain-policy.json"
 cat >"$policy" <<EOF
 {
   "Version": "2012-10-17",
