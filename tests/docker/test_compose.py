@@ -443,7 +443,8 @@ def test_settings_variables_reach_every_service_running_project_code(compose):
             passed = [n for n in names if n in env]
             assert passed, f"{service_name} gets none of {names} (Settings.{field_name})"
             # the value comes from the deployment's .env under the same name
-            assert any(r.name == passed[0] for r in references(str(env[passed[0]]))), \
+            value = env[passed[0]]
+            assert value is None or any(r.name == passed[0] for r in references(str(value))), \
                 f"{service_name}: {passed[0]} is not taken from the variable of the same name"
 
 
@@ -457,8 +458,16 @@ def test_the_dags_own_variables_reach_the_dag_processor_and_scheduler(compose):
         assert not missing, f"{name} lacks {sorted(missing)}"
 
 
+def passthrough_names(compose) -> set[str]:
+    """Environment entries without a value: compose takes them from the shell or docker/.env as they are."""
+    return {name for node in [compose.get("x-project-env", {})] + [s.get("environment", {}) for s in
+                                                                   compose["services"].values()]
+            for name, value in node.items() if value is None}
+
+
 def compose_references(compose) -> list[Reference]:
-    return [r for text in strings_in(compose) for r in references(text)]
+    refs = [r for text in strings_in(compose) for r in references(text)]
+    return refs + [Reference(name, None, "") for name in sorted(passthrough_names(compose))]
 
 
 def test_env_example_lists_every_variable_and_no_secret(compose, env_example):
@@ -479,10 +488,20 @@ def test_env_example_lists_every_variable_and_no_secret(compose, env_example):
     for name, value in env_example.items():
         if name in required or SECRET_NAME.search(name):
             assert value == "", f".env.example holds a value for the secret {name}"
+    for name in passthrough_names(compose):
+        # passed as it is: an empty value would reach the code as "" (a folder ".", a JSON error)
+        assert env_example[name] != "", f".env.example gives {name}, passed without a default, no value"
 
 
 def resolved_env(service: dict, env_file: dict[str, str]) -> dict[str, str]:
-    return {key: interpolate(str(value), env_file) for key, value in service["environment"].items()}
+    resolved = {}
+    for key, value in service["environment"].items():
+        if value is None:  # passed through from the .env file, or unset
+            if key in env_file:
+                resolved[key] = env_file[key]
+        else:
+            resolved[key] = interpolate(str(value), env_file)
+    return resolved
 
 
 def test_resolved_values_are_valid_settings(compose, env_example, monkeypatch):
