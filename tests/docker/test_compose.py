@@ -604,8 +604,10 @@ def test_jars_match_the_locked_versions():
     assert versions["bundle"] == "2.24.6"
 
 
-def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, tmp_path):
-    from jobs.session import delta_jars
+def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, env_example, tmp_path, monkeypatch):
+    """Every ``*_jars(settings)`` of jobs.session (the JARs a session puts on ``spark.jars``) finds its files
+    among those the jars stage writes, with the stack's settings."""
+    import jobs.session
     from jobs.settings import Settings
 
     copies = [shlex.split(a) for a in runtime.all("COPY") if a.startswith("--from=jars")]
@@ -614,7 +616,20 @@ def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, tm
     assert default == image_env["COALCHAIN_JAR_DIR"]
     for _, artifact, version, _ in jar_list():  # the file names the Dockerfile's jars stage writes
         (tmp_path / f"{artifact}-{version}.jar").write_bytes(b"")
-    assert len(delta_jars(Settings(_env_file=None, jar_dir=tmp_path))) == 2
+    filled = {name: value or f"test-{name.lower()}" for name, value in env_example.items()}
+    for name in list(os.environ):
+        if name.startswith(("COALCHAIN_", "AWS_")):
+            monkeypatch.delenv(name)
+    for name, value in resolved_env(compose["services"]["airflow-scheduler"], filled).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("COALCHAIN_JAR_DIR", str(tmp_path))
+    settings = Settings(_env_file=None)
+    finders = {name: f for name, f in vars(jobs.session).items() if name.endswith("_jars") and callable(f)}
+    assert "delta_jars" in finders
+    for name, finder in finders.items():
+        jars = finder(settings)  # raises FileNotFoundError on a missing JAR
+        assert all(str(tmp_path) in str(jar) for jar in jars), f"{name} reads JARs outside COALCHAIN_JAR_DIR"
+    assert len(jobs.session.delta_jars(settings)) == 2
 
 
 # ---- Scripts the services run ---------------------------------------------------------------------------
