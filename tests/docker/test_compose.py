@@ -632,6 +632,37 @@ def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, en
     assert len(jobs.session.delta_jars(settings)) == 2
 
 
+def test_jars_stage_downloads_and_checks_each_jar(dockerfile, tmp_path):
+    """The jars stage's RUN, run here with curl against a Maven layout on disk: it writes
+    <artifactId>-<version>.jar and stops on a checksum that does not match."""
+    import hashlib
+
+    stage = next(s for s in dockerfile[1] if s.name == "jars")
+    args = dict(a.partition("=")[::2] for a in stage.all("ARG"))
+    script = next(run for run in stage.all("RUN") if "sha256sum -c" in run)
+    copy_source = [shlex.split(a) for a in parse_dockerfile(DOCKER / "Dockerfile")[1][-1].all("COPY")
+                   if a.startswith("--from=jars")][0][1]
+    assert copy_source == args["JAR_OUT"]  # the runtime stage copies the folder this stage writes
+
+    repo = tmp_path / "maven"
+    jar = repo / "org" / "example" / "demo-lib" / "1.2.3" / "demo-lib-1.2.3.jar"
+    jar.parent.mkdir(parents=True)
+    jar.write_bytes(b"not really a jar")
+    good = hashlib.sha256(b"not really a jar").hexdigest()
+    listing = tmp_path / "jars.txt"
+
+    def run(sha256: str) -> subprocess.CompletedProcess:
+        listing.write_text(f"# comment\n\norg.example:demo-lib:1.2.3 {sha256}\n")
+        env = {"PATH": "/usr/bin:/bin", "MAVEN_REPO": f"file://{repo}", "JAR_LIST": str(listing),
+               "JAR_OUT": str(tmp_path / "out")}
+        return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+
+    done = run(good)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "demo-lib-1.2.3.jar").read_bytes() == b"not really a jar"
+    assert run("0" * 64).returncode != 0
+
+
 # ---- Scripts the services run ---------------------------------------------------------------------------
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
