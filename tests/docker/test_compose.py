@@ -568,6 +568,25 @@ def test_image_is_python_311_java_17_non_root(dockerfile, runtime, image_env, ap
     assert users and users[-1] not in ("root", "0", "0:0"), f"the image runs as {users[-1:] or 'root'}"
 
 
+def test_build_context_holds_what_the_image_copies(dockerfile):
+    """docker/Dockerfile.dockerignore excludes everything, then lets in what the COPYs need; a COPY of a
+    path it does not let in fails the build."""
+    allowed = [line[1:].rstrip("/") for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+               if line.startswith("!")]
+    first = [line for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")][0]
+    assert first == "*", "the ignore file should start by excluding everything"
+    for stage in dockerfile[1]:
+        for args in stage.all("COPY"):
+            words = shlex.split(args)
+            if any(w.startswith("--from=") for w in words):
+                continue
+            for source in [w for w in words if not w.startswith("--")][:-1]:
+                assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+                assert any(source == a or source.startswith(a + "/") for a in allowed), \
+                    f"COPY {source}: excluded from the build context by Dockerfile.dockerignore"
+
+
 @pytest.mark.xfail(strict=True, reason="requirements.lock has no PostgreSQL driver for Airflow's metadata "
                    "database (psycopg2-binary or psycopg2); the stack cannot start until the lock gains one")
 def test_the_lock_has_the_metadata_database_driver(compose):
