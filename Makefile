@@ -7,7 +7,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: bootstrap run test test-slow sample clean-lake extracts report bench
+.PHONY: bootstrap run test test-slow test-cluster sample clean-lake extracts report bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -18,11 +18,16 @@ run: bootstrap
 
 ## The test suite (real Spark, Delta, Airflow). `.ci/run` calls exactly this.
 test: bootstrap
-	@$(PY) -m pytest -m "not slow" -q
+	@$(PY) -m pytest -m "not slow and not cluster" -q
 
-## Slower tests (larger generated worlds); not part of `make test`.
+## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills); not part of `make test`.
 test-slow: bootstrap
-	@$(PY) -m pytest -m slow -q
+	@$(PY) -m pytest -m "slow and not cluster" -q
+
+## The pipeline on a real Spark standalone cluster started on loopback (tests/cluster); not part of `make test`.
+test-cluster:
+	@bash scripts/bootstrap.sh cluster
+	@$(PY) -m pytest -m cluster -q
 
 ## Regenerate the committed sample (bit-for-bit identical).
 sample: bootstrap

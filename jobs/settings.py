@@ -8,22 +8,59 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobs.storage import HADOOP_AWS_VERSION, Location, parse_location
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DELTA_VERSION = "4.0.1"
+# a local folder or s3://bucket/prefix (see jobs/storage.py)
+LocationSetting = Annotated[Location, BeforeValidator(parse_location)]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COALCHAIN_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="COALCHAIN_", env_file=".env", extra="ignore",
+                                      arbitrary_types_allowed=True, populate_by_name=True)
 
-    lake_root: Path = Field(REPO_ROOT / ".lake", description="Root of every Delta table (bronze/silver/gold).")
-    landing_root: Path = Field(
+    lake_root: LocationSetting = Field(
+        REPO_ROOT / ".lake", description="Root of every Delta table (bronze/silver/gold): a folder or s3://bucket/prefix.")
+    landing_root: LocationSetting = Field(
         REPO_ROOT / "data_samples" / "landing",
-        description="Landing zone: <landing_root>/<source>/<yyyy-mm-dd>/<file>.",
+        description="Landing zone: <landing_root>/<source>/<yyyy-mm-dd>/<file>; a folder or s3://bucket/prefix.",
+    )
+    # Object storage (S3 API: AWS S3, MinIO, Alibaba Cloud OSS): the standard AWS variables, unprefixed.
+    aws_endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"),
+        description="S3 endpoint, e.g. http://127.0.0.1:9000 (MinIO) or https://oss-cn-beijing.aliyuncs.com; "
+        "unset for AWS S3.")
+    aws_access_key_id: SecretStr | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY"))
+    aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    s3_allow_http: bool = Field(False, description="Allow a plain-HTTP S3 endpoint (a local MinIO or test server).")
+    s3_path_style: bool = Field(
+        False, description="Path-style requests (http://endpoint/bucket/key), as MinIO and most local servers need.")
+    s3_jar_dir: Path = Field(
+        Path.home() / ".cache" / "coalchain" / "jars" / f"hadoop-aws-{HADOOP_AWS_VERSION}",
+        description="Folder holding hadoop-aws and the AWS SDK bundle (scripts/bootstrap.sh cluster).",
     )
     spark_master: str = Field("local[*]", description="Spark master URL; e.g. spark://host:7077 for a cluster.")
+    spark_python: str | None = Field(
+        None,
+        description="Python interpreter the executors run (`spark.pyspark.python`); default the driver's own. "
+        "Set it when the workers keep the project's dependencies at another path.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Extra Spark properties as JSON, e.g. {"spark.executor.memory": "4g", '
+        '"spark.cores.max": "8"}; applied last, so they win over the defaults.',
+    )
+    code_cache_dir: Path = Field(
+        Path.home() / ".cache" / "coalchain" / "code",
+        description="Where the project's code archive for cluster executors is built (named by its content hash).",
+    )
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = Field(8, ge=1)
     # Measured on the bench day (2 cores): 3 families at a time build gold in 56 s warm against 64 s with 2;
@@ -69,7 +106,11 @@ class Settings(BaseSettings):
 
     @property
     def delivery_dir(self) -> Path:
-        return self.delivery_root if self.delivery_root is not None else self.lake_root.parent / "delivery"
+        if self.delivery_root is not None:
+            return self.delivery_root
+        if not isinstance(self.lake_root, Path):  # a lake in a bucket: packs go to a local folder
+            return REPO_ROOT / "delivery"
+        return self.lake_root.parent / "delivery"
 
     @property
     def extracts_root(self) -> Path:

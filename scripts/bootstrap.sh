@@ -5,6 +5,9 @@
 #      outside the repo, so later runs need no network;
 #   3. an Airflow home in .airflow (ignored) with an initialised metadata database;
 #   4. Debian's chromium (headless), which the report tests use to render the HTML reports.
+# `bootstrap.sh cluster` (make test-cluster, make bench with --cluster) also resolves, once:
+#   5. hadoop-aws and the AWS SDK bundle matching PySpark's Hadoop (Spark's s3a connector), cached;
+#   6. moto's standalone S3 server in its own venv from requirements-s3server.lock (the test object store).
 # Re-running is cheap: each step is skipped when its stamp matches.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,5 +73,28 @@ if [[ ! -x /usr/bin/chromium ]]; then
     exit 1
   fi
   [[ -x /usr/bin/chromium ]] || { log "ERROR: apt-get finished but /usr/bin/chromium is still missing"; exit 1; }
+fi
+# 5-6. Object storage: the s3a JARs and the test S3 server (only for `bootstrap.sh cluster`) ----------
+if [[ "${1:-}" == "cluster" ]]; then
+  HADOOP_AWS_VERSION="3.4.1"      # = PySpark's Hadoop (pyspark/jars/hadoop-client-api-3.4.1.jar)
+  AWS_SDK_VERSION="2.24.6"        # = hadoop-project 3.4.1's aws-java-sdk-v2.version
+  S3_JAR_DIR="${COALCHAIN_S3_JAR_DIR:-$HOME/.cache/coalchain/jars/hadoop-aws-$HADOOP_AWS_VERSION}"
+  if [[ ! -f "$S3_JAR_DIR/hadoop-aws-$HADOOP_AWS_VERSION.jar" || ! -f "$S3_JAR_DIR/bundle-$AWS_SDK_VERSION.jar" ]]; then
+    command -v mvn >/dev/null 2>&1 || { log "ERROR: mvn not found; it is needed once to fetch the S3 JARs"; exit 1; }
+    log "resolving hadoop-aws $HADOOP_AWS_VERSION and the AWS SDK bundle $AWS_SDK_VERSION with Maven into $S3_JAR_DIR"
+    mkdir -p "$S3_JAR_DIR"
+    for artifact in "org.apache.hadoop:hadoop-aws:$HADOOP_AWS_VERSION" "software.amazon.awssdk:bundle:$AWS_SDK_VERSION"; do
+      mvn -q -B dependency:copy -Dartifact="$artifact" -DoutputDirectory="$S3_JAR_DIR" \
+        || { log "ERROR: Maven could not fetch $artifact"; exit 1; }
+    done
+  fi
+  S3_VENV="$HOME/.cache/coalchain/s3server-venv"
+  s3_hash="$(sha256sum requirements-s3server.lock | cut -c1-16)"
+  if [[ ! -x "$S3_VENV/bin/moto_server" || "$(cat "$S3_VENV/.lock_hash" 2>/dev/null)" != "$s3_hash" ]]; then
+    log "installing the test S3 server (moto) into $S3_VENV"
+    "$PYTHON" -m venv "$S3_VENV"
+    "$S3_VENV/bin/python" -m pip install --quiet --no-deps -r requirements-s3server.lock
+    echo "$s3_hash" > "$S3_VENV/.lock_hash"
+  fi
 fi
 log "ready: venv=.venv jars=$JAR_DIR airflow_home=$AIRFLOW_HOME chromium=/usr/bin/chromium"

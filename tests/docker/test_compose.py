@@ -642,6 +642,7 @@ def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, en
     for name, value in resolved_env(compose["services"]["airflow-scheduler"], filled).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("COALCHAIN_JAR_DIR", str(tmp_path))
+    monkeypatch.setenv("COALCHAIN_S3_JAR_DIR", str(tmp_path))  # the image keeps both sets in one folder
     settings = Settings(_env_file=None)
     finders = {name: f for name, f in vars(jobs.session).items() if name.endswith("_jars") and callable(f)}
     assert "delta_jars" in finders
