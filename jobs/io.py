@@ -27,6 +27,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs import storage
 from jobs.settings import Settings, get_settings
 from schemas.tables import TableSpec
 
@@ -34,7 +35,7 @@ _LAYER_ROOT = {"bronze": "bronze_root", "silver": "silver_root", "gold": "gold_r
 _CONCURRENT_RETRIES = 5
 
 
-def table_path(spec: TableSpec, settings: Settings | None = None) -> Path:
+def table_path(spec: TableSpec, settings: Settings | None = None) -> storage.Location:
     settings = settings or get_settings()
     root = getattr(settings, _LAYER_ROOT[spec.layer]) if spec.layer in _LAYER_ROOT else settings.lake_root / spec.layer
     return root / spec.name
@@ -44,7 +45,16 @@ def table_exists(spec: TableSpec, settings: Settings | None = None) -> bool:
     """Whether the table has a first commit (a ``_delta_log`` folder alone is a table another thread or
     process is creating at this moment: no reader can open it yet)."""
     log = table_path(spec, settings) / "_delta_log"
+    if storage.is_object_store(log):
+        return storage.has_commit(settings or get_settings(), log)
     return (log / "_last_checkpoint").is_file() or next(log.glob("*.json"), None) is not None
+
+
+def _log(path: str):
+    """delta-rs's view of the table at ``path`` (a folder, or the s3a:// URI Spark reads)."""
+    from deltalake import DeltaTable as LogTable
+
+    return LogTable(path, storage_options=storage.options_for(path))
 
 
 def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> str:
@@ -103,9 +113,7 @@ def last_commit(spec: TableSpec, settings: Settings | None = None) -> dict:
     Delta log with delta-rs: no Spark job."""
     if not table_exists(spec, settings):
         return {}
-    from deltalake import DeltaTable as LogReader
-
-    last = LogReader(str(table_path(spec, settings))).history(1)
+    last = _log(str(table_path(spec, settings))).history(1)
     return last[0] if last else {}
 
 
@@ -120,9 +128,7 @@ def read_column(spec: TableSpec, column: str, partition: tuple[str, str] | None 
     the small lookups of the bookkeeping. A table that does not exist yet has no values."""
     if not table_exists(spec, settings):
         return []
-    from deltalake import DeltaTable as LogReader
-
-    table = LogReader(str(table_path(spec, settings))).to_pyarrow_table(
+    table = _log(str(table_path(spec, settings))).to_pyarrow_table(
         partitions=[(partition[0], "=", partition[1])] if partition else None, columns=[column])
     return table.column(column).to_pylist()
 
@@ -133,15 +139,15 @@ def append_rows(spark: SparkSession, spec: TableSpec, rows: list[tuple], setting
 
     path = ensure_table(spark, spec, settings)
     data = _rows_table(path, rows)
-    with_retry(lambda: write_deltalake(path, data, mode="append"))
+    with_retry(lambda: write_deltalake(path, data, mode="append",
+                                                  storage_options=storage.options_for(path)))
 
 
 def _rows_table(path: str, rows: list[tuple]):
     """Tuples in the table's column order → an Arrow table of the table's schema."""
     import pyarrow as pa
-    from deltalake import DeltaTable as LogTable
 
-    schema = pa.schema(LogTable(path).schema().to_arrow())
+    schema = pa.schema(_log(path).schema().to_arrow())
     return pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
 
 
@@ -226,9 +232,8 @@ def _as_table_schema(path: str, data, exact_columns: bool = False) -> object:
     """``data`` (an Arrow table) with the table's columns, in order, cast to its types (the write contract).
     Columns the table does not have are left out, or refused with ``exact_columns``."""
     import pyarrow as pa
-    from deltalake import DeltaTable as LogTable
 
-    schema = pa.schema(LogTable(path).schema().to_arrow())
+    schema = pa.schema(_log(path).schema().to_arrow())
     ours, theirs = set(data.column_names), set(schema.names)
     if exact_columns and ours != theirs:
         raise ValueError(f"{path}: the rows' columns differ from the table's: new {sorted(ours - theirs)}, "
@@ -245,14 +250,14 @@ def replace_rows(spark: SparkSession, spec: TableSpec, data, condition: str, set
 
     path = ensure_table(spark, spec, settings)
     rows = _as_table_schema(path, data, exact_columns)
-    with_retry(lambda: write_deltalake(path, rows, mode="overwrite", predicate=condition))
+    with_retry(lambda: write_deltalake(path, rows, mode="overwrite", predicate=condition,
+                                                  storage_options=storage.options_for(path)))
 
 
 def merge_rows(spark: SparkSession, spec: TableSpec, data, *, partition_values: Iterable | None = None,
                settings: Settings | None = None) -> dict[str, int]:
     """``merge_upsert`` for an Arrow table (one row per key), through delta-rs: the same match and
     changed-values conditions, one commit, and the same counts back (inserted / updated rows)."""
-    from deltalake import DeltaTable as LogTable
 
     path = ensure_table(spark, spec, settings)
     conditions = _merge_conditions(spec, partition_values)
@@ -260,7 +265,7 @@ def merge_rows(spark: SparkSession, spec: TableSpec, data, *, partition_values: 
         return {"inserted": 0, "updated": 0}
     key_cond, changed, _partition_cond = conditions
     rows = _as_table_schema(path, data)
-    metrics = with_retry(lambda: LogTable(path).merge(rows, key_cond, source_alias="s", target_alias="t")
+    metrics = with_retry(lambda: _log(path).merge(rows, key_cond, source_alias="s", target_alias="t")
                          .when_matched_update_all(predicate=changed).when_not_matched_insert_all().execute())
     return {"inserted": int(metrics["num_target_rows_inserted"]), "updated": int(metrics["num_target_rows_updated"])}
 
@@ -269,11 +274,10 @@ def insert_missing(spark: SparkSession, spec: TableSpec, rows: list[tuple], cond
                    settings: Settings | None = None) -> int:
     """Insert the rows (tuples in the table's column order) that match no row of the table under
     ``condition`` (``t.`` = table, ``s.`` = the new rows), through delta-rs; returns the rows inserted."""
-    from deltalake import DeltaTable as LogTable
 
     path = ensure_table(spark, spec, settings)
     data = _rows_table(path, rows)
-    metrics = with_retry(lambda: LogTable(path).merge(data, condition, source_alias="s", target_alias="t")
+    metrics = with_retry(lambda: _log(path).merge(data, condition, source_alias="s", target_alias="t")
                          .when_not_matched_insert_all().execute())
     return int(metrics["num_target_rows_inserted"])
 
@@ -321,7 +325,6 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
       same input at once). delta-rs checks concurrent commits for files both remove, not for rows both add,
       so this is checked on the table as committed; the caller's ``replace_where`` then leaves one copy.
     """
-    from deltalake import DeltaTable as LogTable
 
     if not files:
         return True
@@ -331,7 +334,7 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
     added: list[str] = []
 
     def commit() -> bool:
-        log = LogTable(path)
+        log = _log(path)
         if not _same_columns(log, spec):
             return False
         existing = _files_holding(log, partitions, key, keys)
@@ -343,7 +346,7 @@ def add_files(spark: SparkSession, spec: TableSpec, files: list[DataFile], key: 
     if not with_retry(commit):
         return False
     ours = set(added)
-    return all(a["path"] in ours for a, _ in _files_holding(LogTable(path), partitions, key, keys))
+    return all(a["path"] in ours for a, _ in _files_holding(_log(path), partitions, key, keys))
 
 
 def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFile],
@@ -358,7 +361,6 @@ def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFil
     same input at once: this run's files are removed again, in a second commit, and its MERGE then finds
     the other run's rows).
     """
-    from deltalake import DeltaTable as LogTable
 
     if not files:
         return []
@@ -367,7 +369,7 @@ def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFil
     added: list[str] = []
 
     def commit() -> None:
-        log = LogTable(path)
+        log = _log(path)
         committed.clear()
         added.clear()
         if not _same_columns(log, spec):
@@ -381,10 +383,10 @@ def add_files_to_empty(spark: SparkSession, spec: TableSpec, files: list[DataFil
     if not committed:
         return list(files)
     partitions, ours = {_partition(f) for f in committed}, set(added)
-    mine = [a for a in _add_actions(LogTable(path)) if _partition_of(a) in partitions]
+    mine = [a for a in _add_actions(_log(path)) if _partition_of(a) in partitions]
     if any(a["path"] not in ours for a in mine):
         # take ours back: a commit that removes them and adds nothing
-        with_retry(lambda: _commit_files(LogTable(path), spec, path, [], [a for a in mine if a["path"] in ours]))
+        with_retry(lambda: _commit_files(_log(path), spec, path, [], [a for a in mine if a["path"] in ours]))
         return list(files)
     return [f for f in files if f not in committed]
 
@@ -402,7 +404,7 @@ def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], remove
         for f in files:
             rel = "/".join([*[f"{k}={v}" for k, v in f.partition_values.items()],
                             f"part-{uuid.uuid4().hex}-{f.path.stem}.parquet"])
-            _link(f.path, Path(path) / rel)
+            _link(f.path, path, rel)
             added.append(rel)
             actions.append(AddAction(rel, f.path.stat().st_size, f.partition_values, now_ms, True, f.stats_json()))
         log.create_write_transaction(actions, mode="append", schema=log.schema(),
@@ -411,7 +413,7 @@ def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], remove
                                          "numOutputRows": str(sum(f.num_records for f in files))}))
     except Exception:
         for rel in added:  # not committed: no reader will look for them
-            (Path(path) / rel).unlink(missing_ok=True)
+            _unlink(path, rel)
         raise
     return added
 
@@ -454,14 +456,28 @@ def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> li
     return found
 
 
-def _link(source: Path, target: Path) -> None:
-    """Put ``source`` at ``target`` without copying its bytes where the file system allows (a hard link:
-    the staged file stays readable for a fallback write until the run removes its staging folder)."""
+def _link(source: Path, table: str, rel: str) -> None:
+    """Put the staged file ``source`` at ``rel`` in the table folder without copying its bytes where the
+    file system allows (a hard link: the staged file stays readable for a fallback write until the run
+    removes its staging folder); into a bucket it is uploaded."""
+    location = storage.parse_location(table)
+    if storage.is_object_store(location):
+        storage.upload(get_settings(), source, location / rel)
+        return
+    target = Path(table) / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def _unlink(table: str, rel: str) -> None:
+    location = storage.parse_location(table)
+    if storage.is_object_store(location):
+        storage.delete(get_settings(), location / rel)
+    else:
+        (Path(table) / rel).unlink(missing_ok=True)
 
 
 def in_list_condition(column: str, values: Iterable) -> str:

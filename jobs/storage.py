@@ -174,3 +174,35 @@ def fs_path(location: Location) -> str:
     if isinstance(location, S3Location):
         return f"{location.bucket}/{location.key}" if location.key else location.bucket
     return str(location)
+
+
+def options_for(uri: str) -> dict[str, str] | None:
+    """delta-rs storage options for a table URI, from the process's settings (None for a local path)."""
+    location = parse_location(uri)
+    if not isinstance(location, S3Location):
+        return None
+    from jobs.settings import get_settings
+
+    return delta_storage_options(get_settings(), location)
+
+
+def has_commit(settings: "Settings", log: S3Location) -> bool:
+    """Whether a ``_delta_log`` prefix in a bucket holds a commit or a checkpoint pointer."""
+    from pyarrow import fs
+
+    infos = filesystem(settings, log).get_file_info(fs.FileSelector(fs_path(log), allow_not_found=True))
+    return any(i.base_name == "_last_checkpoint" or i.base_name.endswith(".json") for i in infos)
+
+
+def upload(settings: "Settings", source: Path, target: S3Location) -> None:
+    from pyarrow import fs
+
+    fs.copy_files(str(source), fs_path(target), source_filesystem=fs.LocalFileSystem(),
+                  destination_filesystem=filesystem(settings, target))
+
+
+def delete(settings: "Settings", target: S3Location) -> None:
+    try:
+        filesystem(settings, target).delete_file(fs_path(target))
+    except FileNotFoundError:
+        pass
