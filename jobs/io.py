@@ -74,8 +74,24 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
             builder = builder.property("delta.dataSkippingStatsColumns", ",".join(spec.stats_cols))
         builder.execute()
 
+    def create_in_bucket() -> None:
+        # delta-rs writes version 0 with a conditional PUT: of two first runs creating the table at once
+        # exactly one commit lands, where Spark's S3 log store could let both write it
+        from deltalake import DeltaTable as LogTable
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        configuration = ({"delta.dataSkippingStatsColumns": ",".join(spec.stats_cols)}
+                         if spec.stats_cols else None)
+        try:
+            LogTable.create(storage.delta_uri(storage.parse_location(path)), to_arrow_schema(spec.schema),
+                            mode="ignore", partition_by=list(spec.partition_cols) or None,
+                            configuration=configuration, storage_options=storage.options_for(path))
+        except Exception:  # noqa: BLE001 - lost the race for version 0: the table now exists
+            if not table_exists(spec, settings):
+                raise
+
     if not table_exists(spec, settings):
-        with_retry(create)
+        with_retry(create_in_bucket if storage.is_object_store(table_path(spec, settings)) else create)
     return path
 
 

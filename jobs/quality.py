@@ -382,9 +382,12 @@ def write_results(spark: SparkSession, result: QualityResult, settings: Settings
     """Record a run: its rows replace any earlier rows of the same (table, run_id) in ``quality_results``,
     and its GX validation result replaces the same run's JSON in the Data Docs results store."""
     settings = settings or get_settings()
-    df = spark.createDataFrame(result_rows(result), QUALITY_RESULTS.schema)
     condition = f"table_name = {_sql_str(result.table)} AND run_id = {_sql_str(result.run_id)}"
-    io.replace_where(df, QUALITY_RESULTS, condition, settings)
+    # through delta-rs: every ingest DAG writes this table, and on object storage only delta-rs commits
+    # are safe against each other (docs/reliability.md)
+    path = str(io.ensure_table(spark, QUALITY_RESULTS, settings))
+    rows = io._rows_table(path, result_rows(result))
+    io.replace_rows(spark, QUALITY_RESULTS, rows, condition, settings)
     _store_gx_result(result, results_dir_of(settings))
 
 

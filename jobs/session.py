@@ -7,7 +7,7 @@ scripts/bootstrap.sh) through ``spark.jars``: no Ivy resolution, no network at s
 On a cluster (any master that is not ``local``) the executors know nothing of the repository: the
 session ships the project's packages to them as one zip (``addPyFile``), built once per code version
 and named by its content hash. ``python -m jobs.session submit-args`` prints the matching
-``spark-submit`` options for running a job with ``spark-submit`` instead.
+``spark-submit`` options (client deploy mode) for running a job with ``spark-submit`` instead.
 """
 from __future__ import annotations
 
@@ -157,8 +157,9 @@ def get_spark(app_name: str = "coalchain"):
 def submit_args(settings: Settings | None = None) -> list[str]:
     """The ``spark-submit`` options that run a project job on a cluster (JARs, code, interpreter)."""
     settings = settings or get_settings()
-    args = ["--master", settings.spark_master, "--jars", ",".join(session_jars(settings)),
-            "--py-files", str(code_archive(settings))]
+    # No --py-files: spark-submit would put the zip first on the driver's own path as well; the session
+    # ships it to the executors itself (client deploy mode: the driver runs from the checkout).
+    args = ["--master", settings.spark_master, "--jars", ",".join(session_jars(settings))]
     python = settings.spark_python or sys.executable
     args += ["--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={sys.executable}"]
     return args

@@ -14,7 +14,10 @@ What it measures, each the same way every run (wall clock, in this one process, 
    workers, this driver) sampled every 0.2 s;
 5. peers (``jobs.bench.peers_duckdb``, ``jobs.bench.peers_pandas``) on the same landing files and the
    same silver Delta tables, timed in the same run, and their KPI values compared with ours;
-6. scaling: 1×, 2×, 4× the fleet (telemetry grows with trucks).
+6. scaling: 1×, 2×, 4× the fleet (telemetry grows with trucks);
+7. with ``--cluster``: the 1× day again on a Spark standalone cluster started on loopback (two workers
+   of one core each, jobs.local_cluster; the project's code shipped to the executors), in a second process,
+   as a ratio to ``local[*]`` of the same run.
 
 Results go to ``<work>/results/<timestamp>.json`` and a dated row is appended to docs/benchmarks.md.
 """
@@ -173,6 +176,47 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
     return out
 
 
+# --- the same day on a standalone cluster ---------------------------------------------------------------
+def run_cluster_pass(work: Path, landing: Path, local: dict) -> dict:
+    """The 1× day through a loopback standalone cluster, in a child process (one SparkSession per process),
+    into a fresh lake; with its ratios to the local pass of this run."""
+    from jobs.local_cluster import LocalSparkCluster
+
+    lake = work / "lake_cluster"
+    shutil.rmtree(lake, ignore_errors=True)
+    with LocalSparkCluster(workers=2, cores_per_worker=1, memory_per_worker="6g",
+                           work_dir=work / "cluster") as cluster:
+        env = {**os.environ, "COALCHAIN_SPARK_MASTER": cluster.master_url, "SPARK_LOCAL_IP": "127.0.0.1",
+               "COALCHAIN_SPARK_CONF": json.dumps({"spark.executor.memory": "5g"}), "PYTHONPATH": str(REPO_ROOT)}
+        done = subprocess.run([sys.executable, "-m", "jobs.bench.run", "--one-pass", str(landing), "--work", str(lake)],
+                              env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"cluster pass failed:\n{done.stderr[-3000:]}")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    run["master"] = "standalone, 2 workers x 1 core, loopback"
+    run["landing_to_gold_ratio_to_local"] = round(run["landing_to_gold_s"] / local["landing_to_gold_s"], 2)
+    if run.get("telematics_rows_per_s") and local.get("telematics_rows_per_s"):
+        run["telematics_rows_per_s_ratio_to_local"] = round(run["telematics_rows_per_s"] / local["telematics_rows_per_s"], 2)
+    return run
+
+
+def one_pass(landing: Path, lake: Path) -> None:
+    """``--one-pass``: ingest and build one landing zone with the environment's master; JSON on the last line."""
+    from jobs.session import get_spark
+
+    settings = Settings(lake_root=lake, landing_root=landing, spark_profile="default")
+    days = delivery_days(landing)
+    t0 = time.perf_counter()
+    spark = get_spark("coalchain-bench-pass")
+    start_s = time.perf_counter() - t0
+    try:
+        run = ingest_and_build(spark, settings, days[0], days[-1])
+    finally:
+        spark.stop()
+    run["spark_start_s"] = round(start_s, 2)
+    print(json.dumps(run, default=str))
+
+
 # --- peers --------------------------------------------------------------------------------------------
 def run_peers(settings: Settings, day: dt.date, ours: dict) -> dict:
     """DuckDB and pandas on the same landing telematics and the same silver tables; compare with gold."""
@@ -290,9 +334,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--work", type=Path, default=REPO_ROOT / ".bench")
     p.add_argument("--doc", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
+    p.add_argument("--cluster", action="store_true",
+                   help="also run the 1x day on a loopback standalone cluster and print its ratios to local[*]")
+    p.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)  # the cluster pass's child process
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("COALCHAIN_SPARK_PROFILE", "default")
+    if args.one_pass:
+        one_pass(args.one_pass, args.work)
+        return
 
     from jobs.session import get_spark
 
@@ -319,6 +369,12 @@ def main(argv: list[str] | None = None) -> None:
                 # the workload's day: the last built (the first is the day before, rebuilt for its last interval)
                 result["peers"] = run_peers(settings, dt.date.fromisoformat(run["gold_days"][-1]), run)
                 result["peers_peak_rss_total_gib"] = memory.snapshot_gib()["peak_rss_total_gib"]
+            if scale == 1 and args.cluster:
+                result["cluster"] = run_cluster_pass(args.work, landing, run)
+                c = result["cluster"]
+                log.info("cluster 1×: telematics %s rows/s (%.2f of local), landing→gold %.1f s (%.2f of local)",
+                         c.get("telematics_rows_per_s"), c.get("telematics_rows_per_s_ratio_to_local", 0),
+                         c["landing_to_gold_s"], c["landing_to_gold_ratio_to_local"])
         if args.incremental_days > 0:
             memory.reset()
             result["incremental"] = run_incremental(spark, args.work, trucks=args.incremental_trucks,

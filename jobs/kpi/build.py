@@ -315,7 +315,7 @@ def record_blocked(spark: SparkSession, blocked: dict[dt.date, str], settings: S
         return
     now = dt.datetime.now(dt.timezone.utc)
     rows = [(day, now, reason[:4000]) for day, reason in sorted(blocked.items())]
-    io.append(spark.createDataFrame(rows, KPI_BLOCKED_DAYS.schema), KPI_BLOCKED_DAYS, settings)
+    io.append_rows(spark, KPI_BLOCKED_DAYS, rows, settings)  # delta-rs: safe beside any writer on S3 too
 
 
 def pending_blocked_days(spark: SparkSession, settings: Settings | None = None) -> set[dt.date]:
@@ -342,7 +342,7 @@ def contiguous_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 def record_build(spark: SparkSession, result: BuildResult, started_at: dt.datetime, settings: Settings | None = None) -> None:
     row = (started_at, dt.datetime.now(dt.timezone.utc), result.days[0], result.days[-1], len(result.tables),
            float(result.seconds))
-    io.append(spark.createDataFrame([row], KPI_BUILDS.schema), KPI_BUILDS, settings)
+    io.append_rows(spark, KPI_BUILDS, [row], settings)
 
 
 def last_build_started_at(spark: SparkSession, settings: Settings | None = None) -> dt.datetime | None:

@@ -59,26 +59,34 @@ def run_pipeline(env: dict[str, str], log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def lakes(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cluster")
-    local = pipeline_env(tmp, "local", COALCHAIN_SPARK_MASTER="local[2]")
-    run_pipeline(local, tmp / "local.log")
+def cluster(tmp_path_factory):
     # Two workers of two cores each; one core per application, so the five ingest DAGs (one Spark
     # application each) run side by side instead of queueing behind the first one.
     with LocalSparkCluster(workers=2, cores_per_worker=2, memory_per_worker="3g",
-                           work_dir=tmp / "spark") as cluster:
-        remote = pipeline_env(tmp, "cluster", COALCHAIN_SPARK_MASTER=cluster.master_url,
-                              COALCHAIN_SPARK_CONF=json.dumps({"spark.cores.max": "1",
-                                                               "spark.executor.memory": "1g"}))
-        run_pipeline(remote, tmp / "cluster.log")
-        applications = cluster.status().get("completedapps", []) + cluster.status().get("activeapps", [])
+                           work_dir=tmp_path_factory.mktemp("spark")) as running:
+        yield running
+
+
+CLUSTER_CONF = json.dumps({"spark.cores.max": "1", "spark.executor.memory": "1g"})
+
+
+@pytest.fixture(scope="module")
+def lakes(tmp_path_factory, cluster):
+    tmp = tmp_path_factory.mktemp("cluster")
+    local = pipeline_env(tmp, "local", COALCHAIN_SPARK_MASTER="local[2]")
+    run_pipeline(local, tmp / "local.log")
+    before = {app["id"] for app in cluster.status().get("completedapps", [])}
+    remote = pipeline_env(tmp, "cluster", COALCHAIN_SPARK_MASTER=cluster.master_url,
+                          COALCHAIN_SPARK_CONF=CLUSTER_CONF)
+    run_pipeline(remote, tmp / "cluster.log")
+    applications = [app for app in cluster.status().get("completedapps", []) if app["id"] not in before]
     return Path(local["COALCHAIN_LAKE_ROOT"]), Path(remote["COALCHAIN_LAKE_ROOT"]), applications, tmp
 
 
 def test_the_cluster_ran_the_jobs(lakes):
     """The cluster lake was written by executors of the standalone cluster, not by a local fallback:
-    the master saw one application per Airflow task process (5 ingest DAGs + init + kpi_daily +
-    kpi_extracts + summary, at least 8)."""
+    the master saw one application per process of the cluster run (init, 5 ingest DAGs, kpi_daily,
+    summary, kpi_extracts: at least 8)."""
     _, _, applications, _ = lakes
     assert len(applications) >= 8, applications
 
@@ -146,3 +154,22 @@ def test_same_extract_packs_on_the_cluster(lakes):
     assert local_csvs and local_csvs == cluster_csvs
     differing = [str(p) for p in local_csvs if (local_root / p).read_bytes() != (cluster_root / p).read_bytes()]
     assert not differing
+
+
+def test_spark_submit_of_a_job(cluster, lakes, tmp_path):
+    """`spark-submit $(python -m jobs.session submit-args) jobs/ingest/runner.py` ingests the logistics
+    domain on the cluster: the same silver shipments as the Airflow run of the pipeline."""
+    local_lake, _, _, _ = lakes
+    env = pipeline_env(tmp_path, "submit", COALCHAIN_SPARK_MASTER=cluster.master_url,
+                       COALCHAIN_SPARK_CONF=CLUSTER_CONF)
+    printed = subprocess.run([sys.executable, "-m", "jobs.session", "submit-args"], env=env, cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert printed[:2] == ["--master", cluster.master_url]
+    submit = Path(sys.executable).with_name("spark-submit")
+    log = tmp_path / "submit.log"
+    run([str(submit), *printed, "jobs/ingest/runner.py", "--domain", "logistics", "--from", "2026-11-01",
+         "--to", "2026-11-30"], env, log)
+    submitted = Path(env["COALCHAIN_LAKE_ROOT"])
+    for table in ("silver/silver_shipments", "silver/silver_weighbridge"):
+        assert (submitted / table / "_delta_log").is_dir(), table
+        assert table_rows(submitted / table) == table_rows(local_lake / table)
