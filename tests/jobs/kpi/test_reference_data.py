@@ -48,8 +48,10 @@ def test_mine_limits_as_in_domain_notes(rows):
     assert all(r.effective_from == dt.date(2026, 8, 1) and r.needs_review for r in rows["mine_energy_limits"]
                if r.standard == "GB 29445-2025")
     old = [r for r in rows["mine_energy_limits"] if r.standard.endswith("-2012")]
-    # placeholders: no invented numbers, flagged, and ending the day the 2025 standard starts
+    # values not found: no invented numbers, flagged, and ending the day the 2025 standard starts
     assert len(old) == 6 and all(r.max_kgce_per_t is None and r.needs_review and r.effective_to == dt.date(2026, 8, 1) for r in old)
+    # GB 29445-2012 (open pit) implemented 2013-10-01; GB 29444-2012's date not confirmed (open)
+    assert {(r.standard, r.effective_from) for r in old} == {("GB 29445-2012", dt.date(2013, 10, 1)), ("GB 29444-2012", None)}
 
 
 def test_washing_limits_and_process_factors(rows):
