@@ -290,10 +290,13 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
 
     def targets_family(washing_rate, rail_monthly):  # 8. target tracking, per month
         tracking = None
+        pt = inp.rules("plan_targets", end)
         for month in months:
             values = targets.plan_target_values(
                 mines=mines, mine_production=inp.silver("mine_production"), washing_rate_monthly=washing_rate,
-                rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month)
+                rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month,
+                mine_register=ref["mine_register"], new_mine_from_year=pt["new_mine_from_year"],
+                rule_version=pt["rule_version"])
             rows = targets.target_tracking(ref["plan_targets"], values=values, month=month)
             tracking = rows if tracking is None else tracking.unionByName(rows)
         monthly("gold_target_tracking", tracking)
