@@ -98,6 +98,13 @@ REFERENCE: dict[str, ReferenceSpec] = {
             "Targets of the Ordos carbon-peaking pilot plan with ids.",
         ),
         ReferenceSpec(
+            "mine_register",
+            _struct(("mine_id", S_, False), ("commissioned_on", DATE), ("advanced_capacity", B), ("source", S_),
+                    *_VALIDITY, ("version", S_, False), ("needs_review", B, False), ("note", S_)),
+            ("mine_id",),
+            "Mine commissioning dates and advanced-capacity designations (plan targets T02, T03).",
+        ),
+        ReferenceSpec(
             "rule_parameters",
             _struct(("rule", S_, False), ("parameter", S_, False), ("value", EXACT, False), ("unit", S_),
                     *_VALIDITY, ("version", S_, False), ("needs_review", B, False), ("rationale", S_)),

@@ -129,7 +129,8 @@ def grade(
 
     The grade is the lowest level n with ``numerator <= level_n_max x denominator`` (exact decimals, a
     value exactly on a limit belongs to that level); beyond level 3 it is ``above_limit``. Rows that
-    cannot be graded say why: ``no_standard``, ``no_limit_value`` (placeholder limits), ``no_output``.
+    cannot be graded say why: ``no_standard``, ``no_limit_available`` (the standard in force has no
+    limit values on file - not a pass), ``no_output``.
     Adds: standard, standard_clause, level_{1,2,3}_max_<unit>, limits_version, limits_need_review, level, grade.
     """
     lv = limit_levels(limits, type_col=limit_type_col, value_col=limit_value_col)
@@ -149,12 +150,12 @@ def grade(
         .when(den.isNull() | (den <= 0), F.lit("no_output"))
         .when(num.isNull(), F.lit("no_energy_data"))
         .when(F.col("level_1_max").isNull() & F.col("level_2_max").isNull() & F.col("level_3_max").isNull(),
-              F.lit("no_limit_value"))
+              F.lit("no_limit_available"))
         .when(within(1), F.lit("level_1"))
         .when(within(2), F.lit("level_2"))
         .when(within(3), F.lit("level_3"))
         .when(F.col("level_3_max").isNotNull(), F.lit("above_limit"))
-        .otherwise(F.lit("no_limit_value"))
+        .otherwise(F.lit("no_limit_available"))
     )
     level_col = (
         F.when(grade_col == "level_1", 1).when(grade_col == "level_2", 2).when(grade_col == "level_3", 3)

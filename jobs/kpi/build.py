@@ -58,6 +58,9 @@ class BuildResult:
     # the reference tables
     step_s: dict[str, float] = field(default_factory=dict)
     reference_written: list[str] = field(default_factory=list)  # ref_ tables copied again (file changed)
+    # battery-vs-grid check of the rebuilt months: battery-electric truck-months per check_status (the
+    # per-fleet counts are columns of gold_truck_energy_monthly)
+    battery_grid_check: dict[str, int] = field(default_factory=dict)
 
 
 class Inputs:
@@ -220,7 +223,20 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
         finally:
             sums.unpersist()
         truck_daily_month = inp.gold("gold_truck_energy_daily", m_start, m_end)
-        monthly("gold_truck_energy_monthly", truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"))
+        # the battery-vs-grid cross-check runs with every build, per truck-month; its status counts are
+        # stored per fleet-month and in the build result
+        check = truck_energy.check_battery_vs_grid(
+            truck_daily_month, trucks=trucks, per_month=True, **inp.rules("battery_grid_check", end)).persist()
+        try:
+            result.battery_grid_check = {r["check_status"]: r["truck_months"] for r in check.groupBy("check_status").agg(
+                F.count(F.lit(1)).alias("truck_months")).collect()}
+            monthly("gold_truck_energy_monthly", truck_energy.with_battery_grid_check(
+                truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"), check=check))
+        finally:
+            check.unpersist()
+        if result.battery_grid_check.get("outside_losses"):
+            log.warning("battery-vs-grid check: %s truck-month(s) outside the charging-loss band",
+                        result.battery_grid_check["outside_losses"])
         return truck_daily_month, inp.gold("gold_truck_trips", m_start, m_end)
 
     def chain_family(mine_monthly, washing_monthly, truck_daily_month, trips):
@@ -232,7 +248,7 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
         chain = monthly("gold_chain_energy_shipment", per_shipment)
         monthly("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(chain, mines=mines, period="month"))
 
-    def charging_family():  # 5. charging utilisation (connector-hour, connector-day, station-day, roll-ups)
+    def charging_family(truck):  # 5. charging utilisation (connector-hour, connector-day, station-day, roll-ups)
         cu = inp.rules("charging_utilisation", end)
         status = inp.events("connector_status", start - dt.timedelta(days=int(cu["status_lookback_days"])),
                             end + dt.timedelta(days=1))
@@ -247,8 +263,13 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
             daily("gold_charging_connector_daily", c_daily)
             daily("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
                 c_hourly, concurrency=concurrency, stations=stations))
+            # charging losses need the truck-days (energy into the battery) of the rebuilt days
+            truck_daily_month, _ = truck.result()
+            losses = charging_utilisation.station_charging_losses(
+                sessions.filter(F.col("event_date_local").between(F.lit(start), F.lit(end))),
+                truck_daily=truck_daily_month.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end))))
             s_daily = daily("gold_charging_station_daily", charging_utilisation.charging_station_daily(
-                c_daily, concurrency=concurrency, stations=stations))
+                c_daily, concurrency=concurrency, stations=stations, losses=losses))
             daily("gold_charging_rollup_daily", charging_utilisation.charging_rollup(s_daily, period_col=DAY_COL))
         finally:
             c_hourly.unpersist()
@@ -269,10 +290,13 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
 
     def targets_family(washing_rate, rail_monthly):  # 8. target tracking, per month
         tracking = None
+        pt = inp.rules("plan_targets", end)
         for month in months:
             values = targets.plan_target_values(
                 mines=mines, mine_production=inp.silver("mine_production"), washing_rate_monthly=washing_rate,
-                rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month)
+                rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month,
+                mine_register=ref["mine_register"], new_mine_from_year=pt["new_mine_from_year"],
+                rule_version=pt["rule_version"])
             rows = targets.target_tracking(ref["plan_targets"], values=values, month=month)
             tracking = rows if tracking is None else tracking.unionByName(rows)
         monthly("gold_target_tracking", tracking)
@@ -285,14 +309,15 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
         truck = pool.submit(in_pool, truck_family)   # the largest first
         mine, wash = pool.submit(in_pool, mine_family), pool.submit(in_pool, washing_family)
         rail = pool.submit(in_pool, rail_family)
-        others = [pool.submit(in_pool, charging_family), pool.submit(in_pool, h2_family)]
+        others = [pool.submit(in_pool, charging_family, truck), pool.submit(in_pool, h2_family)]
         washing_monthly, washing_rate = wash.result()
         dependent = [pool.submit(in_pool, targets_family, washing_rate, rail.result()),
                      pool.submit(in_pool, chain_family, mine.result(), washing_monthly, *truck.result())]
         for future in others + dependent:
             future.result()  # re-raises a family's error
     result.seconds = time.perf_counter() - t0
-    log.info("gold build %s..%s: %s tables in %.1f s", start, end, len(result.tables), result.seconds)
+    log.info("gold build %s..%s: %s tables in %.1f s; battery-vs-grid check %s", start, end, len(result.tables),
+             result.seconds, result.battery_grid_check)
     return result
 
 

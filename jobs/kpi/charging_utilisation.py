@@ -211,10 +211,42 @@ def charging_station_hourly(connector_hourly: DataFrame, *, concurrency: DataFra
     )
 
 
-def charging_station_daily(connector_daily: DataFrame, *, concurrency: DataFrame, stations: DataFrame) -> DataFrame:
+LOSS_COLUMNS = ("traced_grid_kwh", "charge_in_battery_kwh", "charging_loss_kwh", "charging_loss_pct")
+
+
+def station_charging_losses(sessions: DataFrame, *, truck_daily: DataFrame) -> DataFrame:
+    """Charging losses per station and local day (the sessions' plug-in day): grid kWh of the sessions of
+    battery-electric trucks with telematics that day, against the energy that reached their batteries.
+
+    A truck-day's energy into the battery at standstill (``truck_energy_daily.charge_in_battery_kwh``) is
+    shared among its sessions of that day by their kWh, so a truck charging at two stations splits it.
+    Sessions without a truck, of other powertrains, or of trucks without telematics that day are not
+    traced (their kWh stay out of ``traced_grid_kwh``). Like the truck-day figure this is an attribution
+    by plug-in day: a session across midnight can leave one day negative; a month balances.
+
+    Columns: date_local, station_id, traced_grid_kwh, charge_in_battery_kwh, charging_loss_kwh,
+    charging_loss_pct.
+    """
+    se = sessions.filter(F.col("vin").isNotNull()).groupBy(
+        F.col("event_date_local").alias("date_local"), "vin", "station_id").agg(F.sum("energy_kwh").alias("session_kwh"))
+    td = truck_daily.filter(F.col("powertrain") == "BEV").select(
+        "date_local", "vin", F.col("grid_kwh").alias("_truck_grid_kwh"), F.col("charge_in_battery_kwh").alias("_truck_in_kwh"))
+    x = se.join(td, on=["date_local", "vin"], how="inner")
+    x = x.withColumn("_in_kwh", F.col("_truck_in_kwh") * ratio("session_kwh", "_truck_grid_kwh"))
+    out = x.groupBy("date_local", "station_id").agg(
+        F.sum("session_kwh").alias("traced_grid_kwh"), F.sum("_in_kwh").alias("charge_in_battery_kwh"))
+    out = out.withColumn("charging_loss_kwh", F.col("traced_grid_kwh") - F.col("charge_in_battery_kwh"))
+    return out.select("date_local", "station_id", "traced_grid_kwh", "charge_in_battery_kwh", "charging_loss_kwh",
+                      ratio("charging_loss_kwh", "traced_grid_kwh", 100.0).alias("charging_loss_pct"))
+
+
+def charging_station_daily(connector_daily: DataFrame, *, concurrency: DataFrame, stations: DataFrame,
+                           losses: DataFrame | None = None) -> DataFrame:
     """Per station and local day. Columns: date_local, station_id, company_id, banner, connectors,
     <time sums>, sessions, <four pcts>, sessions_per_connector_day, kwh_per_connector_day,
-    peak_concurrent_charging, definition_version."""
+    peak_concurrent_charging, traced_grid_kwh, charge_in_battery_kwh, charging_loss_kwh, charging_loss_pct
+    (``losses``: :func:`station_charging_losses`; null without it or for a day without traced sessions),
+    definition_version."""
     keys = ["date_local", "station_id"]
     d = connector_daily.select(*keys, "connector_id", *_TIME_SUMS, "sessions_per_connector_day").groupBy(*keys).agg(
         *_station_sums(), F.sum("sessions_per_connector_day").alias("sessions"),
@@ -222,10 +254,14 @@ def charging_station_daily(connector_daily: DataFrame, *, concurrency: DataFrame
     peak = concurrency.groupBy(*keys).agg(F.max("peak_concurrent_charging").alias("peak_concurrent_charging"))
     out = d.join(peak, on=keys, how="left").join(stations.select("station_id", "company_id", "banner"),
                                                  on="station_id", how="left")
+    if losses is not None:
+        out = out.join(losses.select(*keys, *LOSS_COLUMNS), on=keys, how="left")
+    else:
+        out = out.select("*", *[F.lit(None).cast("double").alias(c) for c in LOSS_COLUMNS])
     return _per_connector_day(_with_pcts(out.withColumn("connector_days", F.col("connectors")))).select(
         *keys, "company_id", "banner", "connectors", *_TIME_SUMS, "sessions", *_PCTS, "sessions_per_connector_day",
         "kwh_per_connector_day", F.coalesce(F.col("peak_concurrent_charging"), F.lit(0)).alias("peak_concurrent_charging"),
-        F.lit(DEFINITIONS_VERSION).alias("definition_version"),
+        *[F.col(c).cast("double").alias(c) for c in LOSS_COLUMNS], F.lit(DEFINITIONS_VERSION).alias("definition_version"),
     )
 
 

@@ -10,6 +10,12 @@ Two steps, both pure:
    * ``raw_coal_washing_rate_pct``: the city row of the monthly washing rate; its baseline is the same
      month one year earlier (the plan only says "raise");
    * ``rail_share_over_500km_tonnes_pct``: the city row of the monthly rail share;
+   * ``new_underground_mine_capacity_mt_per_yr`` (T02): the smallest capacity (``silver_mines``) of the
+     underground mines the mine register says were commissioned in or after ``new_mine_from_year``
+     (every new mine meets ">= 3 Mt/yr" exactly when the smallest does); no new mine -> no value;
+   * ``advanced_capacity_share_pct`` (T03): capacity of the mines producing in the month that the
+     register designates advanced (in force on the month's last day) / capacity of the mines producing
+     in the month; a producing mine without a register row counts as not advanced;
    * station counts from the current station dimensions (there is no commissioning date, so the count
      is "now", not "at the end of the month"): in-mine-area vs other charging stations, H2 stations,
      and how many of the four banners the plan names have an in-mine-area H2 station.
@@ -28,7 +34,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.kpi._common import EXACT, QTY, times
+from jobs.kpi._common import EXACT, QTY, collect_versions, in_force, times
 
 # Target T09 names these banners for mine-truck-dedicated hydrogen stations.
 MINE_TRUCK_H2_BANNERS = ("Zhungeer", "Yijinhuoluo", "Etuoke", "Etuokeqian")
@@ -59,9 +65,12 @@ def _value(df: DataFrame, *, metric: str, month: dt.date, numerator, denominator
 
 def plan_target_values(
     *, mines: DataFrame, mine_production: DataFrame, washing_rate_monthly: DataFrame, rail_share_monthly: DataFrame,
-    charging_stations: DataFrame, h2_stations: DataFrame, month: dt.date,
+    charging_stations: DataFrame, h2_stations: DataFrame, month: dt.date, mine_register: DataFrame,
+    new_mine_from_year: float, rule_version: str,
 ) -> DataFrame:
-    """Current values of the measured plan metrics for ``month`` (any day of it). Columns: VALUES_SCHEMA."""
+    """Current values of the measured plan metrics for ``month`` (any day of it). ``mine_register``: the
+    ``mine_register`` reference table; ``new_mine_from_year`` / ``rule_version``: rule ``plan_targets``.
+    Columns: VALUES_SCHEMA."""
     first = month.replace(day=1)
     last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     one = F.lit(1)
@@ -75,6 +84,35 @@ def plan_target_values(
     )
     intelligent = _value(producing, metric="intelligent_mine_share_pct", month=first, numerator=F.col("smart"),
                          denominator=F.col("n"), scale=100.0, source="silver_mines.intelligent_since, silver_mine_production")
+
+    register = mine_register.filter(in_force(F.lit(last))).select(
+        "mine_id", "commissioned_on", "advanced_capacity", F.col("version").alias("_v_register"))
+    new_from = dt.date(int(new_mine_from_year), 1, 1)
+    new_mines = (
+        mines.filter(F.col("mine_type") == "underground").select("mine_id", "capacity_mt_per_yr")
+        .join(register, on="mine_id", how="inner")
+        .filter(F.col("commissioned_on").between(F.lit(new_from), F.lit(last)))
+        .agg(F.min("capacity_mt_per_yr").alias("smallest"), collect_versions("_v_register").alias("_v"))
+    )
+    new_underground = _value(
+        new_mines, metric="new_underground_mine_capacity_mt_per_yr", month=first, numerator=F.col("smallest"),
+        denominator=F.when(F.col("smallest").isNotNull(), one), scale=1.0,
+        source=f"silver_mines.capacity_mt_per_yr, mine_register.commissioned_on >= {new_from}",
+        versions=F.concat_ws("+", F.col("_v"), F.lit(rule_version)))
+    capacity = (
+        mine_production.filter(F.col("shift_date").between(F.lit(first), F.lit(last)) & (F.col("raw_coal_t") > 0))
+        .select("mine_id").distinct()
+        .join(mines.select("mine_id", "capacity_mt_per_yr"), on="mine_id", how="left")
+        .join(register, on="mine_id", how="left")
+        .agg(F.sum("capacity_mt_per_yr").alias("all"),
+             F.sum(F.when(F.coalesce(F.col("advanced_capacity"), F.lit(False)), F.col("capacity_mt_per_yr"))
+                   .otherwise(F.lit(0.0))).alias("advanced"),
+             collect_versions("_v_register").alias("_v"))
+    )
+    advanced = _value(capacity, metric="advanced_capacity_share_pct", month=first, numerator=F.col("advanced"),
+                      denominator=F.col("all"), scale=100.0,
+                      source="silver_mines.capacity_mt_per_yr of producing mines, mine_register.advanced_capacity",
+                      versions=F.col("_v"))
 
     prev = first.replace(year=first.year - 1)
     w = washing_rate_monthly.filter(F.col("scope_level") == "city")
@@ -109,7 +147,7 @@ def plan_target_values(
         _value(h2, metric="banners_with_mine_area_h2_station", month=first, numerator=F.col("banners"), denominator=one,
                scale=1.0, source="silver_h2_stations (current snapshot)"),
     ]
-    out = intelligent.unionByName(washing).unionByName(rail)
+    out = intelligent.unionByName(new_underground).unionByName(advanced).unionByName(washing).unionByName(rail)
     for c in counts:
         out = out.unionByName(c)
     return out.select(*VALUES_SCHEMA.fieldNames())

@@ -19,6 +19,14 @@ Rules (parameters in ``rule_parameters.csv``, rules ``truck_energy`` and ``batte
 * Grid side: energy of the truck's charging sessions on their plug-in local day. Per truck-day it is
   an attribution by charging day; it is meaningful over a month. Battery swap stations charge packs
   off the truck and are not in the sessions.
+* Charging loss (battery-electric trucks): grid kWh of the sessions - energy into the battery at
+  standstill (``charge_in_battery_kwh``, integrated V x I of the charging intervals); as a share of
+  the grid kWh. Per truck-day it inherits the plug-in-day attribution (a session across midnight can
+  make one day negative and the next too high); over a month it balances.
+* Applicability: a ratio that does not apply to the truck's powertrain is null, not 0 - battery,
+  SOC, grid, regen and charging-loss figures for BEV only, hydrogen for FCEV only, diesel for DIESEL
+  only (``APPLIES_TO``). A FCEV's buffer-pack current mixes regen and fuel-cell charging, so its
+  battery-side ratios are not a consumption figure. The sums stay as measured.
 * Loaded vs empty: a truck is loaded from a weighbridge ticket's load time until the first stop of
   at least ``unload_stop_min_s`` (speed 0) that starts after it has moved ``min_loaded_km`` from the
   loading point, or the truck's next ticket, and at most ``max_loaded_h`` hours. Tonne-km = net
@@ -53,6 +61,21 @@ _RATIOS = (
     "diesel_l_per_tkm", "battery_kwh_per_delivered_t", "grid_kwh_per_delivered_t", "h2_kg_per_delivered_t",
     "diesel_l_per_delivered_t", "regen_share_pct", "integration_coverage_pct",
 )
+
+
+# charging losses of battery-electric trucks (derived from the sums, so a month recomputes them)
+_LOSSES = ("charging_loss_kwh", "charging_loss_pct")
+# the powertrain each ratio applies to; for other powertrains it is null (undefined, not 0)
+APPLIES_TO = {
+    **{c: "BEV" for c in ("battery_kwh_per_100km", "soc_kwh_per_100km", "grid_kwh_per_100km",
+                          "loaded_battery_kwh_per_100km", "empty_battery_kwh_per_100km", "battery_kwh_per_tkm",
+                          "battery_kwh_per_delivered_t", "grid_kwh_per_delivered_t", "regen_share_pct", *_LOSSES)},
+    **{c: "FCEV" for c in ("h2_kg_per_100km", "h2_kg_per_tkm", "h2_kg_per_delivered_t")},
+    **{c: "DIESEL" for c in ("diesel_l_per_100km", "diesel_l_per_tkm", "diesel_l_per_delivered_t")},
+}
+# the battery-vs-grid check counted per fleet-month (battery-electric rows; null for other powertrains)
+CHECK_COUNTS = ("bev_trucks_checked", "bev_trucks_check_ok", "bev_trucks_outside_losses",
+                "bev_trucks_not_applicable_swaps", "bev_trucks_no_grid_energy", "battery_grid_check_version")
 
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -332,6 +355,11 @@ def _with_ratios(df: DataFrame) -> DataFrame:
     }
     for name, (num, den, scale) in pairs.items():
         df = df.withColumn(name, ratio(num, den, scale))
+    bev = F.col("powertrain") == "BEV"
+    df = df.withColumn("charging_loss_kwh", F.when(bev, F.col("grid_kwh") - F.col("charge_in_battery_kwh"))).withColumn(
+        "charging_loss_pct", ratio("charging_loss_kwh", "grid_kwh", 100.0))
+    for name, powertrain in APPLIES_TO.items():
+        df = df.withColumn(name, F.when(F.col("powertrain") == powertrain, F.col(name)))
     return df
 
 
@@ -345,7 +373,7 @@ def truck_energy_daily(sums: DataFrame, *, tickets: DataFrame, charging_sessions
     loaded-empty split, tonne-km, delivered tonnes and the intensities.
 
     Columns: date_local, vin, company_id, powertrain, <sums: see _SUMS>, soc_start_pct, soc_end_pct,
-    <ratios: see _RATIOS>, rule_version.
+    <ratios: see _RATIOS>, charging_loss_kwh, charging_loss_pct, rule_version.
     """
     day = sums.groupBy("date_local", "vin", "company_id", "powertrain").agg(
         *[F.sum(c).alias(c) for c in _DAY_SUMS],
@@ -364,14 +392,16 @@ def truck_energy_daily(sums: DataFrame, *, tickets: DataFrame, charging_sessions
     day = day.join(tk, on=keys, how="left").join(grid, on=keys, how="left")
     day = day.fillna({"tickets": 0, "delivered_t": 0.0, "charging_sessions": 0, "grid_kwh": 0.0})
     return _with_ratios(day).select(
-        "date_local", "vin", "company_id", "powertrain", *_SUMS, "soc_start_pct", "soc_end_pct", *_RATIOS, "rule_version",
+        "date_local", "vin", "company_id", "powertrain", *_SUMS, "soc_start_pct", "soc_end_pct", *_RATIOS, *_LOSSES,
+        "rule_version",
     )
 
 
 def truck_energy_monthly(daily: DataFrame, *, grain: str = "fleet") -> DataFrame:
     """Monthly ratios of sums per truck (``grain='truck'``: month_start, vin, company_id, powertrain) or per
     fleet (``grain='fleet'``: month_start, company_id, powertrain, trucks). Also: truck_days, <sums>,
-    soc_start_pct / soc_end_pct (truck grain), <ratios>, rule_version."""
+    soc_start_pct / soc_end_pct (truck grain), <ratios>, charging_loss_kwh, charging_loss_pct, rule_version.
+    The fleet grain's battery-vs-grid check columns are added by :func:`with_battery_grid_check`."""
     if grain not in ("truck", "fleet"):
         raise ValueError("grain must be 'truck' or 'fleet'")
     d = daily.select("date_local", "vin", "company_id", "powertrain", *_SUMS, "soc_start_pct", "soc_end_pct", "rule_version")
@@ -392,7 +422,7 @@ def truck_energy_monthly(daily: DataFrame, *, grain: str = "fleet") -> DataFrame
     else:
         head = ["month_start", "company_id", "powertrain", "trucks"]
     tail = ["soc_start_pct", "soc_end_pct"] if grain == "truck" else []
-    return _with_ratios(m).select(*head, "truck_days", *_SUMS, *tail, *_RATIOS, "rule_version")
+    return _with_ratios(m).select(*head, "truck_days", *_SUMS, *tail, *_RATIOS, *_LOSSES, "rule_version")
 
 
 def truck_trips(sums: DataFrame, *, tickets: DataFrame) -> DataFrame:
@@ -414,10 +444,11 @@ def truck_trips(sums: DataFrame, *, tickets: DataFrame) -> DataFrame:
 
 def check_battery_vs_grid(
     daily: DataFrame, *, trucks: DataFrame, charge_efficiency_min: float, charge_efficiency_max: float,
-    rule_version: str,
+    rule_version: str, per_month: bool = False,
 ) -> DataFrame:
-    """Cross-check per battery-electric truck over the whole input period: the energy the battery must
-    have taken in (battery net out + rise in stored energy) against the grid energy of its sessions.
+    """Cross-check per battery-electric truck over the whole input period (``per_month``: per truck and
+    month, with a leading ``month_start`` column): the energy the battery must have taken in (battery
+    net out + rise in stored energy) against the grid energy of its sessions.
 
     battery_in_kwh = battery_net_kwh + (soc_end - soc_start) / 100 x pack kWh; it must lie within
     [min x grid - tol, max x grid + tol], tol = one SOC point of the pack (SOC is reported in whole %).
@@ -429,7 +460,8 @@ def check_battery_vs_grid(
     d = daily.filter(F.col("powertrain") == "BEV").select(
         "date_local", "vin", "company_id", "battery_net_kwh", "grid_kwh", "charge_in_battery_kwh", "suspected_swaps",
         "soc_start_pct", "soc_end_pct")
-    per = d.groupBy("vin", "company_id").agg(
+    keys = [month_start("date_local").alias("month_start")] if per_month else []
+    per = d.groupBy(*keys, "vin", "company_id").agg(
         F.count(F.lit(1)).alias("days"), F.sum("battery_net_kwh").alias("battery_net_kwh"),
         F.sum("grid_kwh").alias("grid_kwh"), F.sum("charge_in_battery_kwh").alias("charge_in_battery_kwh"),
         F.sum("suspected_swaps").alias("suspected_swaps"),
@@ -449,8 +481,33 @@ def check_battery_vs_grid(
         .otherwise(F.lit("outside_losses"))
     )
     return per.select(
-        "vin", "company_id", "days", "battery_net_kwh", "stored_change_kwh", "battery_in_kwh", "grid_kwh",
+        *(["month_start"] if per_month else []), "vin", "company_id", "days", "battery_net_kwh", "stored_change_kwh", "battery_in_kwh", "grid_kwh",
         "charge_in_battery_kwh", ratio("battery_in_kwh", "grid_kwh").alias("implied_charge_efficiency"),
         ratio("charge_in_battery_kwh", "grid_kwh").alias("measured_charge_efficiency"), "soc_tolerance_kwh",
         status.alias("check_status"), F.lit(rule_version).alias("rule_version"),
     )
+
+
+def with_battery_grid_check(fleet_monthly: DataFrame, *, check: DataFrame) -> DataFrame:
+    """The fleet-month rows with the battery-vs-grid check of their trucks counted by status
+    (``check``: :func:`check_battery_vs_grid` with ``per_month=True``). Battery-electric rows only; a
+    fleet without a checked truck has 0 checked, other powertrains null.
+
+    Adds: bev_trucks_checked, bev_trucks_check_ok, bev_trucks_outside_losses,
+    bev_trucks_not_applicable_swaps, bev_trucks_no_grid_energy, battery_grid_check_version.
+    """
+    def n(status: str):
+        return F.count(F.when(F.col("check_status") == status, F.col("vin")))
+
+    counts = check.groupBy("month_start", "company_id").agg(
+        F.count("vin").alias("bev_trucks_checked"), n("ok").alias("bev_trucks_check_ok"),
+        n("outside_losses").alias("bev_trucks_outside_losses"),
+        n("not_applicable_swaps").alias("bev_trucks_not_applicable_swaps"),
+        n("no_grid_energy").alias("bev_trucks_no_grid_energy"),
+        F.array_join(F.array_sort(F.collect_set("rule_version")), "+").alias("battery_grid_check_version"),
+    ).withColumn("powertrain", F.lit("BEV"))
+    out = fleet_monthly.join(counts, on=["month_start", "company_id", "powertrain"], how="left")
+    bev = F.col("powertrain") == "BEV"
+    for c in CHECK_COUNTS[:-1]:
+        out = out.withColumn(c, F.when(bev, F.coalesce(F.col(c), F.lit(0)).cast("long")))
+    return out.select(*fleet_monthly.columns, *CHECK_COUNTS)

@@ -376,7 +376,8 @@ def company_headline(d: MonthData, company_id: str) -> Section:
         esc(f"{num(ch.get('sessions'), 0)} sessions") if ch else "")
     add("Hydrogen dispensed", "h2_kg", h2.get("h2_kg"), 1, "kg",
         esc(f"nameplate utilisation {num(h2.get('nameplate_utilisation_pct'), 1)} %") if h2 else "")
-    add("Chain energy per delivered tonne", "chain_kgce_per_t", chain.get("chain_kgce_per_t"), 2, "kgce/t",
+    add("Chain energy per delivered tonne (complete chains)", "complete_chain_kgce_per_t",
+        chain.get("complete_chain_kgce_per_t"), 2, "kgce/t",
         esc(f"complete chain for {num(chain.get('complete_share_pct'), 0)} % of tonnes") if chain else "")
     body = table(["KPI", "Value", "Unit", "Against standard / target"], rows, numeric=(1,), cls="kpi")
     return Section("headline", "Headline KPIs", body,

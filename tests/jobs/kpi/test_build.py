@@ -42,6 +42,23 @@ def test_every_kpi_table_is_written_with_versions(spark, built):
     assert mine.filter(F.col("factor_version").isNull() | F.col("limits_version").isNull()).count() == 0
 
 
+def test_battery_grid_check_and_charging_losses_are_recorded(spark, built):
+    settings, result = built
+    # the build ran the check on November's battery-electric truck-months: the counts it reports are the
+    # per-fleet columns of the monthly table, and every generated truck balances (as the generator's
+    # ground truth says: test_generated_world)
+    fleet = gold(spark, settings, "gold_truck_energy_monthly")
+    bev = fleet.filter(F.col("powertrain") == "BEV").agg(F.sum("bev_trucks_checked"), F.sum("bev_trucks_check_ok")).first()
+    assert sum(result.battery_grid_check.values()) == bev[0] > 0
+    assert result.battery_grid_check == {"ok": bev[1]}
+    assert fleet.filter(F.col("powertrain") != "BEV").filter(F.col("bev_trucks_checked").isNotNull()).count() == 0
+    # charging losses per station-day: filled for the rebuilt days; the generated chargers lose a few %
+    # to 15 % of the grid energy (a bound, not an exact value: the test operation's losses are about 10 %)
+    st = gold(spark, settings, "gold_charging_station_daily").filter(F.col("date_local").between(START, END)).agg(
+        F.sum("traced_grid_kwh"), F.sum("charging_loss_kwh")).first()
+    assert st[0] > 0 and 0.0 < st[1] / st[0] < 0.15
+
+
 def test_rebuilding_replaces_rows_instead_of_duplicating(spark, built):
     settings, first = built
     before = {name: gold(spark, settings, name).count() for name in first.tables}

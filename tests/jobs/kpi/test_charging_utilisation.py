@@ -18,7 +18,7 @@ import pytest
 
 from jobs.kpi.charging_utilisation import (
     charging_connector_daily, charging_connector_hourly, charging_rollup, charging_station_daily,
-    charging_station_hourly, charging_station_monthly, peak_concurrency_hourly,
+    charging_station_hourly, charging_station_monthly, peak_concurrency_hourly, station_charging_losses,
 )
 from tests.jobs.kpi.helpers import by, d, silver
 
@@ -54,6 +54,17 @@ SESSIONS = [
     sess("B1", "B", "2026-10-01 08:30:00", "2026-10-01 10:00:00", 150.0),
     sess("C1", "C", "2026-10-01 10:00:00", "2026-10-01 11:00:00", 90.0),
 ]
+# Charging losses: sessions of trucks (by vin) and their truck-days (grid kWh, energy into the battery).
+def truck_sess(sid, station, vin, kwh):
+    return {**sess(sid, "A", "2026-10-01 08:00:00", "2026-10-01 09:00:00", kwh), "station_id": station, "vin": vin}
+
+
+LOSS_SESSIONS = [truck_sess("L1", "ST1", "V1", 300.0), truck_sess("L2", "ST2", "V1", 100.0),
+                 truck_sess("L3", "ST1", "V2", 200.0), truck_sess("L4", "ST1", None, 50.0),
+                 truck_sess("L5", "ST2", "V3", 30.0)]
+LOSS_TRUCK_SCHEMA = "date_local date, vin string, powertrain string, grid_kwh double, charge_in_battery_kwh double"
+LOSS_TRUCK_DAYS = [(DAY, "V1", "BEV", 400.0, 360.0), (DAY, "V2", "BEV", 200.0, 184.0), (DAY, "V3", "FCEV", 30.0, 25.0)]
+
 CONNECTORS = [{"station_id": "ST1", "connector_id": c, "rated_kw": kw} for c, kw in (("A", 360.0), ("B", 180.0), ("C", 180.0))] + [
     {"station_id": "ST2", "connector_id": "D", "rated_kw": 120.0}]
 STATIONS = [{"station_id": s, "company_id": "C1", "banner": "Zhungeer"} for s in ("ST1", "ST2")]
@@ -74,7 +85,11 @@ def data(spark):
     daily_rows, daily = run(charging_connector_daily(hourly, sessions=sessions, **window))
     conc_rows, conc = run(peak_concurrency_hourly(status, **window))
     st_daily_rows, st_daily = run(charging_station_daily(daily, concurrency=conc, stations=stations))
+    losses = station_charging_losses(silver(spark, "charging_sessions", LOSS_SESSIONS),
+                                     truck_daily=spark.createDataFrame(LOSS_TRUCK_DAYS, LOSS_TRUCK_SCHEMA))
+    with_losses = charging_station_daily(daily, concurrency=conc, stations=stations, losses=losses)
     return {
+        "losses": by(losses.collect(), "station_id"), "st_daily_losses": by(with_losses.collect(), "station_id"),
         "hourly": by(hourly_rows, "connector_id", "hour_local"), "daily": by(daily_rows, "connector_id"),
         "conc": by(conc_rows, "station_id", "hour_local"), "st_daily": by(st_daily_rows, "station_id"),
         "st_hourly": by(charging_station_hourly(hourly, concurrency=conc, stations=stations).collect(), "station_id", "hour_local"),
@@ -148,3 +163,21 @@ def test_station_and_company_are_ratio_of_sums(data):
     assert c1.max_station_peak_concurrent_charging == 2
     # one-day month: same figures
     assert data["monthly"]["ST1"].sessions_per_connector_day == pytest.approx(4 / 3)
+
+
+def test_charging_losses_per_station_day(data):
+    # V1 drew 400 kWh (300 at ST1, 100 at ST2) and 360 kWh reached its battery: shared by session kWh,
+    #   ST1 360 x 300 / 400 = 270, ST2 360 x 100 / 400 = 90.
+    # V2 drew 200 kWh at ST1, 184 kWh reached the battery.
+    # ST1: traced 300 + 200 = 500 kWh, into batteries 270 + 184 = 454 -> loss 46 kWh = 9.2 %
+    #      (L4 has no truck: its 50 kWh are not traced)
+    # ST2: traced 100 (L5 is a fuel-cell truck: not traced), in 90 -> loss 10 kWh = 10 %
+    st1, st2 = data["losses"]["ST1"], data["losses"]["ST2"]
+    assert (st1.traced_grid_kwh, st1.charge_in_battery_kwh) == (500.0, pytest.approx(454.0))
+    assert st1.charging_loss_kwh == pytest.approx(46.0) and st1.charging_loss_pct == pytest.approx(9.2)
+    assert st2.traced_grid_kwh == 100.0 and st2.charging_loss_kwh == pytest.approx(10.0)
+    assert st2.charging_loss_pct == pytest.approx(10.0)
+    # joined onto the station-day rows; without losses the columns are null
+    assert data["st_daily_losses"]["ST1"].charging_loss_pct == pytest.approx(9.2)
+    assert data["st_daily_losses"]["ST1"].sessions == data["st_daily"]["ST1"].sessions
+    assert data["st_daily"]["ST1"].charging_loss_kwh is None

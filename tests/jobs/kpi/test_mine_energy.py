@@ -32,6 +32,7 @@ SCENARIOS = [
     shift("ABOVE", "2026-08-05", 1, 10000.0, 100000.0, 16000.0, 26396.5),
     shift("SWITCH", "2026-07-31", 1, 10000.0, 0.0, 0.0, 65000.0), shift("SWITCH", "2026-08-01", 1, 10000.0, 0.0, 0.0, 65000.0),
     shift("PIT", "2026-09-01", 1, 10000.0, 0.0, None, 90000.0),
+    shift("PIT", "2013-09-30", 1, 10000.0, 0.0, None, 90000.0), shift("PIT", "2013-10-01", 1, 10000.0, 0.0, None, 90000.0),
     shift("ZERO", "2026-09-01", 1, 0.0, 5000.0),
 ]
 
@@ -90,11 +91,20 @@ def test_value_rounding_onto_limit_but_above_it_is_next_level(rows):
 
 def test_standard_switch_on_2026_08_01_with_checked_in_limits(rows):
     # Same mine, same numbers (6.5 kgce/t: other energy 65,000 kgce / 10,000 t) on both days.
-    # 2026-07-31: GB 29444-2012 is in force; its checked-in rows are placeholders -> no_limit_value.
+    # 2026-07-31: GB 29444-2012 is in force; its limit values are not on file -> no_limit_available.
     # 2026-08-01: GB 29445-2025 underground: 6.2 < 6.5 <= 10.8 -> level_3.
     old, new = rows[("SWITCH", d("2026-07-31"))], rows[("SWITCH", d("2026-08-01"))]
-    assert (old.standard, old.grade, old.level, old.limits_need_review) == ("GB 29444-2012", "no_limit_value", None, True)
+    assert (old.standard, old.grade, old.level, old.limits_need_review) == ("GB 29444-2012", "no_limit_available", None, True)
     assert (new.standard, new.grade, new.level) == ("GB 29445-2025", "level_3", 3)
+
+
+def test_open_pit_before_2026_grades_no_limit_available_from_2013_10_01(rows):
+    # 9.0 kgce/t open pit. GB 29445-2012 was implemented on 2013-10-01: the day before, no standard is in
+    # force (no_standard); from that day it is, but its limits are not on file -> no_limit_available, not a pass.
+    before, after = rows[("PIT", d("2013-09-30"))], rows[("PIT", d("2013-10-01"))]
+    assert (before.standard, before.grade) == (None, "no_standard")
+    assert (after.standard, after.grade, after.level) == ("GB 29445-2012", "no_limit_available", None)
+    assert after.level_3_max_kgce_per_t is None and after.limits_version == "mine_limits_v2026.2"
 
 
 def test_open_pit_above_limit_and_zero_output(rows):

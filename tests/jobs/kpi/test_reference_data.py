@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import functions as F
 
 from schemas.reference_tables import REFERENCE, read_reference, reference_overlaps, rule_params
@@ -47,8 +48,10 @@ def test_mine_limits_as_in_domain_notes(rows):
     assert all(r.effective_from == dt.date(2026, 8, 1) and r.needs_review for r in rows["mine_energy_limits"]
                if r.standard == "GB 29445-2025")
     old = [r for r in rows["mine_energy_limits"] if r.standard.endswith("-2012")]
-    # placeholders: no invented numbers, flagged, and ending the day the 2025 standard starts
+    # values not found: no invented numbers, flagged, and ending the day the 2025 standard starts
     assert len(old) == 6 and all(r.max_kgce_per_t is None and r.needs_review and r.effective_to == dt.date(2026, 8, 1) for r in old)
+    # GB 29445-2012 (open pit) implemented 2013-10-01; GB 29444-2012's date not confirmed (open)
+    assert {(r.standard, r.effective_from) for r in old} == {("GB 29445-2012", dt.date(2013, 10, 1)), ("GB 29444-2012", None)}
 
 
 def test_washing_limits_and_process_factors(rows):
@@ -66,7 +69,12 @@ def test_conversion_factors_bases(rows):
     assert f[("electricity", "equal_value")].needs_review      # must be declared per year
     assert f[("diesel", "equivalent")].factor == Decimal("1.4571") and f[("raw_coal", "equivalent")].factor == Decimal("0.7143")
     assert f[("hydrogen", "equivalent")].needs_review           # project assumption, not GB/T 2589
-    assert f[("rail_freight", "equivalent")].factor is None and f[("rail_freight", "equivalent")].needs_review
+    # rail: the Railway Statistical Bulletin 2010 figure, 4.94 tce per million converted tkm = 0.00494 kgce/tkm,
+    # a national average (passenger + freight, all traction): flagged for review, its own version
+    rail = f[("rail_freight", "equivalent")]
+    assert rail.factor == Decimal("0.00494") and rail.unit == "kgce/tkm" and rail.needs_review
+    assert "2010" in rail.source and "4.94 tce per million converted tonne-km" in rail.source
+    assert rail.version == "factors_v2026.2"
     assert {r.basis for r in rows["conversion_factors"]} == {"equivalent", "equal_value", "physical"}
 
 
@@ -76,5 +84,5 @@ def test_rule_params_unknown_rule_and_wrong_header(spark, tables, tmp_path):
     bad = tmp_path / "factors.csv"   # columns swapped: the declared schema must not silently re-map them
     bad.write_text("factor,carrier,unit,basis,source,version,effective_from,effective_to,needs_review,note\n"
                    "0.1229,electricity,kgce/kWh,equivalent,x,v,,,false,\n")
-    with pytest.raises(Exception):
+    with pytest.raises(Py4JJavaError, match="CSV header does not conform to the schema"):
         read_reference(spark, "conversion_factors", path=bad).collect()

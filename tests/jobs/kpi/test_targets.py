@@ -10,10 +10,22 @@ from tests.jobs.kpi.helpers import by, d, reference, silver, ts
 
 OCT = d("2026-10-01")
 MINES = [
-    {"mine_id": "M1", "company_id": "C1", "mine_type": "underground", "banner": "Zhungeer", "intelligent_since": d("2024-01-01")},
-    {"mine_id": "M2", "company_id": "C1", "mine_type": "open_pit", "banner": "Zhungeer", "intelligent_since": d("2026-11-15")},
-    {"mine_id": "M3", "company_id": "C2", "mine_type": "underground", "banner": "Etuoke"},
-    {"mine_id": "M4", "company_id": "C2", "mine_type": "underground", "banner": "Etuoke", "intelligent_since": d("2020-01-01")},
+    {"mine_id": "M1", "company_id": "C1", "mine_type": "underground", "banner": "Zhungeer", "intelligent_since": d("2024-01-01"),
+     "capacity_mt_per_yr": 2.4},
+    {"mine_id": "M2", "company_id": "C1", "mine_type": "open_pit", "banner": "Zhungeer", "intelligent_since": d("2026-11-15"),
+     "capacity_mt_per_yr": 20.0},
+    {"mine_id": "M3", "company_id": "C2", "mine_type": "underground", "banner": "Etuoke", "capacity_mt_per_yr": 6.0},
+    {"mine_id": "M4", "company_id": "C2", "mine_type": "underground", "banner": "Etuoke", "intelligent_since": d("2020-01-01"),
+     "capacity_mt_per_yr": 1.2},
+]
+# M1 new (2024) and advanced; M2 open pit, its advanced designation withdrawn on 2026-10-15; M3 old and
+# advanced; M4 commissioned only in November 2026
+REGISTER = [
+    {"mine_id": "M1", "commissioned_on": d("2024-05-01"), "advanced_capacity": True},
+    {"mine_id": "M2", "commissioned_on": d("2025-03-01"), "advanced_capacity": True, "effective_to": d("2026-10-15")},
+    {"mine_id": "M2", "commissioned_on": d("2025-03-01"), "advanced_capacity": False, "effective_from": d("2026-10-15")},
+    {"mine_id": "M3", "commissioned_on": d("2010-01-01"), "advanced_capacity": True},
+    {"mine_id": "M4", "commissioned_on": d("2026-11-01"), "advanced_capacity": True},
 ]
 
 
@@ -46,17 +58,37 @@ def tracked(spark):
                                                            prod("M3", "2026-10-31"), prod("M4", "2026-09-30")]),
         washing_rate_monthly=washing_rate, rail_share_monthly=rail,
         charging_stations=silver(spark, "charging_stations", CHARGING), h2_stations=silver(spark, "h2_stations", H2),
-        month=d("2026-10-15"))
+        month=d("2026-10-15"), mine_register=reference(spark, "mine_register", REGISTER), new_mine_from_year=2024.0,
+        rule_version="rules_v2026.1")
     return by(target_tracking(reference(spark, "plan_targets"), values=values, month=d("2026-10-15")).collect(), "target_id")
 
 
 def test_every_plan_target_is_listed(tracked):
     assert len(tracked) == 13
     assert {k for k, r in tracked.items() if r.status == "not_measured"} == {
-        "T02_NEW_UNDERGROUND_MIN_CAPACITY", "T03_ADVANCED_CAPACITY_SHARE", "T10_GREEN_H2_2025", "T11_GREEN_H2_2030",
-        "T12_COAL_UNIT_SUPPLY_COAL_RATE"}
+        "T10_GREEN_H2_2025", "T11_GREEN_H2_2030", "T12_COAL_UNIT_SUPPLY_COAL_RATE"}
     assert tracked["T13_NEV_TRUCK_PRIORITY"].status == "qualitative"
-    assert all(r.target_version == "plan_targets_v2024.1" and r.month_start == OCT for r in tracked.values())
+    assert all(r.month_start == OCT for r in tracked.values())
+    assert {k for k, r in tracked.items() if r.target_version == "plan_targets_v2024.2"} == {
+        "T02_NEW_UNDERGROUND_MIN_CAPACITY", "T03_ADVANCED_CAPACITY_SHARE"}
+
+
+def test_new_underground_mine_capacity(tracked):
+    # Underground mines commissioned from 2024-01-01 to 2026-10-31: M1 (2024-05-01, 2.4 Mt/yr); M3 is from
+    # 2010, M4 only from November, M2 is open pit -> smallest 2.4 vs >= 3 -> gap 0.6 Mt/yr, not met.
+    r = tracked["T02_NEW_UNDERGROUND_MIN_CAPACITY"]
+    assert float(r.numerator) == pytest.approx(2.4) and r.current_value == pytest.approx(2.4)
+    assert r.gap_to_target == pytest.approx(0.6) and r.status == "not_met"
+    assert r.value_versions == "test_v1+rules_v2026.1"
+
+
+def test_advanced_capacity_share(tracked):
+    # Producing in October: M1 2.4, M2 20.0, M3 6.0 Mt/yr = 28.4. Advanced on 2026-10-31: M1 and M3 (M2's
+    # designation was withdrawn on 10-15) = 8.4 -> 8.4 / 28.4 = 29.58 % vs >= 85 % -> gap 55.42 points, not met.
+    r = tracked["T03_ADVANCED_CAPACITY_SHARE"]
+    assert float(r.numerator) == pytest.approx(8.4) and float(r.denominator) == pytest.approx(28.4)
+    assert r.current_value == pytest.approx(8.4 / 28.4 * 100) and r.gap_to_target == pytest.approx(85 - 8.4 / 28.4 * 100)
+    assert r.status == "not_met"
 
 
 def test_intelligent_mine_share(tracked):

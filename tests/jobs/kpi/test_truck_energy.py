@@ -9,6 +9,7 @@ import pytest
 
 from jobs.kpi.truck_energy import (
     check_battery_vs_grid, truck_energy_daily, truck_energy_monthly, truck_interval_sums, truck_intervals, truck_trips,
+    with_battery_grid_check,
 )
 from schemas.reference_tables import rule_params
 from tests.jobs.kpi.helpers import by, d, reference, silver
@@ -99,10 +100,13 @@ def data(spark):
     daily_df = truck_energy_daily(sums, tickets=tickets, charging_sessions=silver(spark, "charging_sessions", SESSIONS))
     rows = daily_df.collect()
     local = spark.createDataFrame(rows, daily_df.schema)
+    fleet = truck_energy_monthly(local, grain="fleet")
+    month_check = check_battery_vs_grid(local, trucks=trucks, per_month=True, **check_params)
     return {
         "params": params, "daily": by(rows, "vin"),
         "fleet": by(truck_energy_monthly(local, grain="fleet").collect(), "company_id", "powertrain"),
         "check": by(check_battery_vs_grid(local, trucks=trucks, **check_params).collect(), "vin"),
+        "fleet_checked": by(with_battery_grid_check(fleet, check=month_check).collect(), "company_id", "powertrain"),
         "trips": by(truck_trips(sums, tickets=tickets).collect(), "ticket_id"),
         "frames": sorted(truck_intervals(telematics, trucks=trucks, tickets=tickets, **params).filter("vin = 'V1'").collect(),
                          key=lambda r: r.ts),
@@ -219,3 +223,47 @@ def test_frame_by_frame_intervals_of_a_truck(data):
     gap = next(r for r in frames if r.ts.strftime("%H:%M") == "01:18")
     assert (gap.integrated, gap.distance_km, gap.integrated_distance_km, gap.dt_s) == (False, 5.0, None, 720.0)
     assert (frames[-1].next_ts, frames[-1].dt_s, frames[-1].integrated) == (None, None, False)
+
+
+def test_charging_loss_per_truck_day_and_fleet_month(data):
+    # V1: grid 16.5 kWh (session S1) - 15.0 kWh into the battery at standstill (-300 A, 600 V, 300 s)
+    #     = 1.5 kWh lost -> 1.5 / 16.5 = 9.09 % of the grid energy
+    # V3: grid 11.0 - 10.0 (600 V x 200 A x 300 s at standstill) = 1.0 kWh -> 9.09 %
+    # C1 BEV month: (16.5 + 11.0) - (15.0 + 10.0) = 2.5 kWh of 27.5 -> 9.09 % (ratio of sums)
+    v1, v3 = data["daily"]["V1"], data["daily"]["V3"]
+    assert v1.charging_loss_kwh == pytest.approx(1.5) and v1.charging_loss_pct == pytest.approx(1.5 / 16.5 * 100)
+    assert v3.charging_loss_kwh == pytest.approx(1.0) and v3.charging_loss_pct == pytest.approx(1.0 / 11.0 * 100)
+    f = data["fleet"][("C1", "BEV")]
+    assert f.charging_loss_kwh == pytest.approx(2.5) and f.charging_loss_pct == pytest.approx(2.5 / 27.5 * 100)
+    # V5 (BEV, swapped, no session): 0 kWh from the grid -> loss 0 - 0 = 0 kWh, share undefined
+    v5 = data["daily"]["V5"]
+    assert v5.charging_loss_kwh == pytest.approx(0.0) and v5.charging_loss_pct is None
+
+
+def test_ratios_that_do_not_apply_to_the_powertrain_are_null(data):
+    # a BEV has no hydrogen or diesel ratio (its H2 and fuel sums are 0 because nothing was reported);
+    # a FCEV has no battery-side, grid or charging-loss figure; a diesel truck has neither
+    v1, v2, v6 = data["daily"]["V1"], data["daily"]["V2"], data["daily"]["V6"]
+    assert (v1.h2_kg_per_100km, v1.h2_kg_per_tkm, v1.diesel_l_per_100km) == (None, None, None)
+    assert v2.h2_kg_per_100km == pytest.approx(30.0)
+    assert (v2.battery_kwh_per_100km, v2.grid_kwh_per_100km, v2.battery_kwh_per_tkm, v2.regen_share_pct,
+            v2.charging_loss_kwh, v2.charging_loss_pct, v2.diesel_l_per_100km) == (None,) * 7
+    assert (v6.h2_kg_per_100km, v6.battery_kwh_per_100km, v6.grid_kwh_per_delivered_t) == (None, None, None)
+    assert v6.diesel_l_per_100km == pytest.approx(30.0)
+    fleet = data["fleet"]
+    assert fleet[("C1", "BEV")].h2_kg_per_100km is None and fleet[("C1", "FCEV")].battery_kwh_per_100km is None
+
+
+def test_battery_grid_check_counted_per_fleet_month(data):
+    # C1 BEV: V3 ok (above); V1 took in 7.9 kWh (net out, SOC 80 -> 80) against 16.5 kWh of grid:
+    #   band [0.80 x 16.5 - 2.82, 1.00 x 16.5 + 2.82] = [10.38, 19.32] excludes 7.9 -> outside_losses
+    # C2 BEV: V4 outside_losses, V5 a swap -> not applicable (V7 has no telematics: no truck-day, not checked)
+    # fuel-cell and diesel rows: not applicable -> null
+    f = data["fleet_checked"]
+    c1, c2 = f[("C1", "BEV")], f[("C2", "BEV")]
+    assert (c1.bev_trucks_checked, c1.bev_trucks_check_ok, c1.bev_trucks_outside_losses) == (2, 1, 1)
+    assert (c2.bev_trucks_checked, c2.bev_trucks_check_ok, c2.bev_trucks_outside_losses,
+            c2.bev_trucks_not_applicable_swaps, c2.bev_trucks_no_grid_energy) == (2, 0, 1, 1, 0)
+    assert c1.battery_grid_check_version == "rules_v2026.1"
+    assert f[("C1", "FCEV")].bev_trucks_checked is None and f[("C2", "DIESEL")].bev_trucks_check_ok is None
+    assert c1.battery_kwh_per_100km == pytest.approx(17.9 / 15 * 100)   # the fleet columns are kept
