@@ -762,10 +762,17 @@ def _rows_message(limits: Limits) -> str:
             f"(limit query_max_rows, or --max-rows N): narrow the query, or print the first rows with --limit N")
 
 
-def _memory_message(limits: Limits) -> str:
+def _memory_message(heap_mb: int) -> str:
     return (f"error: [QUERY_MEMORY_LIMIT] the query needed more memory than its bound and was stopped "
-            f"({limits.memory_mb:,} MB of heap, results up to {result_mb(limits):,} MB; limit query_memory_mb, "
-            f"or --memory-mb MB)")
+            f"({heap_mb:,} MB of heap, results up to a quarter of it; limit query_memory_mb, or --memory-mb MB)")
+
+
+def _heap_mb(spark, limits: Limits) -> int:
+    """The heap the engine really has (``--memory-mb`` only applies to a JVM the CLI starts)."""
+    try:
+        return int(spark._jvm.java.lang.Runtime.getRuntime().maxMemory()) // 2**20
+    except Exception:
+        return limits.memory_mb
 
 
 def result_mb(limits: Limits) -> int:
@@ -1058,8 +1065,8 @@ def _read_sql(args, parser: argparse.ArgumentParser) -> str:
 class _Quiet:
     """While a query runs: no JVM log lines, no PySpark error log with Java traces, no py4j tracebacks."""
 
-    def __init__(self, spark):
-        self._spark = spark
+    def __init__(self, spark, restore: bool = True):
+        self._spark, self._restore = spark, restore
         self._loggers = [logging.getLogger("SQLQueryContextLogger"), logging.getLogger("py4j")]
 
     def __enter__(self):
@@ -1070,6 +1077,8 @@ class _Quiet:
         return self
 
     def __exit__(self, *exc):
+        if not self._restore:   # the command line ends now: a cancelled task's late log line must not print
+            return False
         try:
             self._spark.sparkContext.setLogLevel("WARN")
         except Exception:   # the JVM is gone: nothing to restore
@@ -1127,12 +1136,13 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     from py4j.protocol import Py4JError
 
     spark = _spark(limits)
+    heap_mb = _heap_mb(spark, limits)
     watchdog = _watchdog(limits) if hard_exit else None
     started = time.monotonic()
     try:
         if watchdog is not None:
             watchdog.start()
-        with _Quiet(spark), _Progress(spark, enabled=sys.stderr.isatty()), _Deadline(spark, limits):
+        with _Quiet(spark, restore=not hard_exit), _Progress(spark, enabled=sys.stderr.isatty()), _Deadline(spark, limits):
             df = prepare(spark, statement, lake_root)
             columns = df.columns
             if args.csv:
@@ -1149,10 +1159,10 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
         return EXIT_SQL_ERROR
     except (PySparkException, Py4JError, FileExistsError, MemoryError, ConnectionError) as exc:
         if _is_out_of_memory(exc):
-            print(_memory_message(limits), file=sys.stderr)
+            print(_memory_message(heap_mb), file=sys.stderr)
         elif _engine_gone(exc):
             print(f"error: [QUERY_ENGINE_STOPPED] the query's Spark engine stopped (most likely out of memory; "
-                  f"bound {limits.memory_mb:,} MB, query_memory_mb or --memory-mb)", file=sys.stderr, flush=True)
+                  f"heap {heap_mb:,} MB, query_memory_mb or --memory-mb)", file=sys.stderr, flush=True)
             if hard_exit:   # nothing left to shut down cleanly; skip PySpark's exit hooks and their tracebacks
                 os._exit(EXIT_SQL_ERROR)
         else:
