@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         "in a path). Set a private value per deployment so keys cannot be guessed from public ids.",
     )
 
+    query_timeout_s: float = Field(120.0, gt=0, description="Query CLI: Spark jobs of a query are cancelled after "
+                                   "this many seconds.")
+    query_max_rows: int = Field(1_000_000, ge=1, description="Query CLI: most rows a result may have, on screen or "
+                                "in a --csv/--parquet file.")
+    query_memory_mb: int = Field(2048, ge=256, description="Query CLI: heap of the Spark JVM it starts; results "
+                                 "brought back to the CLI are bounded to a quarter of it.")
+
     @property
     def bronze_root(self) -> Path:
         return self.lake_root / "bronze"
