@@ -399,10 +399,27 @@ def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:
     io.append_rows(spark, INGEST_AUDIT, [row], settings)
 
 
+class IngestFailed(RuntimeError):
+    """Some sources of a run failed (every other source of the run was ingested)."""
+
+    def __init__(self, results: list[SourceResult]):
+        self.results = results
+        failed = [r for r in results if r.error is not None]
+        super().__init__("; ".join(f"{r.source}: {r.error}" for r in failed))
+
+
+def _checked(results: list[SourceResult], keep_going: bool) -> list[SourceResult]:
+    if not keep_going and any(r.error is not None for r in results):
+        raise IngestFailed(results)
+    return results
+
+
 def ingest_domain(spark: SparkSession, domain: str, start: dt.date, end: dt.date,
-                  settings: Settings | None = None) -> list[SourceResult]:
+                  settings: Settings | None = None, keep_going: bool = False) -> list[SourceResult]:
+    """Every source of a domain, in order. A source that fails does not stop the next ones; once all
+    ran, ``IngestFailed`` is raised, or with ``keep_going`` the failed ones are returned with their error."""
     run_id = uuid.uuid4().hex[:12]
-    return [_isolated(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)]
+    return _checked([_isolated(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)], keep_going)
 
 
 def _isolated(spark: SparkSession, source: str, start: dt.date, end: dt.date, settings: Settings | None,
@@ -424,9 +441,10 @@ LARGE_SOURCES = ("telematics",)
 
 
 def ingest_all(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None,
-               threads: int | None = None) -> list[SourceResult]:
+               threads: int | None = None, keep_going: bool = False) -> list[SourceResult]:
     """Every source: the domains' small sources side by side (``threads`` domains at a time, each
-    domain's sources in their order, each domain in its own fair-scheduler pool), then the large ones."""
+    domain's sources in their order, each domain in its own fair-scheduler pool), then the large ones.
+    Failures as in ``ingest_domain``."""
     settings = settings or get_settings()
     run_id = uuid.uuid4().hex[:12]
 
@@ -437,9 +455,9 @@ def ingest_all(spark: SparkSession, start: dt.date, end: dt.date, settings: Sett
 
     with ThreadPoolExecutor(max_workers=threads or settings.ingest_threads, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(small_sources, d) for d in DOMAINS]
-        results = [r for f in futures for r in f.result()]  # re-raises a domain's error
+        results = [r for f in futures for r in f.result()]
     large = [s.name for d in DOMAINS for s in sources_of(d) if s.name in LARGE_SOURCES]
-    return results + [_isolated(spark, name, start, end, settings, run_id) for name in large]
+    return _checked(results + [_isolated(spark, name, start, end, settings, run_id) for name in large], keep_going)
 
 
 def window_for(end: dt.date, lookback_days: int | None, start: dt.date | None = None,
@@ -473,9 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark("ingest")
     start, end = window_for(args.end, args.lookback_days, args.start)
     if args.all:
-        results = ingest_all(spark, start, end)
+        results = ingest_all(spark, start, end, keep_going=True)
     elif args.domain:
-        results = ingest_domain(spark, args.domain, start, end)
+        results = ingest_domain(spark, args.domain, start, end, keep_going=True)
     else:
         results = [_isolated(spark, args.source, start, end, None, uuid.uuid4().hex[:12])]
     for r in results:

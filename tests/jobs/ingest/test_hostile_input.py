@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import io
-from jobs.ingest.runner import SourceResult, exit_status, ingest_domain, ingest_source
+from jobs.ingest.runner import IngestFailed, SourceResult, exit_status, ingest_domain, ingest_source
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
 from tests.jobs.ingest.test_runner import SESSION_HEADER, frame, put
 
@@ -201,10 +201,13 @@ def test_a_failing_source_is_reported_and_the_next_ones_still_run(spark, lake):
     blocker = io.table_path(SILVER["weighbridge"], lake)
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a table")
-    results = {r.source: r for r in ingest_domain(spark, "logistics", D1, D1, lake)}
+    results = {r.source: r for r in ingest_domain(spark, "logistics", D1, D1, lake, keep_going=True)}
     assert results["weighbridge"].status == "failed" and results["weighbridge"].error
     assert (results["shipments"].status, results["shipments"].silver_inserted) == ("succeeded", 1)
     assert exit_status(list(results.values())) == 1
+    # without keep_going the failure is raised, once every source ran (shipments is known by now: skipped)
+    with pytest.raises(IngestFailed, match="^weighbridge: "):
+        ingest_domain(spark, "logistics", D1, D1, lake)
 
 
 def test_exit_status_tells_clean_runs_from_rejects_and_failures():
