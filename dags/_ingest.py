@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 
 import pendulum
 from airflow.sdk import Param, task
 
 from assets import SILVER
+
+log = logging.getLogger(__name__)
 
 # Retries absorb transient failures (e.g. a Delta write conflict that outlived its in-job retries).
 DEFAULT_ARGS = {"retries": int(os.environ.get("COALCHAIN_TASK_RETRIES", "2")), "retry_delay": dt.timedelta(minutes=2), "retry_exponential_backoff": True}
@@ -40,7 +43,13 @@ def ingest_task(source: str):
         start, end = window_for(
             end, params.get("lookback_days"), dt.date.fromisoformat(start_param) if start_param else None)
         result = ingest_source(get_spark(f"ingest_{source}"), source, start, end)
+        if result.status != "succeeded":
+            # bad input never fails the task: it succeeds, and says so here and in its return value
+            log.warning("ingest_%s succeeded with rejects: %d row(s) quarantined (ops/quarantine), %d file(s) "
+                        "or folder(s) rejected%s", source, result.quarantined_rows, len(result.files_rejected),
+                        "".join(f"\n  {path}: {reason}" for path, reason in result.files_rejected))
         return {
+            "status": result.status,
             "source": result.source, "files_new": result.files_new, "files_skipped": result.files_skipped,
             "bronze_rows": result.bronze_rows, "quarantined_rows": result.quarantined_rows,
             "duplicate_rows": result.duplicate_rows, "silver_inserted": result.silver_inserted,

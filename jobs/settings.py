@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     )
     source_timezone: str = Field("Asia/Shanghai", description="Zone of source timestamps that carry none.")
     lateness_allowance_days: int = Field(7, ge=0, description="How late a record may arrive and still be accepted.")
+    max_record_bytes: int = Field(1 << 20, ge=1024, description="Largest landing record (line, or CSV record) "
+                                  "that is parsed; a longer one is quarantined with its size and first characters.")
     delivery_root: Path | None = Field(
         None,
         description="Where extract packs and HTML reports are written (default <lake_root>/../delivery, "

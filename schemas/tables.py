@@ -70,7 +70,9 @@ INGESTED_FILES_SCHEMA = _struct(
     ("source", S_, False), ("landing_date", DATE, False), ("source_file", S_, False),
     ("file_sha256", S_, False), ("file_bytes", L, False), ("records", L, False),
     ("status", S_, False),                  # ingested | duplicate_content (same checksum seen under another name)
+                                            # | rejected (the file could not be read as a whole: see reason)
     ("ingested_at", TS, False), ("header_drift", S_, True),
+    ("reason", S_, True),                   # why a rejected file was rejected, else null
 )
 
 QUARANTINE_SCHEMA = _struct(

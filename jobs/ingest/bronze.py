@@ -4,12 +4,13 @@ Spark tasks (``jobs.ingest.frame_stage``, which reads the files through ``landin
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.ingest.landing import LandingFile
-from jobs.ingest.parse import parse_file
+from jobs.ingest.parse import DEFAULT_MAX_RECORD_BYTES, FileRejected, parse_file
 from schemas.sources import SourceSpec
 
 _ARROW_SCHEMA = pa.schema([
@@ -45,9 +46,11 @@ def each_file(batches, meta: dict[str, tuple]):
 
 
 def file_batches(content: bytes, rel_path: str, landing_date: dt.date, sha: str, spec: SourceSpec,
-                 ingested_at: dt.datetime):
-    """The bronze rows of one landing file, as Arrow batches of at most ``_BATCH_ROWS`` rows."""
-    records, _notes = parse_file(content, rel_path, spec.file_format, spec.fields, spec.required)
+                 ingested_at: dt.datetime, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES):
+    """The bronze rows of one landing file, as Arrow batches of at most ``_BATCH_ROWS`` rows, and the file's
+    notes; ``FileRejected`` when the file cannot be read as a whole."""
+    records, notes = parse_file(content, rel_path, spec.file_format, spec.fields, spec.required, max_record_bytes)
+    batches = []
     cols: dict[str, list] = {n: [] for n in ("record_no", "line_no", "raw_record", "fields", "parse_error")}
     for rec in records:
         cols["record_no"].append(rec.record_no)
@@ -56,18 +59,39 @@ def file_batches(content: bytes, rel_path: str, landing_date: dt.date, sha: str,
         cols["fields"].append(list(rec.fields.items()) if rec.fields is not None else None)
         cols["parse_error"].append(rec.parse_error)
         if len(cols["record_no"]) >= _BATCH_ROWS:
-            yield _to_batch(cols, spec.name, landing_date, rel_path, sha, ingested_at)
+            batches.append(_to_batch(cols, spec.name, landing_date, rel_path, sha, ingested_at))
             cols = {n: [] for n in cols}
     if cols["record_no"]:
-        yield _to_batch(cols, spec.name, landing_date, rel_path, sha, ingested_at)
+        batches.append(_to_batch(cols, spec.name, landing_date, rel_path, sha, ingested_at))
+    return batches, notes
 
 
-def bronze_table(files: list[LandingFile], spec: SourceSpec, ingested_at: dt.datetime) -> pa.Table:
-    """One bronze row per record of ``files``, read and split in this process: the small sources' few
-    thousand rows a day cost less to split here than to plan a Spark job for."""
-    batches = [b for f in files
-               for b in file_batches(f.path.read_bytes(), f.rel_path, f.landing_date, f.sha256, spec, ingested_at)]
-    return pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)
+@dataclass
+class BronzeBatch:
+    """The bronze rows of a run's files, each readable file's notes (header drift, encoding) and the
+    files rejected as a whole (checksum → reason)."""
+    table: pa.Table
+    notes: dict[str, str | None] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def bronze_table(files: list[LandingFile], spec: SourceSpec, ingested_at: dt.datetime,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> BronzeBatch:
+    """One bronze row per record of the readable ``files``, read and split in this process: the small
+    sources' few thousand rows a day cost less to split here than to plan a Spark job for."""
+    out = BronzeBatch(pa.Table.from_batches([], schema=_ARROW_SCHEMA))
+    batches = []
+    for f in files:
+        try:
+            file_rows, notes = file_batches(f.path.read_bytes(), f.rel_path, f.landing_date, f.sha256, spec,
+                                            ingested_at, max_record_bytes)
+        except FileRejected as exc:
+            out.rejected[f.sha256] = exc.reason
+            continue
+        batches.extend(file_rows)
+        out.notes[f.sha256] = notes.header_drift
+    out.table = pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)
+    return out
 
 
 def _to_batch(cols: dict[str, list], source: str, landing_date: dt.date, rel_path: str, sha: str,

@@ -97,11 +97,14 @@ def type_event(bronze: DataFrame, source: str, tz: str) -> DataFrame:
 
 def _shipment_legs(df: DataFrame) -> DataFrame:
     """Parse legs 'mode:km|mode:km' into per-mode km and the ordered mode pattern (e.g. 'road>rail')."""
+    # ``get`` (not ``[]``): a leg without ':km' has no second part, which is a null km here (the row is
+    # quarantined on ``legs``), not an out-of-bounds error of the whole job under ANSI mode
     legs = F.transform(
         F.split(F.coalesce(F.col("legs"), F.lit("")), r"\|"),
         lambda leg: F.struct(
-            F.lower(F.trim(F.split(leg, ":").getItem(0))).alias("mode"),
-            F.trim(F.split(leg, ":").getItem(1)).try_cast("double").alias("km"),
+            F.lower(F.trim(F.get(F.split(leg, ":"), 0))).alias("mode"),
+            F.trim(F.get(F.split(leg, ":"), 1)).try_cast("double").alias("km"),
+            F.size(F.split(leg, ":")).alias("parts"),
         ),
     )
     df = df.withColumn("_legs", legs)
@@ -112,7 +115,8 @@ def _shipment_legs(df: DataFrame) -> DataFrame:
 
     df = (df.withColumn("road_km", km_of("road")).withColumn("rail_km", km_of("rail")).withColumn("belt_km", km_of("belt"))
           .withColumn("mode_pattern", F.array_join(F.transform(F.col("_legs"), lambda x: x["mode"]), ">")))
-    bad_leg = F.exists(F.col("_legs"), lambda x: ~x["mode"].isin(*LEG_MODES) | x["km"].isNull() | (x["km"] < 0))
+    bad_leg = F.exists(F.col("_legs"), lambda x: ~x["mode"].isin(*LEG_MODES) | x["km"].isNull() | (x["km"] < 0)
+                       | (x["parts"] != 2))
     legs_total = F.col("road_km") + F.col("rail_km") + F.col("belt_km")
     return add_errors(
         df,

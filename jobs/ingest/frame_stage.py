@@ -30,7 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from jobs import io
 from jobs.ingest.bronze import each_file, file_meta, landing_files
 from jobs.ingest.frames import BRONZE_FRAME_ARROW, frame_batches
 from jobs.ingest.landing import LandingFile
+from jobs.ingest.parse import DEFAULT_MAX_RECORD_BYTES, FileRejected
 from jobs.ingest.telematics import arrow_schema, type_frame_batch, typed_schema
 from schemas.tables import BRONZE_TELEMATICS_SCHEMA, SILVER
 
@@ -54,6 +55,7 @@ COUNTS_SCHEMA = T.StructType([
     T.StructField("file_sha256", T.StringType()), T.StructField("_bad", T.BooleanType()),
     T.StructField("event_date_local", T.DateType()), T.StructField("n", T.LongType()),
     T.StructField("key_hashes", T.BinaryType()),   # the file's good rows' key hashes (int64), on one row
+    T.StructField("rejected", T.StringType()),     # why the whole file was rejected (then its only row)
 ])
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)   # Fibonacci hashing: spreads the timestamps' low bits
 
@@ -75,6 +77,7 @@ class StagedFrames:
     bronze_files: list[io.DataFile]   # the staged bronze files, ready for ``io.add_files``
     silver_files: list[io.DataFile]   # the staged silver files (one per landing file and event day)
     files_sharing_keys: set[str]      # checksums of the landing files that may share a key with another one
+    rejected: dict[str, str] = field(default_factory=dict)   # checksum → why the whole file was rejected
 
     def silver_rows(self, spark: SparkSession, files: list[io.DataFile]) -> DataFrame:
         """The rows of some staged silver files, with their event day from the folder name, as in the table."""
@@ -106,7 +109,8 @@ def remove_stale(lake_root: Path, now: float | None = None) -> list[Path]:
 
 
 def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.datetime, tz: str,
-                 lateness_days: int, lake_root: Path, run_id: str) -> StagedFrames:
+                 lateness_days: int, lake_root: Path, run_id: str,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> StagedFrames:
     """Parse, type and stage ``files`` (one Spark task per file); returns the staged rows and counts."""
     folder = staging_folder(lake_root, run_id)
     bronze_dir, silver_dir, bad_dir = folder / "bronze", folder / "silver", folder / "bad"
@@ -120,12 +124,17 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
         for content, rel_path, landing_date, sha in each_file(batches, meta):
             lineage = {"source": "telematics", "landing_date": landing_date, "source_file": rel_path,
                        "file_sha256": sha, "ingested_at": ingested_at}
-            counts, hashes = _stage_file(content, rel_path, lineage, tz, lateness_days, typed_arrow,
-                                         _bronze_file(bronze_str, landing_date, sha), silver_str, sha,
-                                         f"{bad_str}/{sha}.parquet")
+            try:
+                counts, hashes = _stage_file(content, rel_path, lineage, tz, lateness_days, typed_arrow,
+                                             _bronze_file(bronze_str, landing_date, sha), silver_str, sha,
+                                             f"{bad_str}/{sha}.parquet", max_record_bytes)
+            except FileRejected as exc:   # nothing of the file was staged
+                yield _rejected_batch(sha, exc.reason)
+                continue
             yield _counts_batch(sha, counts, hashes)
 
     rows = landing_files(spark, meta).mapInArrow(stage_files, COUNTS_SCHEMA).collect()
+    rejected = {r["file_sha256"]: r["rejected"] for r in rows if r["rejected"] is not None}
     counts = [r for r in rows if r["n"]]
     silver_days = sorted({(r["file_sha256"], r["event_date_local"]) for r in counts if not r["_bad"]})
     sharing = sharing_keys({r["file_sha256"]: np.frombuffer(r["key_hashes"], np.int64) for r in rows if r["key_hashes"]})
@@ -136,9 +145,10 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
         bad=spark.read.schema(typed_schema()).parquet(bad_str),
         counts=counts,
         bronze_files=[f for f in (_bronze_data_file(Path(_bronze_file(bronze_str, day, sha)), day, sha, rel_path)
-                                  for rel_path, day, sha in meta.values()) if f.num_records],
+                                  for rel_path, day, sha in meta.values() if sha not in rejected) if f.num_records],
         silver_files=combine_small(silver_files, sharing),
         files_sharing_keys=sharing,
+        rejected=rejected,
     )
 
 
@@ -237,7 +247,7 @@ def _silver_data_file(path: Path, event_day: dt.date, sha: str | None) -> io.Dat
 
 def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_days: int,
                 typed_arrow: pa.Schema, bronze_path: str, silver_folder: str, sha: str,
-                bad_path: str) -> tuple[Counter, np.ndarray]:
+                bad_path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[Counter, np.ndarray]:
     """Write one landing file's bronze rows, its silver rows (one file per event day, each key once) and
     its bad rows; return the typed rows' counts by (bad, local event day) and the silver rows' key hashes."""
     counts: Counter = Counter()
@@ -246,10 +256,12 @@ def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_
     # mid-file leaves no partial file for the Delta writes to read
     bronze_tmp, bad_tmp = _hidden(bronze_path), _hidden(bad_path)
     os.makedirs(os.path.dirname(bronze_path), exist_ok=True)
+    batches = frame_batches(content, rel_path, lineage, max_record_bytes=max_record_bytes)
+    first = next(batches, None)   # a file rejected as a whole raises here, before anything is written
     bronze_out = pq.ParquetWriter(bronze_tmp, _BRONZE_FILE_ARROW)
     bad_out = pq.ParquetWriter(bad_tmp, typed_arrow)
     try:
-        for bronze in frame_batches(content, rel_path, lineage):
+        for bronze in _chain(first, batches):
             bronze_out.write_batch(bronze.drop_columns(["landing_date"]))
             typed = type_frame_batch(bronze, tz, lateness_days, typed_arrow)
             bad = pc.greater(pc.list_value_length(typed.column("_errors")), 0)
@@ -315,6 +327,20 @@ def _hidden(path: str) -> str:
     return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}")
 
 
+def _chain(first: pa.RecordBatch | None, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def _rejected_batch(sha: str, reason: str) -> pa.RecordBatch:
+    """The one row of a file rejected as a whole: no counts, no keys, the reason."""
+    return pa.RecordBatch.from_arrays([
+        pa.array([sha], pa.string()), pa.array([False], pa.bool_()), pa.array([None], pa.date32()),
+        pa.array([0], pa.int64()), pa.array([None], pa.binary()), pa.array([reason], pa.string()),
+    ], names=[f.name for f in COUNTS_SCHEMA.fields])
+
+
 def _counts_batch(sha: str, counts: Counter, hashes: np.ndarray) -> pa.RecordBatch:
     """The file's counts, and one more row (n = 0) carrying its key hashes."""
     items = list(counts.items())
@@ -324,4 +350,5 @@ def _counts_batch(sha: str, counts: Counter, hashes: np.ndarray) -> pa.RecordBat
         pa.array([day for (_, day), _ in items] + [None], pa.int32()).cast(pa.date32()),
         pa.array([n for _, n in items] + [0], pa.int64()),
         pa.array([None] * len(items) + [hashes.tobytes()], pa.binary()),
+        pa.nulls(len(items) + 1, pa.string()),
     ], names=[f.name for f in COUNTS_SCHEMA.fields])

@@ -14,16 +14,19 @@ makes the whole line malformed.
 """
 from __future__ import annotations
 
-import io
+import codecs
 import json
 import re
 from collections.abc import Iterator
 from itertools import accumulate
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
 
-from jobs.ingest.parse import decode, unwrap
+from jobs.ingest.parse import (
+    DEFAULT_MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, decode_lines, oversized_reason, split_lines, unwrap,
+)
 
 MALFORMED = "malformed JSON (truncated or invalid line)"
 
@@ -74,24 +77,58 @@ _ROW_IN_ERROR = re.compile(r"in row (\d+)")
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
-def utf8_bytes(content: bytes, name: str) -> bytes:
-    """Landing bytes → UTF-8 bytes (gunzipped, BOM stripped; GB18030 and other text re-encoded)."""
-    content = unwrap(content)
+def _is_utf8(content: bytes, chunk_bytes: int = 4 << 20) -> bool:
+    """Whether ``content`` is valid UTF-8, checked a few MiB at a time (no text copy of the whole file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(content)
     try:
-        content.decode("utf-8")
-        return content
+        for at in range(0, len(content), chunk_bytes):
+            decoder.decode(view[at:at + chunk_bytes])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return decode(content, name)[0].encode("utf-8")
+        return False
+    return True
 
 
-def frame_batches(content: bytes, name: str, lineage: dict, max_rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+def utf8_bytes(content: bytes, name: str) -> bytes:
+    """Landing bytes → UTF-8 bytes (gunzipped, BOM stripped; GB18030 re-encoded). ``FileRejected`` for a
+    truncated or corrupt gzip stream and for bytes that are neither UTF-8 nor clean GB18030."""
+    content = unwrap(content)
+    if _is_utf8(content):
+        return content
+    texts, _encoding = decode_lines(split_lines(content, len(content) + 1, count_quotes=False))
+    return "\n".join(texts).encode("utf-8")
+
+
+def _longest_line_bytes(data: bytes) -> int:
+    breaks = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    bounds = np.concatenate(([-1], breaks, [len(data)]))
+    return int(np.diff(bounds).max()) - 1
+
+
+def frame_batches(content: bytes, name: str, lineage: dict, max_rows: int = 50_000,
+                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[pa.RecordBatch]:
     """Bronze frame rows of one file (every non-blank line once). ``lineage``: source, landing_date,
-    source_file, file_sha256, ingested_at (the same for every row)."""
-    lines = utf8_bytes(content, name).split(b"\n")
+    source_file, file_sha256, ingested_at (the same for every row). A line above ``max_record_bytes`` is
+    not parsed: it becomes a row with the reason and its first characters. ``FileRejected`` (raised before
+    the first row) when the file cannot be read as a whole."""
+    data = utf8_bytes(content, name)
+    sizes = None
+    if len(data) <= max_record_bytes or _longest_line_bytes(data) <= max_record_bytes:
+        lines = data.split(b"\n")
+    else:   # cut every line at the limit: the long ones are never copied whole
+        cut = split_lines(data, max_record_bytes, count_quotes=False)
+        lines, sizes = [ln.data for ln in cut], [ln.size_bytes for ln in cut]
+    del data
     objects: list[tuple[int, int, bytes]] = []   # (record_no, line_no, text) of lines shaped like an object
     others: list[tuple[int, int, bytes]] = []    # the rest (mostly truncated lines): read one by one
+    oversized: list[tuple[int, int, bytes, int]] = []
     record_no = 0
     for i, line in enumerate(lines):
+        if sizes is not None and sizes[i] > max_record_bytes:
+            record_no += 1
+            oversized.append((record_no, i + 1, line[:RECORD_PREFIX_BYTES], sizes[i]))
+            continue
         body = line.strip()
         if body:
             record_no += 1
@@ -112,8 +149,21 @@ def frame_batches(content: bytes, name: str, lineage: dict, max_rows: int = 50_0
         pieces.append(_with_lineage(_slow_table([body for _, _, body in others]),
                                     pa.array([r for r, _, _ in others], pa.int64()),
                                     pa.array([n for _, n, _ in others], pa.int64()), lineage))
+    if oversized:
+        pieces.append(_with_lineage(
+            _error_table([p.decode("utf-8", errors="ignore")[:RECORD_PREFIX_BYTES] for _, _, p, _ in oversized],
+                         [oversized_reason(size, max_record_bytes) for _, _, _, size in oversized]),
+            pa.array([r for r, _, _, _ in oversized], pa.int64()),
+            pa.array([n for _, n, _, _ in oversized], pa.int64()), lineage))
     if pieces:
         yield from _combine(pieces)
+
+
+def _error_table(texts: list[str], errors: list[str]) -> pa.Table:
+    """Rows that are not frames: their text and why, every frame column null."""
+    n = len(texts)
+    return pa.table({"raw_record": pa.array(texts, pa.string()), "parse_error": pa.array(errors, pa.string()),
+                     **{name: pa.nulls(n, typ) for name, _, typ in FRAME_COLUMNS}})
 
 
 class _Lines:

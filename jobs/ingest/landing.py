@@ -52,6 +52,10 @@ def discover(landing_root: Path, spec: SourceSpec, start: dt.date, end: dt.date)
     rejected: list[tuple[str, str]] = []
     if not source_dir.is_dir():
         return Discovery(files, rejected)
+    if not source_dir.resolve().is_relative_to(root):
+        rejected.append((str(source_dir), "source folder is a symlink pointing outside the landing root"))
+        _log(rejected)
+        return Discovery(files, rejected)
     for day_dir in sorted(source_dir.iterdir()):
         if not _DATE_DIR.match(day_dir.name):
             rejected.append((str(day_dir), "folder name is not a yyyy-mm-dd delivery day"))
@@ -63,6 +67,10 @@ def discover(landing_root: Path, spec: SourceSpec, start: dt.date, end: dt.date)
             continue
         if not (start <= day <= end) or not day_dir.is_dir():
             continue
+        if not day_dir.resolve().is_relative_to(root):
+            # its files are not read: the folder is reported, the source's other folders are ingested
+            rejected.append((str(day_dir), "folder is a symlink pointing outside the landing root"))
+            continue
         for path in sorted(day_dir.iterdir()):
             reason = _reject_reason(path, root, spec)
             if reason:
@@ -70,14 +78,22 @@ def discover(landing_root: Path, spec: SourceSpec, start: dt.date, end: dt.date)
                     rejected.append((str(path), reason))
                 continue
             resolved = path.resolve()
+            try:
+                sha, size_bytes = sha256_of(resolved), resolved.stat().st_size
+            except OSError as exc:   # unreadable, or removed since it was listed
+                rejected.append((str(path), f"cannot be read: {exc.strerror or exc}"))
+                continue
             files.append(LandingFile(
                 source=spec.name, landing_date=day, path=resolved,
-                rel_path=resolved.relative_to(root).as_posix(),
-                sha256=sha256_of(resolved), size_bytes=resolved.stat().st_size,
+                rel_path=resolved.relative_to(root).as_posix(), sha256=sha, size_bytes=size_bytes,
             ))
+    _log(rejected)
+    return Discovery(files, rejected)
+
+
+def _log(rejected: list[tuple[str, str]]) -> None:
     for path, reason in rejected:
         log.warning("landing: rejected %s: %s", path, reason)
-    return Discovery(files, rejected)
 
 
 def _reject_reason(path: Path, root: Path, spec: SourceSpec) -> str | None:
@@ -86,10 +102,8 @@ def _reject_reason(path: Path, root: Path, spec: SourceSpec) -> str | None:
         return "skip"   # hidden / marker files (e.g. _SUCCESS) are not data
     if len(name) > MAX_NAME_CHARS:
         return f"file name longer than {MAX_NAME_CHARS} characters"
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.is_relative_to(root):
-            return "symlink pointing outside the landing root"
+    if not path.resolve().is_relative_to(root):
+        return "symlink pointing outside the landing root"
     if not path.is_file():
         return "not a regular file"
     if not name.lower().endswith(_SUFFIXES[spec.file_format]):

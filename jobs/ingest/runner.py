@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -36,7 +37,6 @@ from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
 from jobs.ingest.frame_stage import StagedFrames, remove_stale, remove_staging, stage_frames
 from jobs.ingest.landing import LandingFile, discover
-from jobs.ingest.parse import parse_file
 from jobs.ingest.typing import event_window_check, finalize_errors
 from jobs.session import scheduler_pool
 from jobs.settings import Settings, get_settings
@@ -51,6 +51,11 @@ _EVENT_TIME_FIELD = {
     "weighbridge": "load_time_local", "charging_sessions": "plug_in_local",
     "connector_status": "status_time_local", "h2_fills": "start_local", "shipments": "ship_date",
 }
+
+
+SUCCEEDED, WITH_REJECTS, FAILED = "succeeded", "succeeded_with_rejects", "failed"
+# exit status of the command line: every file landed whole / some input rejected or quarantined / a source failed
+EXIT_STATUS = {SUCCEEDED: 0, WITH_REJECTS: 3, FAILED: 1}
 
 
 @dataclass
@@ -68,6 +73,15 @@ class SourceResult:
     header_drift: dict[str, str] = field(default_factory=dict)
     # wall-clock seconds per stage (discover, bronze, typing, quarantine, silver, bookkeeping)
     stage_s: dict[str, float] = field(default_factory=dict)
+    error: str | None = None      # the source failed (an error that is not about its input): why
+
+    @property
+    def status(self) -> str:
+        """``failed``, ``succeeded_with_rejects`` (a file or folder rejected, or rows quarantined) or
+        ``succeeded``."""
+        if self.error is not None:
+            return FAILED
+        return WITH_REJECTS if self.files_rejected or self.quarantined_rows else SUCCEEDED
 
     @contextmanager
     def stage(self, name: str):
@@ -134,8 +148,11 @@ def checked_rows(bronze: DataFrame, spec: SourceSpec, natural_key: tuple[str, ..
     )
 
 
-def _quarantine_table(checked: pa.Table) -> pa.Table:
-    """The quarantine rows of ``checked_rows`` (collected), as ``quarantine_rows`` selects them."""
+def _quarantine_table(checked: pa.Table | None) -> pa.Table:
+    """The quarantine rows of ``checked_rows`` (collected), as ``quarantine_rows`` selects them (none when
+    nothing was typed)."""
+    if checked is None:
+        return pa.table({name: pa.array([], pa.string()) for name in QUARANTINE.schema.fieldNames()})
     bad = checked.filter(pc.field("_bad"))
     return bad.select([*_QUARANTINE_LINEAGE, "_q_field", "_q_reason", "raw_record", "ingested_at"]).rename_columns(
         QUARANTINE.schema.fieldNames())
@@ -164,10 +181,27 @@ def merge_staged_silver(spark: SparkSession, staged: StagedFrames, spec: TableSp
     rest = [f for f in staged.silver_files if f.key_value in staged.files_sharing_keys] + left
     if not rest:
         return {"inserted": inserted, "updated": 0}
-    latest = latest_per_key(staged.silver_rows(spark, rest), spec.natural_key)
     days = {f.partition_values[spec.partition_cols[0]] for f in rest}
+    latest = _new_or_changed(spark, latest_per_key(staged.silver_rows(spark, rest), spec.natural_key), spec, days,
+                             settings)
+    if latest.isEmpty():   # every row is in the table already, as it is: no commit
+        return {"inserted": inserted, "updated": 0}
     merged = io.merge_upsert(latest, spec, partition_values=days, settings=settings)
     return {"inserted": inserted + merged["inserted"], "updated": merged["updated"]}
+
+
+def _new_or_changed(spark: SparkSession, rows: DataFrame, spec: TableSpec, days: set[str],
+                    settings: Settings) -> DataFrame:
+    """The rows whose key the table's ``days`` do not hold with the same values (lineage aside): what a
+    MERGE would insert or update."""
+    lineage = {"source_file", "record_no", "ingested_at"}
+    compared = [f.name for f in spec.schema.fields if f.name not in lineage]
+    table = io.read_table(spark, spec, settings).filter(io.col_in(spec.partition_cols[0], days)).select(*compared)
+    same = [rows[c].eqNullSafe(table[c]) for c in compared]
+    condition = same[0]
+    for c in same[1:]:
+        condition = condition & c
+    return rows.join(table, on=condition, how="left_anti")
 
 
 def _nothing() -> None:
@@ -184,111 +218,172 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
 
     with result.stage("discover"):
         found = discover(settings.landing_root, spec, start, end)
-        result.files_rejected = found.rejected
-        seen_sha = set(io.read_column(INGESTED_FILES, "file_sha256", ("source", source), settings))
-        new_files, duplicate_files = _split_new(found.files, seen_sha)
+        result.files_rejected = list(found.rejected)
+        split = _split_new(found.files, _ledger(source, settings))
+        new_files, duplicate_files = split.new, split.duplicates
         result.files_new, result.files_skipped = len(new_files), len(found.files) - len(new_files)
-    if not new_files:
-        with result.stage("bookkeeping"):
-            _record_files(spark, source, [], duplicate_files, {}, {}, started_at, settings)
-        return result
-
-    new_sha = [f.sha256 for f in new_files]
-    sha_cond = io.in_list_condition("file_sha256", new_sha)
-    dates_cond = io.in_list_condition("landing_date", {f.landing_date.isoformat() for f in new_files})
+        # read nothing of a file without bytes (a delivery that failed, usually): rejected as it is
+        rejected = dict(split.rejected)
+        rejected.update({f.sha256: EMPTY_FILE for f in new_files if f.size_bytes == 0})
+    readable = [f for f in new_files if f.sha256 not in rejected]
 
     silver_spec = SILVER[source]
-    release, staged = _nothing, None
+    staged, notes, per_file = None, {}, {}
+    release = partial(remove_staging, settings.lake_root, run_id) if source == "telematics" else _nothing
     try:
-        # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
-        if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
-            with result.stage("parse"):
-                remove_stale(settings.lake_root)
-                release = partial(remove_staging, settings.lake_root, run_id)
-                staged = stage_frames(spark, new_files, started_at, settings.source_timezone,
-                                      settings.lateness_allowance_days, settings.lake_root, run_id)
-            stats = staged.counts
-            with result.stage("bronze"):
-                # staged files are committed as they are; through Spark only where that cannot be done safely
-                if not io.add_files(spark, BRONZE[source], staged.bronze_files, "file_sha256", settings):
-                    io.replace_where(staged.bronze, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
-        else:  # a few thousand rows: split here, typed by one Spark job, written through delta-rs
-            with result.stage("bronze"):
-                bronze = bronze_table(new_files, spec, started_at)
-                io.replace_rows(spark, BRONZE[source], bronze, f"{dates_cond} AND {sha_cond}", settings)
-            # 2. typing; bad rows → quarantine (replaced per file)
-            with result.stage("typing"):
-                checked = checked_rows(spark.createDataFrame(bronze), spec, silver_spec.natural_key, settings).toArrow()
-                stats = _counts(checked, bool(silver_spec.partition_cols))
-        per_file: dict[str, int] = {}
-        for row in stats:
-            per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
-        result.bronze_rows = sum(r["n"] for r in stats)
-        result.quarantined_rows = sum(r["n"] for r in stats if r["_bad"])
-        q_cond = f"source = '{source}' AND {sha_cond}"
-        with result.stage("quarantine"):
-            # also when no row is bad now: an earlier, interrupted run of the same files may have left some
-            left_before = set(new_sha) & set(io.read_column(QUARANTINE, "file_sha256", ("source", source), settings))
-            if result.quarantined_rows or left_before:
-                bad_rows = quarantine_rows(staged.bad).toArrow() if staged is not None else _quarantine_table(checked)
-                io.replace_rows(spark, QUARANTINE, bad_rows, q_cond, settings)
-
-        # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
-        with result.stage("silver"):
-            partitions = None
-            if silver_spec.partition_cols:
-                partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})
-                result.event_dates = [d.isoformat() for d in partitions]
-            if staged is not None:
-                metrics = merge_staged_silver(spark, staged, silver_spec, settings)
-            else:
-                metrics = io.merge_rows(spark, silver_spec, checked.filter(pc.field("_latest")),
-                                        partition_values=partitions, settings=settings)
-        result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
-        result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
+        if readable:
+            staged, notes, per_file = _ingest_files(spark, source, spec, silver_spec, readable, rejected, result,
+                                                    started_at, run_id, settings)
     finally:
         release()
 
-    # 4. only now: the files count as ingested
+    # only now: the files count as ingested (or rejected)
     with result.stage("bookkeeping"):
-        drift = _header_drift(spec, new_files)
-        result.header_drift = {f.rel_path: drift[f.sha256] for f in new_files if drift.get(f.sha256)}
-        _record_files(spark, source, new_files, duplicate_files, per_file, drift, started_at, settings)
-        _audit(spark, run_id, result, started_at, settings)
+        rejected_files = [f for f in new_files if f.sha256 in rejected]
+        result.files_rejected += [(f.rel_path, rejected[f.sha256]) for f in rejected_files]
+        for f in rejected_files:
+            log.warning("ingest %s: rejected %s: %s", source, f.rel_path, rejected[f.sha256])
+        ingested = [f for f in new_files if f.sha256 not in rejected]
+        result.header_drift = {f.rel_path: notes[f.sha256] for f in ingested if notes.get(f.sha256)}
+        for path, drift in result.header_drift.items():
+            log.warning("schema drift in %s: %s", path, drift)
+        _record_files(spark, source, ingested, duplicate_files, rejected_files, rejected, per_file, notes,
+                      started_at, settings)
+        if new_files:
+            _audit(spark, run_id, result, started_at, settings)
     log.info("ingest %s: %s", source, json.dumps(asdict(result), default=str))
     return result
 
 
-def _split_new(files: list[LandingFile], seen_sha: set[str]) -> tuple[list[LandingFile], list[LandingFile]]:
-    """New files, and files whose exact content was already ingested (a replay, maybe under another name)."""
-    new, dup, batch_sha = [], [], set()
+EMPTY_FILE = "empty file (0 bytes)"
+
+
+def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, files: list[LandingFile],
+                  rejected: dict[str, str], result: SourceResult, started_at, run_id: str, settings: Settings):
+    """Landing → bronze → silver + quarantine for the readable new ``files``; files found unreadable as a
+    whole are added to ``rejected`` (checksum → reason) and write nothing. Returns (staged frames or None,
+    notes per checksum, records per checksum)."""
+    new_sha = [f.sha256 for f in files]
+    # the conditions cover every new file, rejected ones too: rows an earlier run left for them are removed
+    sha_cond = io.in_list_condition("file_sha256", new_sha)
+    dates_cond = io.in_list_condition("landing_date", {f.landing_date.isoformat() for f in files})
+    staged, notes = None, {}
+    # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
+    if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
+        with result.stage("parse"):
+            remove_stale(settings.lake_root)
+            staged = stage_frames(spark, files, started_at, settings.source_timezone,
+                                  settings.lateness_allowance_days, settings.lake_root, run_id,
+                                  settings.max_record_bytes)
+        rejected.update(staged.rejected)
+        stats = staged.counts
+        with result.stage("bronze"):
+            # staged files are committed as they are; through Spark only where that cannot be done safely
+            if not io.add_files(spark, BRONZE[source], staged.bronze_files, "file_sha256", settings):
+                io.replace_where(staged.bronze, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
+    else:  # a few thousand rows: split here, typed by one Spark job, written through delta-rs
+        with result.stage("bronze"):
+            batch = bronze_table(files, spec, started_at, settings.max_record_bytes)
+            rejected.update(batch.rejected)
+            notes = batch.notes
+            bronze = batch.table
+            if bronze.num_rows or _left_by_earlier_run(BRONZE[source], None, new_sha, settings):
+                io.replace_rows(spark, BRONZE[source], bronze, f"{dates_cond} AND {sha_cond}", settings)
+        # 2. typing; bad rows → quarantine (replaced per file)
+        stats, checked = [], None
+        if bronze.num_rows:
+            with result.stage("typing"):
+                checked = checked_rows(spark.createDataFrame(bronze), spec, silver_spec.natural_key, settings).toArrow()
+                stats = _counts(checked, bool(silver_spec.partition_cols))
+    per_file: dict[str, int] = {}
+    for row in stats:
+        per_file[row["file_sha256"]] = per_file.get(row["file_sha256"], 0) + row["n"]
+    result.bronze_rows = sum(r["n"] for r in stats)
+    result.quarantined_rows = sum(r["n"] for r in stats if r["_bad"])
+    q_cond = f"source = '{source}' AND {sha_cond}"
+    with result.stage("quarantine"):
+        # also when no row is bad now: an earlier, interrupted run of the same files may have left some
+        left_before = _left_by_earlier_run(QUARANTINE, source, new_sha, settings)
+        if result.quarantined_rows or left_before:
+            bad_rows = quarantine_rows(staged.bad).toArrow() if staged is not None else _quarantine_table(checked)
+            io.replace_rows(spark, QUARANTINE, bad_rows, q_cond, settings)
+
+    # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
+    with result.stage("silver"):
+        partitions = None
+        if silver_spec.partition_cols:
+            partitions = sorted({r["event_date_local"] for r in stats if not r["_bad"] and r["event_date_local"]})
+            result.event_dates = [d.isoformat() for d in partitions]
+        if staged is not None:
+            metrics = merge_staged_silver(spark, staged, silver_spec, settings)
+        elif result.bronze_rows > result.quarantined_rows:
+            metrics = io.merge_rows(spark, silver_spec, checked.filter(pc.field("_latest")),
+                                    partition_values=partitions, settings=settings)
+        else:   # nothing good to merge: no silver commit
+            metrics = {"inserted": 0, "updated": 0}
+    result.silver_inserted, result.silver_updated = metrics["inserted"], metrics["updated"]
+    result.duplicate_rows = result.bronze_rows - result.quarantined_rows - result.silver_inserted
+    return staged, notes, per_file
+
+
+def _left_by_earlier_run(spec: TableSpec, source: str | None, shas: list[str], settings: Settings) -> bool:
+    """Whether the table (its partition of ``source``) holds rows of some of these files (written by an
+    earlier, interrupted run)."""
+    partition = ("source", source) if source is not None else None
+    return bool(set(shas) & set(io.read_column(spec, "file_sha256", partition, settings)))
+
+
+@dataclass
+class _Split:
+    new: list[LandingFile]
+    duplicates: list[LandingFile]       # content already ingested (a replay, maybe under another name)
+    rejected: dict[str, str]            # new names of content already rejected: checksum → reason
+
+
+def _ledger(source: str, settings: Settings) -> dict[str, tuple[str, str | None, set[str]]]:
+    """The files ledger of one source: checksum → (status, reason, names delivered under). Read with
+    delta-rs (no Spark job); a ledger of an earlier layout has no reason column."""
+    if not io.table_exists(INGESTED_FILES, settings):
+        return {}
+    from deltalake import DeltaTable as LogReader
+
+    log = LogReader(str(io.table_path(INGESTED_FILES, settings)))
+    columns = [c for c in ("file_sha256", "source_file", "status", "reason") if c in log.schema().to_arrow().names]
+    rows = log.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
+    ledger: dict[str, tuple[str, str | None, set[str]]] = {}
+    for r in rows:
+        status, reason, names = ledger.get(r["file_sha256"], (r["status"], r.get("reason"), set()))
+        if status == "rejected" and r["status"] != "rejected":
+            status, reason = r["status"], None
+        names.add(r["source_file"])
+        ledger[r["file_sha256"]] = (status, reason, names)
+    return ledger
+
+
+def _split_new(files: list[LandingFile], ledger: dict[str, tuple[str, str | None, set[str]]]) -> _Split:
+    """New files, files whose exact content was already ingested, and new names of rejected content (rejected
+    again, for the same reason: an empty file is rejected under each of its names)."""
+    split, batch_sha = _Split([], [], {}), set()
     for f in files:
-        if f.sha256 in seen_sha or f.sha256 in batch_sha:
-            dup.append(f)
+        status, reason, names = ledger.get(f.sha256, (None, None, set()))
+        if status == "rejected" and f.rel_path not in names:
+            split.new.append(f)
+            split.rejected[f.sha256] = reason or "rejected before under another name"
+        elif status is not None or f.sha256 in batch_sha:
+            split.duplicates.append(f)
         else:
-            new.append(f)
+            split.new.append(f)
             batch_sha.add(f.sha256)
-    return new, dup
+    return split
 
 
-def _header_drift(spec: SourceSpec, files: list[LandingFile]) -> dict[str, str | None]:
-    """Header drift and encoding notes per file (CSV headers are cheap to read in the driver)."""
-    notes: dict[str, str | None] = {}
-    for f in files:
-        if spec.file_format != "csv":
-            notes[f.sha256] = None
-            continue
-        _records, file_notes = parse_file(f.path.read_bytes(), f.rel_path, spec.file_format, spec.fields, spec.required)
-        notes[f.sha256] = file_notes.header_drift
-        if file_notes.header_drift:
-            log.warning("schema drift in %s: %s", f.rel_path, file_notes.header_drift)
-    return notes
-
-
-def _record_files(spark, source, new_files, duplicate_files, per_file, drift, now, settings) -> None:
+def _record_files(spark, source, ingested, duplicate_files, rejected_files, reasons, per_file, notes, now,
+                  settings) -> None:
     rows = [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, int(per_file.get(f.sha256, 0)),
-             "ingested", now, drift.get(f.sha256)) for f in new_files]
-    rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "duplicate_content", now, None)
+             "ingested", now, notes.get(f.sha256), None) for f in ingested]
+    rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "rejected", now, None,
+              reasons[f.sha256]) for f in rejected_files]
+    rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "duplicate_content", now, None, None)
              for f in duplicate_files]
     if not rows:
         return
@@ -304,10 +399,38 @@ def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:
     io.append_rows(spark, INGEST_AUDIT, [row], settings)
 
 
+class IngestFailed(RuntimeError):
+    """Some sources of a run failed (every other source of the run was ingested)."""
+
+    def __init__(self, results: list[SourceResult]):
+        self.results = results
+        failed = [r for r in results if r.error is not None]
+        super().__init__("; ".join(f"{r.source}: {r.error}" for r in failed))
+
+
+def _checked(results: list[SourceResult], keep_going: bool) -> list[SourceResult]:
+    if not keep_going and any(r.error is not None for r in results):
+        raise IngestFailed(results)
+    return results
+
+
 def ingest_domain(spark: SparkSession, domain: str, start: dt.date, end: dt.date,
-                  settings: Settings | None = None) -> list[SourceResult]:
+                  settings: Settings | None = None, keep_going: bool = False) -> list[SourceResult]:
+    """Every source of a domain, in order. A source that fails does not stop the next ones; once all
+    ran, ``IngestFailed`` is raised, or with ``keep_going`` the failed ones are returned with their error."""
     run_id = uuid.uuid4().hex[:12]
-    return [ingest_source(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)]
+    return _checked([_isolated(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)], keep_going)
+
+
+def _isolated(spark: SparkSession, source: str, start: dt.date, end: dt.date, settings: Settings | None,
+              run_id: str) -> SourceResult:
+    """``ingest_source``, with a failure kept to its source: the run goes on with the next source and
+    reports this one as failed. (Bad input never fails a source; this is for the rest, e.g. a full disk.)"""
+    try:
+        return ingest_source(spark, source, start, end, settings, run_id)
+    except Exception as exc:  # noqa: BLE001 - reported in the result and the exit status
+        log.exception("ingest %s failed", source)
+        return SourceResult(source, error=f"{type(exc).__name__}: {exc}"[:2000])
 
 
 # Sources of millions of rows a day. They run after the others, alone, with every core: beside the large
@@ -318,22 +441,23 @@ LARGE_SOURCES = ("telematics",)
 
 
 def ingest_all(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None,
-               threads: int | None = None) -> list[SourceResult]:
+               threads: int | None = None, keep_going: bool = False) -> list[SourceResult]:
     """Every source: the domains' small sources side by side (``threads`` domains at a time, each
-    domain's sources in their order, each domain in its own fair-scheduler pool), then the large ones."""
+    domain's sources in their order, each domain in its own fair-scheduler pool), then the large ones.
+    Failures as in ``ingest_domain``."""
     settings = settings or get_settings()
     run_id = uuid.uuid4().hex[:12]
 
     def small_sources(domain: str) -> list[SourceResult]:
         scheduler_pool(spark, domain)
-        return [ingest_source(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)
+        return [_isolated(spark, s.name, start, end, settings, run_id) for s in sources_of(domain)
                 if s.name not in LARGE_SOURCES]
 
     with ThreadPoolExecutor(max_workers=threads or settings.ingest_threads, thread_name_prefix="ingest") as pool:
         futures = [pool.submit(small_sources, d) for d in DOMAINS]
-        results = [r for f in futures for r in f.result()]  # re-raises a domain's error
+        results = [r for f in futures for r in f.result()]
     large = [s.name for d in DOMAINS for s in sources_of(d) if s.name in LARGE_SOURCES]
-    return results + [ingest_source(spark, name, start, end, settings, run_id) for name in large]
+    return _checked(results + [_isolated(spark, name, start, end, settings, run_id) for name in large], keep_going)
 
 
 def window_for(end: dt.date, lookback_days: int | None, start: dt.date | None = None,
@@ -346,7 +470,12 @@ def window_for(end: dt.date, lookback_days: int | None, start: dt.date | None = 
     return start, end
 
 
-def main(argv: list[str] | None = None) -> None:
+def exit_status(results: list[SourceResult]) -> int:
+    """1 if a source failed, else 3 if some input was rejected or quarantined, else 0."""
+    return max((EXIT_STATUS[r.status] for r in results), key=lambda code: (code == 1, code), default=0)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--domain", help="ingest every source of a domain (one ingest DAG)")
@@ -362,14 +491,15 @@ def main(argv: list[str] | None = None) -> None:
     spark = get_spark("ingest")
     start, end = window_for(args.end, args.lookback_days, args.start)
     if args.all:
-        results = ingest_all(spark, start, end)
+        results = ingest_all(spark, start, end, keep_going=True)
     elif args.domain:
-        results = ingest_domain(spark, args.domain, start, end)
+        results = ingest_domain(spark, args.domain, start, end, keep_going=True)
     else:
-        results = [ingest_source(spark, args.source, start, end)]
+        results = [_isolated(spark, args.source, start, end, None, uuid.uuid4().hex[:12])]
     for r in results:
-        print(json.dumps(asdict(r), default=str))
+        print(json.dumps({**asdict(r), "status": r.status}, default=str))
+    return exit_status(results)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -84,14 +84,18 @@ def field_errors(spec: Field, value: Column, typed_value: Column, required: bool
 
 def type_csv(bronze: DataFrame, fields: list[Field], required: tuple[str, ...], tz: str) -> DataFrame:
     """Bronze CSV rows → typed columns + ``_errors`` (+ the bronze lineage columns kept)."""
-    typed_cols, checks = [], [F.when(F.col("parse_error").isNotNull(), error(None, F.col("parse_error")))]
+    typed_cols, checks = [], []
     for spec in fields:
         value = raw(spec.src)
         typed_value = typed(value, spec.kind, tz)
         typed_cols.append(typed_value.alias(spec.name))
         checks.extend(field_errors(spec, value, typed_value, spec.src in required))
+    # a record that could not be read (ragged, unreadable, too large) has its reading error alone: its
+    # fields are missing or misplaced, and "required field is empty" for each would bury the cause
+    errors = F.when(F.col("parse_error").isNotNull(), F.array(error(None, F.col("parse_error")))).otherwise(
+        F.array(*checks)).cast(ERROR_TYPE)
     return bronze.select(
-        *lineage_columns(), *typed_cols, F.array(*checks).cast(ERROR_TYPE).alias("_errors"),
+        *lineage_columns(), *typed_cols, errors.alias("_errors"),
         *[raw(s.src).alias(f"_raw_{s.src}") for s in fields if s.kind == "local_ts"],
     )
 

@@ -160,7 +160,7 @@ def _version(spark, spec, settings) -> int:
     return DeltaTable.forPath(spark, str(io.table_path(spec, settings))).history(1).first()["version"]
 
 
-def test_malformed_files_good_rows_land_bad_rows_quarantined_drift_reported(spark, lake):
+def test_malformed_files_are_rejected_once_good_files_land_drift_reported(spark, lake):
     row = "S{n},CS1,1,V1,2026-11-02 07:30:00,,,2026-11-02 08:35:00,1000,1250,300,{reason}"
     # GBK-encoded with a Chinese stop reason and an unknown extra column
     put(lake.landing_root, "charging_sessions/2026-11-02/gbk.csv", "")
@@ -178,13 +178,22 @@ def test_malformed_files_good_rows_land_bad_rows_quarantined_drift_reported(spar
     assert sorted(sessions) == ["S1", "S2"] and sessions["S1"]["stop_reason"] == "充满"
     assert result.header_drift["charging_sessions/2026-11-02/gbk.csv"] == \
         "unknown columns ignored: operator_note; file decoded as gb18030, not UTF-8"
-    assert result.header_drift["charging_sessions/2026-11-02/missing.csv"] == "missing columns: meter_start_kwh"
-    q = io.read_table(spark, QUARANTINE, lake).collect()
-    assert [(r["source_file"], r["record_no"]) for r in q] == [("charging_sessions/2026-11-02/missing.csv", 1)]
-    assert "required column(s) missing from header: meter_start_kwh" in q[0]["reason"]
+    # the file without meter_start_kwh is rejected once (no row of it quarantined), the 0-byte file too
+    assert io.read_table(spark, QUARANTINE, lake).count() == 0
+    rejected = dict(result.files_rejected)
+    assert rejected["charging_sessions/2026-11-02/missing.csv"].startswith(
+        "header does not match the contract: required column(s) missing: meter_start_kwh (header: 'session_id,")
+    assert rejected["charging_sessions/2026-11-02/empty.csv"] == "empty file (0 bytes)"
+    assert result.status == "succeeded_with_rejects"
     files = {r["source_file"]: r for r in io.read_table(spark, INGESTED_FILES, lake).collect()}
-    assert files["charging_sessions/2026-11-02/empty.csv"]["records"] == 0
+    assert {k: (v["status"], v["records"]) for k, v in files.items()} == {
+        "charging_sessions/2026-11-02/gbk.csv": ("ingested", 1), "charging_sessions/2026-11-02/bom.csv": ("ingested", 1),
+        "charging_sessions/2026-11-02/missing.csv": ("rejected", 0), "charging_sessions/2026-11-02/empty.csv": ("rejected", 0)}
+    assert files["charging_sessions/2026-11-02/missing.csv"]["reason"] == rejected["charging_sessions/2026-11-02/missing.csv"]
     assert files["charging_sessions/2026-11-02/gbk.csv"]["header_drift"].startswith("unknown columns ignored")
+    # a re-run reads none of them again: the rejected files are known by their checksum and name
+    again = ingest_source(spark, "charging_sessions", D1, D1, lake)
+    assert (again.files_new, again.files_skipped, again.files_rejected) == (0, 4, [])
 
 
 def test_partially_overlapping_redelivery_adds_only_new_keys(spark, lake):
