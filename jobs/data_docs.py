@@ -149,6 +149,7 @@ GX_IMAGE_FILES = {"logo-long.png": "logo-long.png", "full_logo_dark.png": "logo-
 # Subresource-integrity and CORS attributes make sense for a CDN; on a file:// page a crossorigin
 # request is refused, so the local copies are loaded plainly.
 _CDN_ATTRIBUTES = re.compile(r'\s+(?:integrity="sha\d+-[^"]*"|crossorigin="anonymous")')
+_STATIC_REF = re.compile(r"""(?<=["'(])(?:\.\.?/)*static/""")
 # What a page would fetch: <script src>, <link href>, <img src>, CSS url(...) and @import.
 _REMOTE_FETCH = re.compile(
     r"""<(?:script|img|link|source|iframe)\b[^>]*?\b(?:src|href|srcset)\s*=\s*["']?((?:https?:)?//[^"'\s>]+)"""
@@ -188,6 +189,9 @@ def localise_html(text: str, static_prefix: str) -> str:
         return f"{static_prefix}images/{name}" if name else m.group(0)
 
     text = GX_ASSETS.sub(gx_image, text)
+    # GX's favicon link on a validation page climbs one folder too few; every reference to the site's
+    # static folder is set to the path computed for the page.
+    text = _STATIC_REF.sub(static_prefix, text)
     return _CDN_ATTRIBUTES.sub("", text)
 
 
