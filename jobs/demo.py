@@ -2,7 +2,8 @@
 
     python -m jobs.demo window    # prints: first_day last_day landing_root
     python -m jobs.demo init      # creates every bronze/silver/ops table that does not exist yet
-    python -m jobs.demo summary   # tables written, row counts, rows quarantined, where they are
+    python -m jobs.demo summary   # tables written, row counts, rows quarantined, where they are, and the
+                                  # Data Docs page of each table's latest quality-gate run
     python -m jobs.demo kpis      # compact KPI summary per company and the plan targets
     python -m jobs.demo report    # both
 """
@@ -61,6 +62,21 @@ def print_summary() -> None:
         print(f"{source:<22}{bronze_n:>12,}{silver_n:>12,}{q:>12,}  {io.table_path(spec)}")
     print(f"{'total':<22}{totals[0]:>12,}{totals[1]:>12,}{totals[2]:>12,}")
     print(f"Quarantine (reasons per row): {io.table_path(QUARANTINE)}")
+    print("\n".join(quality_lines(settings)))
+
+
+def quality_lines(settings) -> list[str]:
+    """Per silver table, the gate's verdict of its latest gate run and that run's Data Docs page."""
+    from jobs.quality import docs_dir_of, latest_gate_pages
+
+    pages = latest_gate_pages(settings)
+    if not pages:
+        return ["\nData quality: no gate run has Data Docs yet"]
+    lines = [f"\nData quality, latest gate run per table (Data Docs open offline: {docs_dir_of(settings) / 'index.html'})",
+             f"{'table':<30}{'status':<22}{'validated (UTC)':<21}Data Docs page"]
+    for table, p in sorted(pages.items()):
+        lines.append(f"{table:<30}{p.status:<22}{p.validated_at:%Y-%m-%d %H:%M:%S}  {p.page}")
+    return lines
 
 
 def print_kpis() -> None:

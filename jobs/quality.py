@@ -405,6 +405,9 @@ def _result_key(result: QualityResult):
 
 
 def _store_gx_result(result: QualityResult, results_dir: Path) -> None:
+    # Data Docs show the gate's verdict as a run's status: GX counts any failed expectation as a failed
+    # run, the gate only a critical one (a warning-only run passes the gate; its page lists the warnings).
+    result.gx_result.success = result.success
     store = _gx_context(results_dir=results_dir).validation_results_store
     for key in store.list_keys():           # the same run validated again: replace, do not add
         if (key.expectation_suite_identifier.name == result.table and key.run_id.run_name == result.run_id
@@ -419,14 +422,73 @@ def build_data_docs(results_dir: Path | None = None, *, settings: Settings | Non
     :func:`write_results` into ``<lake_root>/quality/data_docs/``; returns the path of ``index.html``.
 
     With ``results`` (already written), only their pages and the index are rendered - what a DAG task
-    does after its validation, so the cost does not grow with the history; without, the whole site."""
+    does after its validation, so the cost does not grow with the history; without, the whole site.
+    The pages written load only files inside the site (:func:`jobs.data_docs.localise`): they open offline."""
+    from jobs import data_docs
+
     settings = settings or get_settings()
     results_dir = Path(results_dir) if results_dir is not None else results_dir_of(settings)
     docs_dir = docs_dir_of(settings)
     results_dir.mkdir(parents=True, exist_ok=True)
     context = _gx_context(results_dir=results_dir, docs_dir=docs_dir)
+    # File times come from a coarse kernel clock (a few ms behind time.time_ns): the margin makes sure
+    # no page of this build is missed; a page of an earlier build localised again is left unchanged.
+    started_ns = time.time_ns() - 2_000_000_000
     context.build_data_docs(resource_identifiers=[_result_key(r) for r in results] or None)
+    pages = [p for p in docs_dir.rglob("*.html") if not results or p.stat().st_mtime_ns >= started_ns]
+    data_docs.localise(docs_dir, pages)
     return docs_dir / "index.html"
+
+
+# --- the latest gate run's page per table ---------------------------------------------------------------
+GATE_RUN_PREFIX = "gate_"                # run ids of jobs.quality_gate.gate_silver
+BY_DAY_SUFFIX = "_by_day"                # its day-by-day re-validation of a failed table
+
+
+@dataclass(frozen=True)
+class GatePage:
+    """The Data Docs page of a table's latest gate run, with the gate's verdict on it."""
+    table: str
+    run_id: str
+    validated_at: dt.datetime            # GX's run time (UTC)
+    batch: str                           # the days validated (or whole_table)
+    page: Path                           # the HTML page in the Data Docs site
+    critical_failed: int
+    warning_failed: int
+
+    @property
+    def status(self) -> str:
+        if self.critical_failed:
+            return "failed"
+        return "passed with warnings" if self.warning_failed else "passed"
+
+
+def latest_gate_pages(settings: Settings | None = None) -> dict[str, GatePage]:
+    """Per silver table, the page of its latest validation by the gate over all the run's days (not the
+    day-by-day re-validations of a failure), from the stored GX results; tables without a page are absent.
+
+    The results store and the site share one layout, ``<table>/<run id>/<run time>/<batch>.json|html``."""
+    settings = settings or get_settings()
+    results_dir, docs_dir = results_dir_of(settings), docs_dir_of(settings) / "validations"
+    pages: dict[str, GatePage] = {}
+    for table in SILVER_TABLES:
+        runs = [f for f in (results_dir / table).glob(f"{GATE_RUN_PREFIX}*/*/*.json")
+                if not f.parent.parent.name.endswith(BY_DAY_SUFFIX)]
+        found = sorted(((f.parent.name, f) for f in runs
+                        if (docs_dir / f.relative_to(results_dir)).with_suffix(".html").is_file()), reverse=True)
+        if not found:
+            continue
+        run_time, json_file = found[0]
+        failed = [r["expectation_config"] for r in json.loads(json_file.read_text(encoding="utf-8"))["results"]
+                  if not r["success"]]
+        critical = sum(1 for c in failed if (c.get("severity") or (c.get("meta") or {}).get("severity")
+                                             or CRITICAL) == CRITICAL)
+        pages[table] = GatePage(
+            table=table, run_id=json_file.parent.parent.name,
+            validated_at=dt.datetime.strptime(run_time, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc),
+            batch=json_file.stem, page=(docs_dir / json_file.relative_to(results_dir)).with_suffix(".html"),
+            critical_failed=critical, warning_failed=len(failed) - critical)
+    return pages
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

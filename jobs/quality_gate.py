@@ -23,10 +23,10 @@ from schemas.sources import ALL_SOURCES
 
 def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | None = None,
                 run_id: str | None = None) -> dict:
-    from jobs.quality import QualityGateError, build_data_docs, validate_day, write_results
+    from jobs.quality import GATE_RUN_PREFIX, QualityGateError, build_data_docs, validate_day, write_results
 
     settings = settings or get_settings()
-    run_id = run_id or f"gate_{uuid.uuid4().hex[:10]}"
+    run_id = run_id or f"{GATE_RUN_PREFIX}{uuid.uuid4().hex[:10]}"
     if not days:
         return {"run_id": run_id, "tables": 0, "note": "no affected days"}
     t0 = time.perf_counter()
@@ -35,8 +35,11 @@ def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | N
         result = validate_day(spark, f"silver_{spec.name}", days, settings=settings, run_id=run_id)
         write_results(spark, result, settings)
         results.append(result)
-    docs = build_data_docs(settings=settings)
     failed = [r for r in results if r.critical_failures]
+    by_day: list = []
+    blocked = _blocked_days(spark, failed, sorted(days), settings, run_id, by_day) if failed else {}
+    # the pages of this run (and of its day-by-day re-validations) and the index; older pages stay as built
+    docs = build_data_docs(settings=settings, results=results + by_day)
     summary = {
         "run_id": run_id, "tables": len(results), "seconds": round(time.perf_counter() - t0, 1),
         "data_docs": str(docs), "critical_failures": {r.table: len(r.critical_failures) for r in failed},
@@ -45,7 +48,6 @@ def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | N
     }
     if not failed:
         return summary
-    blocked = _blocked_days(spark, failed, sorted(days), settings, run_id)
     summary["blocked_days"] = {d.isoformat(): reason for d, reason in sorted(blocked.items())}
     summary["passed_days"] = [d.isoformat() for d in sorted(days) if d not in blocked]
     summary["seconds"] = round(time.perf_counter() - t0, 1)
@@ -56,9 +58,11 @@ def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | N
     raise error
 
 
-def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Settings, run_id: str) -> dict:
-    """Which days each failed table fails on, by validating it day by day (the failure path only)."""
-    from jobs.quality import QualityGateError, validate_day, write_results
+def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Settings, run_id: str,
+                  written: list | None = None) -> dict:
+    """Which days each failed table fails on, by validating it day by day (the failure path only);
+    the day-by-day results (recorded) are appended to ``written``."""
+    from jobs.quality import BY_DAY_SUFFIX, QualityGateError, validate_day, write_results
 
     blocked: dict[dt.date, str] = {}
     for result in failed:
@@ -68,8 +72,10 @@ def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Se
             continue
         reproduced = False
         for day in days:
-            one = validate_day(spark, result.table, [day], settings=settings, run_id=f"{run_id}_by_day")
+            one = validate_day(spark, result.table, [day], settings=settings, run_id=f"{run_id}{BY_DAY_SUFFIX}")
             write_results(spark, one, settings)
+            if written is not None:
+                written.append(one)
             if one.critical_failures:
                 reproduced = True
                 blocked.setdefault(day, str(QualityGateError(one)))

@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from pyspark.sql import SparkSession
 
@@ -102,8 +103,18 @@ def render_reports(data: report_data.MonthData, settings: Settings, *,
         run.company_files[company_id] = path
     log.info("report %d/%d: %s", total, total, PLANNERS_FILE)
     run.planners_file = out_dir / PLANNERS_FILE
-    write_atomically(run.planners_file, render.planners_report(data, generated_at=generated_at))
+    write_atomically(run.planners_file, render.planners_report(data, generated_at=generated_at,
+                                                                docs_links=docs_links(settings, out_dir)))
     return run
+
+
+def docs_links(settings: Settings, out_dir: Path) -> list[render.DocsLink]:
+    """Per silver table, the Data Docs page of its latest gate run, linked relative to ``out_dir``."""
+    from jobs.quality import latest_gate_pages
+
+    return [render.DocsLink(table=t, status=p.status, run_id=p.run_id, validated_at=p.validated_at,
+                            href=quote(Path(os.path.relpath(p.page, out_dir)).as_posix()))
+            for t, p in sorted(latest_gate_pages(settings).items())]
 
 
 def main(argv: list[str] | None = None) -> int:

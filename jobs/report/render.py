@@ -1,7 +1,8 @@
 """Transform: scoped month data → one self-contained HTML document (inline CSS, charts as data-URI PNGs).
 
 No template engine and no external resource: every string that comes from data goes through
-:func:`esc`, every chart is embedded, links are in-page anchors only. Numbers are rounded here, for
+:func:`esc`, every chart is embedded, links are in-page anchors, except the planners' links to the
+lake's Data Docs pages (relative paths to local files). Numbers are rounded here, for
 display only (grades were decided exactly in gold).
 """
 from __future__ import annotations
@@ -256,12 +257,41 @@ def fleet_section(d: MonthData, *, with_company: bool) -> Section:
                    "V × I over telematics; grid side: charging-session energy. FCEV energy is hydrogen.")
 
 
-def quality_section(d: MonthData, *, shared_note: bool) -> Section:
+@dataclass(frozen=True)
+class DocsLink:
+    """A table's Data Docs page of its latest quality-gate run, as a link from the report's folder."""
+    table: str
+    status: str                     # the gate's verdict: passed / passed with warnings / failed
+    run_id: str
+    validated_at: dt.datetime
+    href: str                       # relative to the report file (the site opens offline)
+
+
+DOCS_STATUS_CLASS = {"passed": "good", "passed with warnings": "warn", "failed": "bad"}
+
+
+def data_docs_links(links: Sequence[DocsLink]) -> str:
+    if not links:
+        return ('<p class="note" data-docs="none">No quality-gate run has Data Docs in this lake yet '
+                "(quality/data_docs).</p>")
+    rows = [[esc(k.table), pill(k.status, DOCS_STATUS_CLASS.get(k.status, "neutral")), esc(k.run_id),
+             esc(k.validated_at.strftime("%Y-%m-%d %H:%M UTC")),
+             f'<a href="{esc(k.href)}" data-docs="{esc(k.table)}">Data Docs page</a>'] for k in links]
+    return ("<h3>Data Docs of the latest gate run</h3>"
+            '<p class="note">Great Expectations\' pages of the gate\'s latest validation of each table (every '
+            "expectation, failed rows' sample values); they open offline where the lake's quality/data_docs "
+            "folder sits beside this report's folder as written.</p>"
+            + table(["Table", "Gate", "Run", "Validated", "Page"], rows, cls="docs"))
+
+
+def quality_section(d: MonthData, *, shared_note: bool, docs_links: Sequence[DocsLink] | None = None) -> Section:
+    """``docs_links`` (planners only): links to the Data Docs pages, whose samples show every tenant's rows."""
+    docs = "" if docs_links is None else data_docs_links(docs_links)
     if not d.quality_table_exists or d.quality_counts.empty:
         why = ("no data-quality results are recorded in this lake (ops/quality_results)" if not d.quality_table_exists
                else "no validation run covers a day of this month")
         return Section("quality", "Data quality", empty_panel("quality", "No data-quality results for the period",
-                                                              f"{esc(why)}."))
+                                                              f"{esc(why)}.") + docs)
     q = d.quality_counts
     crit = q[q["severity"] == "critical"]
     warn = q[q["severity"] == "warning"]
@@ -306,7 +336,7 @@ def quality_section(d: MonthData, *, shared_note: bool) -> Section:
             "(see the Data Docs)." if shared_note else "")
     lead = (f"{d.quality_runs} validation run(s) covering days of this month; expectation evaluations of "
             f"ops/quality_results (Great Expectations). {status}{note}")
-    return Section("quality", "Data quality", summary + tables + failures, lead)
+    return Section("quality", "Data quality", summary + tables + failures + docs, lead)
 
 
 def header_html(*, title: str, subtitle: str, d: MonthData, generated_at: dt.datetime, kind: str) -> str:
@@ -511,7 +541,8 @@ def planners_rail_section(d: MonthData, sink: ChartSink) -> Section:
     return Section("rail", rail_heading(d), "".join(parts))
 
 
-def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str = "planners") -> str:
+def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str = "planners",
+                    docs_links: Sequence[DocsLink] = ()) -> str:
     sink = ChartSink(report_name)
     banners = sorted(set(d.mines["banner"].dropna()) | set(d.stations["banner"].dropna())
                      | set(d.washing_daily["banner"].dropna()) | set(d.heatmap["banner"].dropna()))
@@ -531,7 +562,7 @@ def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str
             parts.append(forecast_section(b, sink, anchor="", heading="Charging energy forecast"))
         inner = "".join(f'<div class="sub"><h3>{esc(p.title)}</h3>{p.body}</div>' for p in parts)
         sections.append(Section(slug, f"Banner: {banner}", inner, f"Companies with sites here: {esc(companies or '–')}."))
-    sections += [fleet_section(d, with_company=True), quality_section(d, shared_note=False)]
+    sections += [fleet_section(d, with_company=True), quality_section(d, shared_note=False, docs_links=docs_links)]
     subtitle = (f"All companies ({len(d.companies)}), grouped by banner ({len(banners)}) · "
                 f"{len(d.mines)} mines, {len(d.stations)} charging stations")
     header = header_html(title="Planners' overview, Ordos", subtitle=subtitle, d=d, generated_at=generated_at,

@@ -27,6 +27,7 @@ from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.quality import QUALITY_RESULTS
 from schemas.tables import SILVER
 from tests.conftest import copy_lake
+from tests.pages import offline_problems
 
 MONTH = dt.date(2026, 11, 1)
 GENERATED_AT = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.timezone.utc)
@@ -164,6 +165,7 @@ def test_reports_reference_nothing_outside_the_file(reports):
         assert not bad, (path.name, bad[:5])
         for construct in ("<script", "<link", "<iframe", "@import", "url("):
             assert construct not in html, (path.name, construct)
+        assert offline_problems(path) == [], path.name     # the check every page the project writes passes
 
 
 # --- tenant isolation ------------------------------------------------------------------------------------
@@ -355,3 +357,39 @@ def test_planners_report_renders_in_chromium(reports, tmp_path):
     assert kinds.count("rail_share") == 1 and kinds.count("forecast") == 1
     assert kinds.count("heatmap") == 3 and kinds.count("energy_trend") == 5 and kinds.count("washing_trend") == 2
     assert dom.count("<section") >= 8
+
+
+# --- links to the Data Docs of the latest gate run ------------------------------------------------------
+@pytest.fixture(scope="module")
+def gate_docs(spark, report_lake, reports) -> dict:
+    """Two tables of the sample validated by a gate run, their Data Docs built (after the other reports)."""
+    from jobs import quality as q
+
+    results = {t: q.validate_day(spark, t, days, settings=report_lake, run_id="gate_report")
+               for t, days in (("silver_companies", []), ("silver_shipments", [dt.date(2026, 11, 2)]))}
+    for result in results.values():
+        q.write_results(spark, result, report_lake)
+    q.build_data_docs(settings=report_lake, results=list(results.values()))
+    return results
+
+
+def test_planners_report_links_each_tables_latest_gate_page_and_company_reports_do_not(
+        report_lake, month_data, gate_docs, tmp_path):
+    settings = report_lake.model_copy(update={"delivery_root": tmp_path / "delivery"})
+    run = job.render_reports(month_data, settings, generated_at=GENERATED_AT)
+    html = run.planners_file.read_text(encoding="utf-8")
+    links = {t: h for h, t in re.findall(r'<a href="([^"]+)" data-docs="(\w+)">', html)}
+    assert set(links) == {"silver_companies", "silver_shipments"}
+    for table, href in links.items():
+        page = (run.out_dir / href).resolve()
+        # the page of this gate run for this table, as the site lays it out: validations/<table>/<run>/<time>/<batch>
+        assert page.is_file() and page.parts[-5:-2] == ("validations", table, "gate_report"), page
+        result = gate_docs[table]
+        verdict = ("failed" if result.critical_failures else
+                   "passed with warnings" if result.warning_failures else "passed")
+        row = html[html.index(f'data-docs="{table}"') - 600:html.index(f'data-docs="{table}"')]
+        assert f">{verdict}</span>" in row, (table, verdict)
+        assert offline_problems(page) == [], page          # the page it links to opens offline too
+    assert offline_problems(run.planners_file) == []
+    for path in run.company_files.values():                 # Data Docs samples hold every tenant's rows
+        assert "data-docs=" not in path.read_text(encoding="utf-8"), path.name
