@@ -199,7 +199,8 @@ def test_checksums_verify_with_sha256sum_and_the_manifest_matches_the_files(pack
         name = silver["companies"].set_index("company_id").company_name[cid]
         assert manifest["company"] == {"key": pack.name, "id": cid, "name": name}
         assert manifest["period"] == {"month": PERIOD, "start": "2026-11-01", "end": "2026-11-30"}
-        assert manifest["versions"]["factor_version"] == ["factors_v2026.1"]
+        # factors_v2026.2: the rail freight factor of the chain-energy rows with a rail leg
+        assert manifest["versions"]["factor_version"] == ["factors_v2026.1", "factors_v2026.2"]
         assert {f["path"] for f in manifest["files"]} | {MANIFEST} == on_disk
         wb = load_workbook(pack / f"kpi_extract_{PERIOD}.xlsx", read_only=True)
         for f in manifest["files"]:
@@ -237,7 +238,7 @@ def test_workbook_has_a_cover_and_one_sheet_per_family_with_units_in_headers(pac
     cover = {r[0]: r[1:] for r in wb["Cover"].iter_rows(values_only=True) if r and r[0] is not None}
     assert cover["Company"][0] == silver["companies"].set_index("company_id").company_name["C01"]
     assert cover["Period"][0] == PERIOD and dt.datetime.fromisoformat(cover["Generated at (UTC)"][0])
-    assert cover["factor_version"][0] == "factors_v2026.1"
+    assert cover["factor_version"][0] == "factors_v2026.1, factors_v2026.2"
     assert cover["rail_share_tonnes_pct"][0] == "%"                   # a definition row: kpi, unit, ...
     mine_header, mine_rows = sheet_blocks(wb["Mine energy"])["gold_mine_energy_monthly"]
     assert "energy_kgce_per_t [kgce/t]" in mine_header and "raw_coal_t [t]" in mine_header
