@@ -227,3 +227,16 @@ def test_latest_gate_pages_name_each_tables_page_and_the_gates_verdict(spark, la
     q.write_results(spark, by_day, lake)
     q.build_data_docs(settings=lake, results=[by_day])
     assert q.latest_gate_pages(lake)["silver_weighbridge"].page == pages["silver_weighbridge"].page
+
+
+def test_run_summary_names_each_tables_verdict_and_page(lake, site):
+    from jobs.demo import quality_lines
+
+    lines = quality_lines(lake)
+    assert str(q.docs_dir_of(lake) / "index.html") in lines[0]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert list(rows) == ["silver_companies", "silver_telematics", "silver_trucks", "silver_weighbridge"]
+    assert " failed " in rows["silver_weighbridge"] and " passed with warnings " in rows["silver_telematics"]
+    for table, line in rows.items():
+        page = Path(line.split()[-1])
+        assert page.is_file() and page.parts[-4:-2] == (table, GATE_RUN), line
