@@ -240,3 +240,17 @@ def test_run_summary_names_each_tables_verdict_and_page(lake, site):
     for table, line in rows.items():
         page = Path(line.split()[-1])
         assert page.is_file() and page.parts[-4:-2] == (table, GATE_RUN), line
+
+
+def test_localise_html_points_cdn_files_and_gx_images_at_the_site():
+    page = ('<link href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>'
+            '<script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" integrity="sha384-x" '
+            'crossorigin="anonymous"></script><link rel="shortcut icon" href="../../../static/images/favicon.ico"/>'
+            '<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1">'
+            '<a href="https://greatexpectations.io">GX</a>')
+    # a validation page 4 folders deep: ../../../../static/ (GX's favicon climbs only 3)
+    assert data_docs.localise_html(page, "../../../../static/") == (
+        '<link href="../../../../static/vendor/bootstrap-4.3.1/dist/css/bootstrap.min.css"/>'
+        '<script src="../../../../static/vendor/bootstrap-4.3.1/dist/js/bootstrap.min.js"></script>'
+        '<link rel="shortcut icon" href="../../../../static/images/favicon.ico"/>'
+        '<img src="../../../../static/images/logo-long.png"><a href="https://greatexpectations.io">GX</a>')
