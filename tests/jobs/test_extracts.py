@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import json
 import subprocess
 from pathlib import Path
@@ -227,7 +228,43 @@ def test_csv_and_parquet_hold_the_same_rows(packs):
         with (pack / "csv" / f"{t.name}.csv").open(encoding="utf-8", newline="") as fh:
             rows = list(csv.reader(fh))
         assert rows[0] == table.column_names
-        assert rows[1:] == [[extracts._csv_value(v) for v in r.values()] for r in table.to_pylist()], t.name
+        types = [f.type for f in table.schema]
+        parsed = [[parse_cell(cell, typ) for cell, typ in zip(row, types)] for row in rows[1:]]
+        # a NaN double is written empty, as a null is
+        expected = [[None if isinstance(v, float) and v != v else v for v in r.values()] for r in table.to_pylist()]
+        assert parsed == expected, t.name
+
+
+def parse_cell(text: str, typ: pa.DataType):
+    """A CSV cell read back by the rules docs/extracts.md states (empty = null, true/false, ISO dates and
+    times, floats in Python's shortest round-trip form), independently of the writer."""
+    if text == "":
+        return None
+    if pa.types.is_boolean(typ):
+        return {"true": True, "false": False}[text]
+    if pa.types.is_floating(typ):
+        return float(text)
+    if pa.types.is_decimal(typ):
+        return decimal.Decimal(text)
+    if pa.types.is_integer(typ):
+        return int(text)
+    if pa.types.is_timestamp(typ):
+        return dt.datetime.fromisoformat(text)
+    if pa.types.is_date(typ):
+        return dt.date.fromisoformat(text)
+    return text
+
+
+def test_csv_text_of_each_type_is_the_one_written_by_hand(tmp_path):
+    rows = pa.table({
+        "scope_id": ["M001", None], "energy_kgce_per_t": [2.5, float("nan")], "delta_t": [-0.1, 1e-07],
+        "meets_target": [True, False], "month_start": [dt.date(2026, 11, 1), dt.date(2026, 11, 1)],
+        "issued_at": [dt.datetime(2026, 11, 3, 16, 5), None], "sessions": [3, None]})
+    extracts.write_csv(rows, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8") == (
+        "scope_id,energy_kgce_per_t,delta_t,meets_target,month_start,issued_at,sessions\n"
+        "M001,2.5,-0.1,true,2026-11-01,2026-11-03T16:05:00,3\n"
+        ",,1e-07,false,2026-11-01,,\n")
 
 
 def test_workbook_has_a_cover_and_one_sheet_per_family_with_units_in_headers(packs, silver):
