@@ -166,12 +166,18 @@ def copy_vendor(docs_dir: Path, vendor_dir: Path = VENDOR_DIR) -> Path:
                                 "(python -m jobs.data_docs --vendor)")
     if (target / CHECKSUMS).is_file() and filecmp.cmp(sums, target / CHECKSUMS, shallow=False):
         return target
-    staging = Path(tempfile.mkdtemp(prefix=".vendor_", dir=docs_dir / "static"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".vendor_", dir=target.parent))
     try:
         shutil.copytree(vendor_dir, staging, dirs_exist_ok=True)
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(staging, target)
+        except OSError:   # another build put the folder there meanwhile: keep it if it is the same set
+            if not ((target / CHECKSUMS).is_file() and filecmp.cmp(sums, target / CHECKSUMS, shallow=False)):
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

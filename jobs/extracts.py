@@ -345,9 +345,21 @@ class PackResult:
     bytes: int = 0
 
 
+# A text cell starting with one of these is read as a formula by spreadsheet programs (a company name
+# '=HYPERLINK(...)' would run when the CSV is opened): such text is written with a leading apostrophe,
+# which spreadsheets show as text and hide. Numbers are never text here, so -5.0 stays a number.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_text(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def _csv_value(v) -> str:
     if v is None:
         return ""
+    if isinstance(v, str):
+        return neutralise_text(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -358,12 +370,24 @@ def _csv_value(v) -> str:
 
 
 def write_csv(rows: pa.Table, path: Path) -> None:
+    # csv quotes a field holding a character of its line terminator ("\n") but not a bare CR, which
+    # readers take as the end of the row: a row with a CR is formatted by a writer ending rows in CRLF
+    # (so the field is quoted) and ends in "\n" like the others.
+    crlf_buffer = bytes_io.StringIO()
+    crlf = csv.writer(crlf_buffer, lineterminator="\r\n")
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(rows.column_names)
         for batch in rows.to_batches(max_chunksize=10_000):
             for record in batch.to_pylist():
-                w.writerow([_csv_value(v) for v in record.values()])
+                values = [_csv_value(v) for v in record.values()]
+                if not any("\r" in v for v in values):
+                    w.writerow(values)
+                    continue
+                crlf_buffer.seek(0)
+                crlf_buffer.truncate()
+                crlf.writerow(values)
+                f.write(crlf_buffer.getvalue()[:-2] + "\n")
 
 
 def write_parquet(rows: pa.Table, path: Path) -> None:
@@ -441,16 +465,18 @@ def write_workbook(path: Path, *, company_id: str, company_name: str | None, key
     wb.properties.creator = "coalchain"
     wb.properties.created = generated_at.replace(tzinfo=None)
 
-    def append(ws, cells: list, is_bold: bool = False) -> None:
-        if not is_bold:
-            ws.append([_excel_value(v) for v in cells])
-            return
-        row = []
-        for v in cells:
-            c = WriteOnlyCell(ws, value=_excel_value(v))
+    def cell(ws, v, is_bold: bool):
+        if not isinstance(v, str) and not is_bold:
+            return _excel_value(v)
+        c = WriteOnlyCell(ws, value=_excel_value(v))
+        if isinstance(v, str):
+            c.data_type = "s"          # text stays text: openpyxl would store '=...' as a formula
+        if is_bold:
             c.font = bold
-            row.append(c)
-        ws.append(row)
+        return c
+
+    def append(ws, cells: list, is_bold: bool = False) -> None:
+        ws.append([cell(ws, v, is_bold) for v in cells])
 
     cover = wb.create_sheet("Cover")
     for col, width in zip("ABCDEF", (34, 28, 44, 60, 60, 18)):

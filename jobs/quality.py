@@ -18,7 +18,9 @@ Where results go:
   expectation per run, replaced per (table, run_id) so retries do not duplicate;
 * ``<lake_root>/quality/gx_results/`` : GX's own validation-result JSON (its filesystem store layout);
 * ``<lake_root>/quality/data_docs/index.html`` : GX Data Docs, rendered by GX's site builder from those
-  JSON files (:func:`build_data_docs`).
+  JSON files (:func:`build_data_docs`), with every asset local so they open offline (jobs.data_docs);
+  a run's status there is the gate's verdict (only a critical failure fails it). :func:`latest_gate_pages`
+  finds each table's page of the latest gate run.
 
 Speed on Spark: the batch (the days' rows plus the derived columns of the cross-table checks) is read
 and cached once; GX then decides every expectation in a BOOLEAN_ONLY pass (a few bundled aggregations)

@@ -227,3 +227,30 @@ def test_latest_gate_pages_name_each_tables_page_and_the_gates_verdict(spark, la
     q.write_results(spark, by_day, lake)
     q.build_data_docs(settings=lake, results=[by_day])
     assert q.latest_gate_pages(lake)["silver_weighbridge"].page == pages["silver_weighbridge"].page
+
+
+def test_run_summary_names_each_tables_verdict_and_page(lake, site):
+    from jobs.demo import quality_lines
+
+    lines = quality_lines(lake)
+    assert str(q.docs_dir_of(lake) / "index.html") in lines[0]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert list(rows) == ["silver_companies", "silver_telematics", "silver_trucks", "silver_weighbridge"]
+    assert " failed " in rows["silver_weighbridge"] and " passed with warnings " in rows["silver_telematics"]
+    for table, line in rows.items():
+        page = Path(line.split()[-1])
+        assert page.is_file() and page.parts[-4:-2] == (table, GATE_RUN), line
+
+
+def test_localise_html_points_cdn_files_and_gx_images_at_the_site():
+    page = ('<link href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>'
+            '<script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" integrity="sha384-x" '
+            'crossorigin="anonymous"></script><link rel="shortcut icon" href="../../../static/images/favicon.ico"/>'
+            '<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1">'
+            '<a href="https://greatexpectations.io">GX</a>')
+    # a validation page 4 folders deep: ../../../../static/ (GX's favicon climbs only 3)
+    assert data_docs.localise_html(page, "../../../../static/") == (
+        '<link href="../../../../static/vendor/bootstrap-4.3.1/dist/css/bootstrap.min.css"/>'
+        '<script src="../../../../static/vendor/bootstrap-4.3.1/dist/js/bootstrap.min.js"></script>'
+        '<link rel="shortcut icon" href="../../../../static/images/favicon.ico"/>'
+        '<img src="../../../../static/images/logo-long.png"><a href="https://greatexpectations.io">GX</a>')

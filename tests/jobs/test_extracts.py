@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import json
 import subprocess
 from pathlib import Path
@@ -228,7 +229,46 @@ def test_csv_and_parquet_hold_the_same_rows(packs):
         with (pack / "csv" / f"{t.name}.csv").open(encoding="utf-8", newline="") as fh:
             rows = list(csv.reader(fh))
         assert rows[0] == table.column_names
-        assert rows[1:] == [[extracts._csv_value(v) for v in r.values()] for r in table.to_pylist()], t.name
+        types = [f.type for f in table.schema]
+        parsed = [[parse_cell(cell, typ) for cell, typ in zip(row, types)] for row in rows[1:]]
+        # a NaN double and an empty text are written empty, as a null is
+        expected = [[None if (isinstance(v, float) and v != v) or v == "" else v for v in r.values()]
+                    for r in table.to_pylist()]
+        assert parsed == expected, t.name
+
+
+def parse_cell(text: str, typ: pa.DataType):
+    """A CSV cell read back by the rules docs/extracts.md states (empty = null, true/false, ISO dates and
+    times, floats in Python's shortest round-trip form), independently of the writer."""
+    if text == "":
+        return None
+    if pa.types.is_boolean(typ):
+        return {"true": True, "false": False}[text]
+    if pa.types.is_string(typ) and text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+        return text[1:]
+    if pa.types.is_floating(typ):
+        return float(text)
+    if pa.types.is_decimal(typ):
+        return decimal.Decimal(text)
+    if pa.types.is_integer(typ):
+        return int(text)
+    if pa.types.is_timestamp(typ):
+        return dt.datetime.fromisoformat(text)
+    if pa.types.is_date(typ):
+        return dt.date.fromisoformat(text)
+    return text
+
+
+def test_csv_text_of_each_type_is_the_one_written_by_hand(tmp_path):
+    rows = pa.table({
+        "scope_id": ["M001", None], "energy_kgce_per_t": [2.5, float("nan")], "delta_t": [-0.1, 1e-07],
+        "meets_target": [True, False], "month_start": [dt.date(2026, 11, 1), dt.date(2026, 11, 1)],
+        "issued_at": [dt.datetime(2026, 11, 3, 16, 5), None], "sessions": [3, None]})
+    extracts.write_csv(rows, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8") == (
+        "scope_id,energy_kgce_per_t,delta_t,meets_target,month_start,issued_at,sessions\n"
+        "M001,2.5,-0.1,true,2026-11-01,2026-11-03T16:05:00,3\n"
+        ",,1e-07,false,2026-11-01,,\n")
 
 
 def test_workbook_has_a_cover_and_one_sheet_per_family_with_units_in_headers(packs, silver):
@@ -362,3 +402,46 @@ def test_every_table_of_the_packs_is_a_gold_table_with_an_isolation_rule(lake):
     assert gold - TABLE_NAMES <= set(extracts.EXCLUDED_TABLES)
     for t in TABLES:
         assert isinstance(t, ExtractTable) and t.family in extracts.FAMILIES and t.isolation
+
+
+# --- spreadsheet formula injection ------------------------------------------------------------------------
+HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+1", "-2+3", "@SUM(A1)", "\tTab", "\rCR", "M-001"]
+
+
+def test_csv_text_that_a_spreadsheet_would_run_is_written_with_an_apostrophe(tmp_path):
+    rows = pa.table({"name": HOSTILE, "delta_t": [-5.0, -0.5, 1.0, -1.0, 2.0, 3.0, 4.0]})
+    extracts.write_csv(rows, tmp_path / "t.csv")
+    # csv quotes the fields holding a quote or a CR; numbers keep their sign; every row ends in LF
+    text = (tmp_path / "t.csv").read_bytes().decode("utf-8")
+    assert [r[0] for r in csv.reader(text.splitlines(keepends=True)[1:])] == ["'" + v for v in HOSTILE[:-1]] + ["M-001"]
+    assert text == (
+        'name,delta_t\n'
+        '"\'=HYPERLINK(""http://evil.example"",""click"")",-5.0\n'
+        "'+1+1,-0.5\n"
+        "'-2+3,1.0\n"
+        "'@SUM(A1),-1.0\n"
+        "'\tTab,2.0\n"
+        '"\'\rCR",3.0\n'
+        "M-001,4.0\n")
+
+
+def test_workbook_stores_every_text_as_text_and_numbers_as_numbers(tmp_path):
+    tables = {t.name: pa.table({"scope_id": pa.array([], pa.string())}) for t in TABLES}
+    first = TABLES[0].name
+    tables[first] = pa.table({"scope_id": HOSTILE, "delta_t": [-5.0, -0.5, 1.0, -1.0, 2.0, 3.0, 4.0]})
+    path = tmp_path / "x.xlsx"
+    extracts.write_workbook(path, company_id="C09", company_name=HOSTILE[0], key="c_0", month=dt.date(2026, 11, 1),
+                            generated_at=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), tables=tables)
+    wb = load_workbook(path)                                      # not read-only: cell types are exposed
+    company = next(r for r in wb["Cover"].iter_rows() if r[0].value == "Company")[1]
+    assert (company.value, company.data_type) == (HOSTILE[0], "s")  # the name as text, not a formula
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    sheet = wb[extracts.FAMILIES[TABLES[0].family]]
+    # XML reads a bare CR back as LF (line-end normalisation): the text is kept, as text
+    as_read = [v.replace("\r", "\n") for v in HOSTILE]
+    data = [(r[0].value, r[0].data_type, r[1].value, r[1].data_type) for r in sheet.iter_rows()
+            if r[0].value in as_read]
+    assert [(v, t) for v, t, _, _ in data] == [(v, "s") for v in as_read]
+    assert [(n, t) for _, _, n, t in data] == [(-5.0, "n"), (-0.5, "n"), (1.0, "n"), (-1.0, "n"), (2.0, "n"),
+                                                (3.0, "n"), (4.0, "n")]
