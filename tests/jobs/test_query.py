@@ -665,3 +665,41 @@ def test_docs_query_runs_with_the_documented_columns(lake, spark, qid, sql, colu
         assert set(rows) == expected
     else:
         assert rows == expected
+
+
+# --- statements the CLI answers itself, limits in the docs ---------------------------------------
+
+def test_show_tables_filters_by_layer_and_pattern(lake, spark):
+    def names(sql):
+        return sorted(r["tableName"] for r in prepare(spark, sql, lake).collect())
+
+    assert names("SHOW TABLES IN ops") == ["quarantine"]
+    # silver_c*: companies, charging_stations, charging_connectors, charging_sessions, connector_status
+    assert names("SHOW TABLES LIKE 'silver_c*'") == ["silver_charging_connectors", "silver_charging_sessions",
+                                                      "silver_charging_stations", "silver_companies",
+                                                      "silver_connector_status"]
+
+
+def test_describe_and_time_travel_with_an_alias(lake, spark):
+    columns = [r["col_name"] for r in prepare(spark, "DESCRIBE silver_mines", lake).collect()]
+    assert columns == SILVER["mines"].schema.fieldNames()   # the declared schema, in order
+    detail = prepare(spark, "DESCRIBE DETAIL silver.silver_shipments", lake).first()
+    assert detail["format"] == "delta" and detail["location"].endswith("silver_shipments")
+    rows = prepare(spark, "SELECT s.shipment_id FROM silver_shipments VERSION AS OF 1 AS s ORDER BY s.shipment_id",
+                   lake).collect()
+    assert [r[0] for r in rows] == ["A", "B", "C", "I"]   # version 1 = the first delivery
+
+
+def test_explain_prints_the_plan_of_a_checked_query(lake, capsys):
+    rc, out, err = run(capsys, "EXPLAIN SELECT mine_id FROM silver_mines WHERE banner = 'Etuoke'", "--lake-root",
+                       str(lake))
+    assert rc == 0, err
+    assert out.startswith("== Physical Plan ==") and "silver/silver_mines" in out and "Etuoke" in out
+
+
+def test_docs_list_the_limits_with_the_settings_defaults():
+    text = DOCS.read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^\s*\| `(query_\w+)` \| (\d+) \|", text, flags=re.M))
+    fields = Settings.model_fields
+    assert documented == {name: str(int(fields[name].default)) for name in
+                          ("query_timeout_s", "query_max_rows", "query_memory_mb")}
