@@ -11,6 +11,11 @@ natural key (telematics files of event days without rows yet are committed as st
 what that MERGE would insert), and a file is recorded in ``ingested_files`` only after all three writes.
 A run killed at any point leaves consistent tables (Delta commits are atomic) and the next run redoes
 exactly the unfinished files: their days hold rows by then, so their silver rows go through MERGE.
+
+Hostile input: a file that cannot be read as a whole is rejected (``ingested_files`` status ``rejected`` with
+the reason; nothing of it in bronze, silver or quarantine), a bad record is quarantined, a bad folder is
+skipped and reported; none of them stops the other files or sources. The command line exits 0 (clean),
+3 (succeeded with rejects) or 1 (a source failed); see docs/reliability.md.
 """
 from __future__ import annotations
 

@@ -79,6 +79,18 @@ def test_a_truncated_gzip_file_is_rejected_by_name_and_the_other_files_land(spar
     assert table(spark, BRONZE[source], lake).filter(F.col("source_file") == rel).count() == 0
 
 
+def test_a_telematics_run_whose_only_file_is_truncated_writes_nothing_but_the_ledger(spark, lake):
+    whole = gzip.compress((frame("V1", "2026-11-02 07:30:00") + "\n").encode(), mtime=0)
+    path = lake.landing_root / "telematics" / "2026-11-02" / "cut.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(whole[:len(whole) - 12])
+    result = ingest_source(spark, "telematics", D1, D1, lake)
+    assert [rel for rel, _ in result.files_rejected] == ["telematics/2026-11-02/cut.jsonl.gz"]
+    assert (result.bronze_rows, result.silver_inserted) == (0, 0)
+    assert ledger(spark, lake)["telematics/2026-11-02/cut.jsonl.gz"][0] == "rejected"
+    assert not io.table_exists(SILVER["telematics"], lake) or table(spark, SILVER["telematics"], lake).count() == 0
+
+
 @pytest.mark.parametrize("source, rel, body, expected", [
     ("telematics", "telematics/2026-11-02/empty.jsonl", "", ("rejected", 0, "empty file (0 bytes)")),
     ("charging_sessions", "charging_sessions/2026-11-02/empty.csv", "", ("rejected", 0, "empty file (0 bytes)")),
