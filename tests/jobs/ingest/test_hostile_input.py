@@ -227,3 +227,15 @@ def test_exit_status_tells_clean_runs_from_rejects_and_failures():
     rejected, failed = SourceResult("c", files_rejected=[("c/x.csv", "empty file (0 bytes)")]), SourceResult("d", error="E")
     assert [exit_status(r) for r in ([], [clean], [clean, quarantined], [rejected], [quarantined, failed, clean])] == \
         [0, 0, 3, 3, 1]
+
+
+def test_a_files_ledger_of_the_earlier_layout_gains_the_reason_column(spark, lake):
+    from delta.tables import DeltaTable
+    from pyspark.sql import types as T
+
+    old = T.StructType([f for f in INGESTED_FILES.schema.fields if f.name != "reason"])
+    DeltaTable.createIfNotExists(spark).location(str(io.table_path(INGESTED_FILES, lake))).addColumns(old) \
+        .partitionedBy("source").execute()
+    put(lake.landing_root, "charging_sessions/2026-11-02/e.csv", "")
+    ingest_source(spark, "charging_sessions", D1, D1, lake)
+    assert ledger(spark, lake) == {"charging_sessions/2026-11-02/e.csv": ("rejected", 0, "empty file (0 bytes)")}
