@@ -11,6 +11,11 @@ natural key (telematics files of event days without rows yet are committed as st
 what that MERGE would insert), and a file is recorded in ``ingested_files`` only after all three writes.
 A run killed at any point leaves consistent tables (Delta commits are atomic) and the next run redoes
 exactly the unfinished files: their days hold rows by then, so their silver rows go through MERGE.
+
+Hostile input: a file that cannot be read as a whole is rejected (``ingested_files`` status ``rejected`` with
+the reason; nothing of it in bronze, silver or quarantine), a bad record is quarantined, a bad folder is
+skipped and reported; none of them stops the other files or sources. The command line exits 0 (clean),
+3 (succeeded with rejects) or 1 (a source failed); see docs/reliability.md.
 """
 from __future__ import annotations
 
@@ -377,6 +382,20 @@ def _split_new(files: list[LandingFile], ledger: dict[str, tuple[str, str | None
     return split
 
 
+def _add_ledger_reason(settings: Settings) -> None:
+    """A files ledger written before files could be rejected has no ``reason`` column: add it (a metadata
+    commit; the old rows read null)."""
+    if not io.table_exists(INGESTED_FILES, settings):
+        return
+    from deltalake import DeltaTable as LogTable
+    from deltalake.schema import Field as LogField
+
+    log = LogTable(str(io.table_path(INGESTED_FILES, settings)))
+    if "reason" not in [f.name for f in log.schema().fields]:
+        io.with_retry(lambda: LogTable(str(io.table_path(INGESTED_FILES, settings))).alter.add_columns(
+            [LogField("reason", "string", nullable=True)]))
+
+
 def _record_files(spark, source, ingested, duplicate_files, rejected_files, reasons, per_file, notes, now,
                   settings) -> None:
     rows = [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, int(per_file.get(f.sha256, 0)),
@@ -387,6 +406,7 @@ def _record_files(spark, source, ingested, duplicate_files, rejected_files, reas
              for f in duplicate_files]
     if not rows:
         return
+    _add_ledger_reason(settings)
     # the source as a literal confines the check to its partition: sources ingested side by side do not
     # conflict over the ledger
     io.insert_missing(spark, INGESTED_FILES, rows, f"t.source = '{source}' AND t.source = s.source "

@@ -79,6 +79,18 @@ def test_a_truncated_gzip_file_is_rejected_by_name_and_the_other_files_land(spar
     assert table(spark, BRONZE[source], lake).filter(F.col("source_file") == rel).count() == 0
 
 
+def test_a_telematics_run_whose_only_file_is_truncated_writes_nothing_but_the_ledger(spark, lake):
+    whole = gzip.compress((frame("V1", "2026-11-02 07:30:00") + "\n").encode(), mtime=0)
+    path = lake.landing_root / "telematics" / "2026-11-02" / "cut.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(whole[:len(whole) - 12])
+    result = ingest_source(spark, "telematics", D1, D1, lake)
+    assert [rel for rel, _ in result.files_rejected] == ["telematics/2026-11-02/cut.jsonl.gz"]
+    assert (result.bronze_rows, result.silver_inserted) == (0, 0)
+    assert ledger(spark, lake)["telematics/2026-11-02/cut.jsonl.gz"][0] == "rejected"
+    assert not io.table_exists(SILVER["telematics"], lake) or table(spark, SILVER["telematics"], lake).count() == 0
+
+
 @pytest.mark.parametrize("source, rel, body, expected", [
     ("telematics", "telematics/2026-11-02/empty.jsonl", "", ("rejected", 0, "empty file (0 bytes)")),
     ("charging_sessions", "charging_sessions/2026-11-02/empty.csv", "", ("rejected", 0, "empty file (0 bytes)")),
@@ -215,3 +227,15 @@ def test_exit_status_tells_clean_runs_from_rejects_and_failures():
     rejected, failed = SourceResult("c", files_rejected=[("c/x.csv", "empty file (0 bytes)")]), SourceResult("d", error="E")
     assert [exit_status(r) for r in ([], [clean], [clean, quarantined], [rejected], [quarantined, failed, clean])] == \
         [0, 0, 3, 3, 1]
+
+
+def test_a_files_ledger_of_the_earlier_layout_gains_the_reason_column(spark, lake):
+    from delta.tables import DeltaTable
+    from pyspark.sql import types as T
+
+    old = T.StructType([f for f in INGESTED_FILES.schema.fields if f.name != "reason"])
+    DeltaTable.createIfNotExists(spark).location(str(io.table_path(INGESTED_FILES, lake))).addColumns(old) \
+        .partitionedBy("source").execute()
+    put(lake.landing_root, "charging_sessions/2026-11-02/e.csv", "")
+    ingest_source(spark, "charging_sessions", D1, D1, lake)
+    assert ledger(spark, lake) == {"charging_sessions/2026-11-02/e.csv": ("rejected", 0, "empty file (0 bytes)")}
