@@ -93,7 +93,7 @@ def test_ingest_counts(ingested, peer):
     # 8 lines; rejected: SOC 130, the truncated line, the 2000-01-01 frame; the 3 copies of V1 08:00:00
     # leave one row, so 8 - 3 rejected - 2 duplicates = 3 rows
     assert (stats["rows_in"], stats["rows_rejected"], stats["rows_duplicate"], stats["rows_out"]) == (8, 3, 2, 3)
-    assert len(rows) == 3 and stats["seconds"] >= 0
+    assert len(rows) == 3 and stats["seconds"] > 0  # a measured wall time, not a default 0
     assert list(rows.columns) == list(pc.SILVER_TELEMATICS_COLUMNS)
 
 

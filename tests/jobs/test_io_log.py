@@ -79,7 +79,10 @@ def test_replace_rows_replaces_exactly_the_rows_of_its_condition(spark, lake):
     io.replace_rows(spark, DAY_SPEC, arrow_rows([("a2", 9.0, D1, "f1")]),
                     "`event_date_local` IN ('2026-11-01') AND `source_file` IN ('f1')", lake)
     assert spark_rows(spark, lake) == [("a2", 9.0, D1, "f1"), ("b", 2.0, D1, "f2"), ("c", 3.0, D2, "f1")]
-    with pytest.raises(Exception):   # a row outside its own condition is refused, nothing is written
+    from deltalake.exceptions import DeltaError
+
+    # a row outside its own condition is refused by delta-rs's predicate check, nothing is written
+    with pytest.raises(DeltaError, match="rows failed validation check"):
         io.replace_rows(spark, DAY_SPEC, arrow_rows([("z", 0.0, D2, "f9")]), "`source_file` IN ('f1')", lake)
     assert len(spark_rows(spark, lake)) == 3
 
