@@ -172,7 +172,7 @@ def csv_cells(path: Path) -> list[tuple]:
 
 
 def test_spark_submit_of_a_job(cluster, lakes, tmp_path):
-    """`spark-submit $(python -m jobs.session submit-args) jobs/ingest/runner.py` ingests the logistics
+    """`spark-submit $(python -m jobs.session submit-args) scripts/spark_job.py jobs.ingest.runner` ingests the logistics
     domain on the cluster: the same silver shipments as the Airflow run of the pipeline."""
     local_lake, _, _, _ = lakes
     env = pipeline_env(tmp_path, "submit", COALCHAIN_SPARK_MASTER=cluster.master_url,
@@ -183,7 +183,8 @@ def test_spark_submit_of_a_job(cluster, lakes, tmp_path):
     submit = spark_home() / "bin" / "spark-submit"
     log = tmp_path / "submit.log"
     # exit 3 = succeeded with rejects: the sample's injected faults are quarantined (docs/reliability.md)
-    status = run([str(submit), *printed, "jobs/ingest/runner.py", "--domain", "logistics", "--from", "2026-11-01",
+    status = run([str(submit), *printed, "scripts/spark_job.py", "jobs.ingest.runner", "--domain", "logistics",
+                  "--from", "2026-11-01",
                   "--to", "2026-11-30"], env, log, ok=(0, 3))
     assert status == 3
     submitted = Path(env["COALCHAIN_LAKE_ROOT"])
