@@ -77,25 +77,31 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def delta_jars(settings: Settings) -> list[str]:
-    jars = [
-        settings.jar_dir / f"delta-spark_2.13-{DELTA_VERSION}.jar",
-        settings.jar_dir / f"delta-storage-{DELTA_VERSION}.jar",
-    ]
+def _require_files(jars: list[Path], what: str, fetch_command: str) -> list[str]:
     missing = [str(j) for j in jars if not j.is_file()]
     if missing:
-        raise FileNotFoundError(
-            f"Delta Lake JARs not found: {', '.join(missing)}. Run scripts/bootstrap.sh "
-            "(or `make run`) once with network access to fetch them through Maven."
-        )
+        raise FileNotFoundError(f"{what} not found: {', '.join(missing)}. Run {fetch_command} once with "
+                                "network access to fetch them through Maven.")
     return [str(j) for j in jars]
+
+
+def delta_jars(settings: Settings) -> list[str]:
+    return _require_files([settings.jar_dir / f"delta-spark_2.13-{DELTA_VERSION}.jar",
+                         settings.jar_dir / f"delta-storage-{DELTA_VERSION}.jar"],
+                        "Delta Lake JARs", "scripts/bootstrap.sh (or `make run`)")
+
+
+def s3_jars(settings: Settings) -> list[str]:
+    """hadoop-aws and the AWS SDK bundle (Spark's s3a connector), fetched by `bootstrap.sh cluster`."""
+    return _require_files([settings.s3_jar_dir / name for name in storage.S3_JAR_NAMES],
+                        "S3 JARs for Spark", "`scripts/bootstrap.sh cluster` (or `make test-cluster`)")
 
 
 def session_jars(settings: Settings) -> list[str]:
     """Delta's JARs, and the S3 connector's when the lake or the landing zone is in a bucket."""
     jars = delta_jars(settings)
     if storage.uses_object_store(settings):
-        jars += storage.s3_jars(settings)
+        jars += s3_jars(settings)
     return jars
 
 

@@ -141,17 +141,6 @@ def spark_conf(settings: "Settings") -> dict[str, str]:
     return conf
 
 
-def s3_jars(settings: "Settings") -> list[str]:
-    jars = [settings.s3_jar_dir / name for name in S3_JAR_NAMES]
-    missing = [str(j) for j in jars if not j.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"S3 JARs for Spark not found: {', '.join(missing)}. Run `scripts/bootstrap.sh cluster` "
-            "(or `make test-cluster`) once with network access to fetch them through Maven."
-        )
-    return [str(j) for j in jars]
-
-
 def filesystem(settings: "Settings", location: Location):
     """A pyarrow filesystem for ``location`` (local or S3), to be used with ``fs_path(location)``."""
     from pyarrow import fs

@@ -36,14 +36,20 @@ if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.lock_hash" 2>/dev/null)" != "$lo
 fi
 
 # 2. Delta Lake JARs through Maven, cached outside the repo --------------------------------------
-if [[ ! -f "$JAR_DIR/delta-spark_2.13-$DELTA_VERSION.jar" || ! -f "$JAR_DIR/delta-storage-$DELTA_VERSION.jar" ]]; then
-  command -v mvn >/dev/null 2>&1 || { log "ERROR: mvn not found; it is needed once to fetch the Delta JARs"; exit 1; }
-  log "resolving Delta Lake $DELTA_VERSION JARs with Maven into $JAR_DIR"
-  mkdir -p "$JAR_DIR"
-  for artifact in "io.delta:delta-spark_2.13:$DELTA_VERSION" "io.delta:delta-storage:$DELTA_VERSION"; do
-    mvn -q -B dependency:copy -Dartifact="$artifact" -DoutputDirectory="$JAR_DIR" \
+# fetch_jars <dir> <what> <group:artifact:version>...: copy the JARs into <dir> through Maven
+fetch_jars() {
+  local dir="$1" what="$2"; shift 2
+  command -v mvn >/dev/null 2>&1 || { log "ERROR: mvn not found; it is needed once to fetch the $what"; exit 1; }
+  log "resolving the $what with Maven into $dir"
+  mkdir -p "$dir"
+  for artifact in "$@"; do
+    mvn -q -B dependency:copy -Dartifact="$artifact" -DoutputDirectory="$dir" \
       || { log "ERROR: Maven could not fetch $artifact"; exit 1; }
   done
+}
+if [[ ! -f "$JAR_DIR/delta-spark_2.13-$DELTA_VERSION.jar" || ! -f "$JAR_DIR/delta-storage-$DELTA_VERSION.jar" ]]; then
+  fetch_jars "$JAR_DIR" "Delta Lake $DELTA_VERSION JARs" \
+    "io.delta:delta-spark_2.13:$DELTA_VERSION" "io.delta:delta-storage:$DELTA_VERSION"
 fi
 
 # 3. Airflow home ---------------------------------------------------------------------------------
@@ -80,13 +86,8 @@ if [[ "${1:-}" == "cluster" ]]; then
   AWS_SDK_VERSION="2.24.6"        # = hadoop-project 3.4.1's aws-java-sdk-v2.version
   S3_JAR_DIR="${COALCHAIN_S3_JAR_DIR:-$HOME/.cache/coalchain/jars/hadoop-aws-$HADOOP_AWS_VERSION}"
   if [[ ! -f "$S3_JAR_DIR/hadoop-aws-$HADOOP_AWS_VERSION.jar" || ! -f "$S3_JAR_DIR/bundle-$AWS_SDK_VERSION.jar" ]]; then
-    command -v mvn >/dev/null 2>&1 || { log "ERROR: mvn not found; it is needed once to fetch the S3 JARs"; exit 1; }
-    log "resolving hadoop-aws $HADOOP_AWS_VERSION and the AWS SDK bundle $AWS_SDK_VERSION with Maven into $S3_JAR_DIR"
-    mkdir -p "$S3_JAR_DIR"
-    for artifact in "org.apache.hadoop:hadoop-aws:$HADOOP_AWS_VERSION" "software.amazon.awssdk:bundle:$AWS_SDK_VERSION"; do
-      mvn -q -B dependency:copy -Dartifact="$artifact" -DoutputDirectory="$S3_JAR_DIR" \
-        || { log "ERROR: Maven could not fetch $artifact"; exit 1; }
-    done
+    fetch_jars "$S3_JAR_DIR" "hadoop-aws $HADOOP_AWS_VERSION and AWS SDK bundle $AWS_SDK_VERSION JARs" \
+      "org.apache.hadoop:hadoop-aws:$HADOOP_AWS_VERSION" "software.amazon.awssdk:bundle:$AWS_SDK_VERSION"
   fi
   S3_VENV="$HOME/.cache/coalchain/s3server-venv"
   s3_hash="$(sha256sum requirements-s3server.lock | cut -c1-16)"
