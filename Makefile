@@ -35,16 +35,16 @@ sample: bootstrap
 
 ## Per-company KPI extract packs (CSV, Excel, Parquet + checksum manifest) for a month: MONTH=yyyy-mm.
 extracts: bootstrap
-	@$(PY) -m jobs.extracts $(if $(MONTH),--month $(MONTH),--latest)
+	@$(PY) -m jobs.delivery.extracts $(if $(MONTH),--month $(MONTH),--latest)
 
 ## Self-contained HTML reports (one per company, one for planners) for a month: MONTH=yyyy-mm.
 report: bootstrap
-	@$(PY) -m jobs.report $(if $(MONTH),--month $(MONTH),--latest)
+	@$(PY) -m jobs.delivery.report $(if $(MONTH),--month $(MONTH),--latest)
 
 ## The reference benchmark (one Ordos day at 1x/2x/4x, 30 incremental days, DuckDB and pandas peers).
 ## Not part of the tests; takes long. BENCH_ARGS="--scales 1 --incremental-days 5" for a quick look.
 bench: bootstrap
-	@$(PY) -m jobs.bench $(BENCH_ARGS)
+	@$(PY) -m jobs.tools.bench $(BENCH_ARGS)
 
 clean-lake:
 	rm -rf $(ROOT)/.lake

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
-import pendulum
 from airflow.sdk import Param, task
 
+from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
 from assets import SILVER
 
 log = logging.getLogger(__name__)
 
-# Retries absorb transient failures (e.g. a Delta write conflict that outlived its in-job retries).
-DEFAULT_ARGS = {"retries": int(os.environ.get("COALCHAIN_TASK_RETRIES", "2")), "retry_delay": dt.timedelta(minutes=2), "retry_exponential_backoff": True}
 PARAMS_DOC = {
     "lookback_days": "Delivery days before the run's day to scan for unseen files (default: lateness allowance).",
     "from_date": "First delivery day to scan (yyyy-mm-dd); overrides lookback_days.",
@@ -22,11 +19,10 @@ PARAMS_DOC = {
 
 
 def delivery_day(logical_date, override: str | None) -> dt.date:
-    """The Asia/Shanghai delivery day a run covers: the local day in which its logical time falls
-    (a daily cron run fires at local midnight after the day, hence the one-second step back)."""
+    """The delivery day a run covers: the local day in which its logical time falls."""
     if override:
         return dt.date.fromisoformat(override)
-    return (logical_date - dt.timedelta(seconds=1)).in_timezone("Asia/Shanghai").date()
+    return local_day_before(logical_date)
 
 
 def ingest_task(source: str):
@@ -35,7 +31,7 @@ def ingest_task(source: str):
     @task(task_id=f"ingest_{source}", outlets=[SILVER[source]])
     def _ingest(logical_date=None, params=None) -> dict:
         from jobs.ingest.runner import ingest_source, window_for
-        from jobs.session import get_spark
+        from jobs.platform.session import get_spark
 
         params = params or {}
         end = delivery_day(logical_date, params.get("to_date"))
@@ -74,7 +70,7 @@ def ingest_dag_kwargs(domain: str) -> dict:
     """The ``@dag`` arguments every ingest DAG shares (schedule, start, catch-up, retries, params)."""
     return dict(
         schedule="@daily",
-        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,

@@ -4,7 +4,7 @@
 has updated the sessions, so a forecast never runs on a day whose sessions have not landed yet (a second
 `@daily` clock at the same midnight as the ingest would race it, and any fixed delay is a guess). The
 run's *as-of day* D is the delivery day of the ingest run that triggered it (the newest one if several
-are queued); D's end, local midnight Asia/Shanghai, is the feature cut-off.
+are queued); D's end, local midnight in the source time zone, is the feature cut-off.
 
 1. `train_if_due`: retrains the model when the newest one eligible for D was trained for a day 7 or more
    days before D (weekly retraining), or is missing, or `force_retrain` is set. The model is saved to the
@@ -16,14 +16,15 @@ are queued); D's end, local midnight Asia/Shanghai, is the feature cut-off.
    served while history is too short to train), `data_version` and `feature_cutoff_ts_utc`.
 
 Params: `as_of` (yyyy-mm-dd) overrides the as-of day (backfills: trigger once per day); `force_retrain`.
-The work is `jobs.forecast_job` (`python -m jobs.forecast_job train|predict --as-of D` by hand).
+The work is `jobs.forecast.charging_demand` (`python -m jobs.forecast.charging_demand train|predict --as-of D` by hand).
 """
 from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from _ingest import DEFAULT_ARGS, delivery_day
+from _defaults import DEFAULT_ARGS, LOCAL_TZ, START_DATE
+from _ingest import delivery_day
 from assets import GOLD, SILVER
 
 SESSIONS = SILVER["charging_sessions"]
@@ -44,12 +45,12 @@ def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) ->
         return max(days).isoformat()
     if logical_date is not None:
         return delivery_day(pendulum.instance(logical_date), None).isoformat()
-    return pendulum.instance(run_after).in_timezone("Asia/Shanghai").subtract(days=1).date().isoformat()
+    return pendulum.instance(run_after).in_timezone(LOCAL_TZ).subtract(days=1).date().isoformat()
 
 
 @dag(
     schedule=[SESSIONS],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -57,7 +58,7 @@ def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) ->
     doc_md=__doc__,
     params={
         "as_of": Param(None, type=["null", "string"], format="date",
-                       description="As-of day yyyy-mm-dd (Asia/Shanghai); default: the triggering ingest's day."),
+                       description="As-of day yyyy-mm-dd (local time of the sources); default: the triggering ingest's day."),
         "force_retrain": Param(False, type="boolean", description="Retrain even if the model is < 7 days old."),
     },
 )
@@ -66,12 +67,12 @@ def forecast_charging_demand():
     def train_if_due(params=None, logical_date=None, triggering_asset_events=None, dag_run=None) -> dict:
         import datetime as dt
 
-        from jobs import forecast_job
-        from jobs.session import get_spark
+        from jobs.forecast import charging_demand
+        from jobs.platform.session import get_spark
 
         params = params or {}
         as_of = as_of_day(params, logical_date, triggering_asset_events, getattr(dag_run, "run_after", None))
-        result = forecast_job.train(get_spark("forecast_charging_demand"), dt.date.fromisoformat(as_of),
+        result = charging_demand.train(get_spark("forecast_charging_demand"), dt.date.fromisoformat(as_of),
                                     force=bool(params.get("force_retrain")))
         return {"as_of": as_of, **result}
 
@@ -79,10 +80,10 @@ def forecast_charging_demand():
     def predict(trained: dict) -> dict:
         import datetime as dt
 
-        from jobs import forecast_job
-        from jobs.session import get_spark
+        from jobs.forecast import charging_demand
+        from jobs.platform.session import get_spark
 
-        return forecast_job.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]))
+        return charging_demand.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]))
 
     predict(train_if_due())
 

@@ -12,11 +12,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
-import pendulum
 from airflow.sdk import dag, task
 
+from _defaults import DEFAULT_ARGS, START_DATE
 from assets import GOLD, SILVER
 
 GOLD_INPUTS = ("mines", "washing_plants", "trucks", "charging_stations", "charging_connectors", "h2_stations",
@@ -24,14 +23,12 @@ GOLD_INPUTS = ("mines", "washing_plants", "trucks", "charging_stations", "chargi
                "h2_fills", "shipments")
 EVENT_TABLES = GOLD_INPUTS[6:]
 
-
 @dag(
     schedule=[SILVER[s] for s in EVENT_TABLES],
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("COALCHAIN_TASK_RETRIES", "2")),
-                  "retry_delay": dt.timedelta(minutes=2)},
+    default_args={**DEFAULT_ARGS, "retry_delay": dt.timedelta(minutes=2)},
     tags=["gold", "kpi"],
     doc_md=__doc__,
 )
@@ -39,7 +36,7 @@ def kpi_daily():
     @task
     def affected_days(params=None) -> list[str]:
         from jobs.kpi.build import affected_days as days_touched
-        from jobs.session import get_spark
+        from jobs.platform.session import get_spark
 
         params = params or {}
         if params.get("from_date") and params.get("to_date"):
@@ -51,9 +48,9 @@ def kpi_daily():
     def quality_gate(days: list[str]) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from jobs.quality import QualityGateError
-        from jobs.quality_gate import gate_silver
-        from jobs.session import get_spark
+        from jobs.quality.validation import QualityGateError
+        from jobs.quality.gate import gate_silver
+        from jobs.platform.session import get_spark
 
         try:
             return gate_silver(get_spark("kpi_daily"), [dt.date.fromisoformat(d) for d in days])
@@ -68,7 +65,7 @@ def kpi_daily():
         from airflow.sdk.exceptions import AirflowFailException
 
         from jobs.kpi.build import build, contiguous_runs, record_blocked, record_build
-        from jobs.session import get_spark
+        from jobs.platform.session import get_spark
 
         if not days:
             return {"tables": 0, "note": "no affected days"}
@@ -89,6 +86,5 @@ def kpi_daily():
 
     days = affected_days()
     build_gold(days, quality_gate(days))
-
 
 kpi_daily()

@@ -2,38 +2,37 @@
 
 **Schedule: data-aware**, on the gold Assets of the monthly tables. `kpi_monthly` (1st of the month) and
 `kpi_daily` both update them; a run builds packs only for the months that a triggering `kpi_monthly` run
-closed — the month before that run's logical date, Asia/Shanghai, the month `kpi_monthly` rebuilt.
+closed — the month before that run's logical date in the source time zone, the month `kpi_monthly` rebuilt.
 A run triggered by `kpi_daily` alone is skipped: packs are delivered for closed months, not for a
 month still changing.
 
 A manual run (no triggering event, e.g. `airflow dags test kpi_extracts 2026-12-01`) builds the month
 before its logical date; the `month` param (yyyy-mm) overrides it (backfills: one run per month).
 
-`build_packs` runs `jobs.extracts` (`python -m jobs.extracts --month yyyy-mm` by hand): for every
+`build_packs` runs `jobs.delivery.extracts` (`python -m jobs.delivery.extracts --month yyyy-mm` by hand): for every
 company a folder `<extracts_root>/<yyyy-mm>/<company_key>/` with CSV, Parquet, an Excel workbook and a
 checksum manifest, swapped into place whole; a re-run replaces the packs. See docs/extracts.md.
 """
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
 from assets import GOLD
 
 MONTHLY_PRODUCER = "kpi_monthly"
 GOLD_INPUTS = ("gold_mine_energy_monthly", "gold_washing_monthly", "gold_truck_energy_monthly",
                "gold_chain_energy_shipment", "gold_charging_station_daily", "gold_h2_station_daily",
                "gold_rail_share_monthly")
-LOCAL_TZ = "Asia/Shanghai"
 
 
 def month_before(when) -> str:
     """The month before ``when``'s local time — what kpi_monthly rebuilds (its run fires on the 1st; the
     one-second step back keeps a run at exactly 00:00 on the 1st in the month before)."""
-    local = (pendulum.instance(when) - dt.timedelta(seconds=1)).in_timezone(LOCAL_TZ).date()
+    local = local_day_before(when)
     return (local.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
 
 
@@ -59,11 +58,10 @@ def months_to_extract(params: dict, logical_date, triggering_asset_events, run_a
 
 @dag(
     schedule=[GOLD[t] for t in GOLD_INPUTS],
-    start_date=pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("COALCHAIN_TASK_RETRIES", "2")),
-                  "retry_delay": dt.timedelta(minutes=5)},
+    default_args={**DEFAULT_ARGS, "retry_delay": dt.timedelta(minutes=5)},
     tags=["delivery", "kpi", "monthly"],
     doc_md=__doc__,
     params={"month": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}$",
@@ -79,8 +77,8 @@ def kpi_extracts():
         if not months:
             raise AirflowSkipException("triggered by kpi_daily only: packs are built when kpi_monthly closes a month")
 
-        from jobs.extracts import ExtractError, build_extracts
-        from jobs.session import get_spark
+        from jobs.delivery.extracts import ExtractError, build_extracts
+        from jobs.platform.session import get_spark
 
         spark = get_spark("kpi_extracts")
         packs = {}

@@ -3,21 +3,19 @@ its monthly tables — so the month closes on complete, late-data-corrected figu
 from __future__ import annotations
 
 import datetime as dt
-import os
 
-import pendulum
 from airflow.sdk import dag, task
 
+from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
 from assets import GOLD
 
 
 @dag(
     schedule="0 6 1 * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("COALCHAIN_TASK_RETRIES", "2")),
-                  "retry_delay": dt.timedelta(minutes=5)},
+    default_args={**DEFAULT_ARGS, "retry_delay": dt.timedelta(minutes=5)},
     tags=["gold", "kpi", "monthly"],
     doc_md=__doc__,
 )
@@ -25,9 +23,9 @@ def kpi_monthly():
     @task(outlets=[GOLD[t] for t in GOLD if t != "gold_charging_forecast"])
     def rebuild_previous_month(logical_date=None) -> dict:
         from jobs.kpi.build import build, record_build
-        from jobs.session import get_spark
+        from jobs.platform.session import get_spark
 
-        local = (logical_date - dt.timedelta(seconds=1)).in_timezone("Asia/Shanghai").date()
+        local = local_day_before(logical_date)
         month_end = local.replace(day=1) - dt.timedelta(days=1)
         spark = get_spark("kpi_monthly")
         started_at = dt.datetime.now(dt.timezone.utc)

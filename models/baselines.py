@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import Panel, _quiet, _shift, horizon_lags
+from ._warnings import _quiet
+from .features import Panel, _shift, horizon_lags
 
 BASELINES = ("snaive_daily", "snaive_weekly")
 

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 from pathlib import Path
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REAL_ROOT = Path(os.environ.get("COALCHAIN_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
-if not REAL_ROOT.exists():
-    REAL_ROOT = Path("/work/shared/data/real")
-LANDING_ROOT = Path(os.environ.get("COALCHAIN_LANDING_ROOT", REPO_ROOT / "data_samples" / "landing"))
+
+
+def _real_root() -> Path:
+    """Where the public datasets are (the ``real_data_root`` setting)."""
+    from jobs.platform.settings import get_settings
+
+    return get_settings().real_data_root
+
+
+def _landing_root() -> Path:
+    from jobs.platform.settings import get_settings
+
+    return get_settings().landing_root
 
 
 def acn_caltech(level: str = "station") -> pd.DataFrame:
@@ -28,7 +35,7 @@ def acn_caltech(level: str = "station") -> pd.DataFrame:
 
     Energy is spread from connection to *done charging* (when known, else disconnection): a car stays plugged
     in long after it is full. ``level="station"``: one site per EVSE (54); ``"site"``: the whole garage."""
-    df = pd.read_csv(REAL_ROOT / "acn_caltech_sessions" / "sessions_flat.csv.gz", dtype={"stationID": str})
+    df = pd.read_csv(_real_root() / "acn_caltech_sessions" / "sessions_flat.csv.gz", dtype={"stationID": str})
     tz = "America/Los_Angeles"
     start = pd.to_datetime(df["connectionTime_utc"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
     done = pd.to_datetime(df["doneChargingTime_utc"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
@@ -42,7 +49,7 @@ def lugano() -> pd.DataFrame:
     """AIL Lugano 2017 public network, one site per charging station (52). Local time (Europe/Zurich).
 
     Dates come in two formats in the same column (``dd.mm.yy`` and ``mm/dd/yyyy``); energy is in Wh."""
-    df = pd.read_csv(REAL_ROOT / "lugano_ail_2017_sessions" / "ail_lugano_charging_sessions_2017.csv")
+    df = pd.read_csv(_real_root() / "lugano_ail_2017_sessions" / "ail_lugano_charging_sessions_2017.csv")
 
     def parse(date: pd.Series, hour: pd.Series) -> pd.Series:
         dot = date.str.contains(r"\.", regex=True)
@@ -60,7 +67,7 @@ def lugano() -> pd.DataFrame:
 def workplace(level: str = "location") -> pd.DataFrame:
     """US workplace charging (Harvard Dataverse, CC0), 2014-11..2015-10. ``level="location"``: one site per
     location (25); ``"station"``: per station (105). Years written 0014/0015 are read as 2014/2015."""
-    df = pd.read_csv(REAL_ROOT / "workplace_charging_dataverse" / "station_data_dataverse.csv")
+    df = pd.read_csv(_real_root() / "workplace_charging_dataverse" / "station_data_dataverse.csv")
 
     def fix(s: pd.Series) -> pd.Series:
         return pd.to_datetime(s.str.replace(r"^00(\d\d)-", r"20\1-", regex=True))
@@ -72,7 +79,7 @@ def workplace(level: str = "location") -> pd.DataFrame:
 
 def urbanev_shenzhen() -> pd.DataFrame:
     """UrbanEV Shenzhen, 10 traffic zones, hourly kWh, 2022-09-01..2023-02-28 (Asia/Shanghai). Series input."""
-    df = pd.read_csv(REAL_ROOT / "urbanev_shenzhen_10zone_subset" / "volume_kwh_hourly_10zones.csv.gz")
+    df = pd.read_csv(_real_root() / "urbanev_shenzhen_10zone_subset" / "volume_kwh_hourly_10zones.csv.gz")
     df["ts"] = pd.to_datetime(df["time"], format="%Y/%m/%d %H:%M")
     long = df.drop(columns="time").melt(id_vars="ts", var_name="zone", value_name="energy_kwh")
     long["site_id"] = "zone_" + long["zone"].astype(str).str.zfill(2)
@@ -85,7 +92,7 @@ def generated(landing_root: Path | str | None = None) -> pd.DataFrame:
     site_id = station_id, start = charge_start_local (else plug_in_local), end = charge_end_local (else
     plug_out_local), energy = meter_stop_kwh - meter_start_kwh; duplicates of a session_id (late re-deliveries)
     are dropped."""
-    root = Path(landing_root or LANDING_ROOT) / "charging_sessions"
+    root = Path(landing_root or _landing_root()) / "charging_sessions"
     files = sorted(glob.glob(str(root / "*" / "*.csv")) + glob.glob(str(root / "*" / "*.csv.gz")))
     if not files:
         raise FileNotFoundError(f"no charging session files under {root}")

@@ -27,6 +27,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ._warnings import _quiet
+
 SERIES_COLUMNS = ("site_id", "ts", "energy_kwh")
 SESSION_COLUMNS = ("site_id", "start_ts", "end_ts", "energy_kwh")
 # Exogenous columns picked up automatically when present (values must be known at forecast time: plans,
@@ -331,17 +333,6 @@ def _stack_stat(mats: list[np.ndarray], stat: str) -> np.ndarray:
     st = np.stack(mats)
     with np.errstate(invalid="ignore"), _quiet():
         return np.nanmean(st, 0) if stat == "mean" else np.nanmedian(st, 0)
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *a):
-        return self._w.__exit__(*a)
 
 
 def _daytype_profile(y: np.ndarray, offday: np.ndarray, spd: int, k_min: int, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -30,56 +30,18 @@ import datetime as _dt
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .backtest import BacktestConfig, plot_backtest, run_backtest
+# Pickled bundles name models.forecast.ForecastBundle: the name stays importable from here.
+from .bundle import MODEL_CODE_VERSION, MODEL_NAME, ForecastBundle  # noqa: F401
 from .features import (KNOWN_EXOG, FeatureConfig, build_features, normalize_freq, read_input, steps_per_day,
                        to_panel)
 from .gbm import HorizonModel, fit_horizon_model, predict_cells, validate_refit
-
-MODEL_NAME = "charging_demand_gbm_quantile"
-MODEL_CODE_VERSION = "1.0"
-
-
-@dataclass
-class ForecastBundle:
-    """Everything needed to forecast: one :class:`HorizonModel` per trained horizon (in steps) + settings."""
-    freq: str
-    horizons: tuple[int, ...]
-    models: dict[int, HorizonModel]
-    config: FeatureConfig
-    gaps: str = "zero"
-    sites: list[str] = field(default_factory=list)
-    train_start: str | None = None
-    train_end: str | None = None
-    data_version: str | None = None
-    model_version: str | None = None
-    created_at: str | None = None
-    metrics: dict | None = None
-    code_version: str = MODEL_CODE_VERSION
-    # what the caller knows about the run that trained it (e.g. the pipeline's as-of day and feature cut-off)
-    run_info: dict = field(default_factory=dict)
-
-    def metadata(self) -> dict:
-        return {
-            "model_name": MODEL_NAME, "code_version": self.code_version, "model_version": self.model_version,
-            "data_version": self.data_version, "freq": self.freq, "horizons_steps": list(self.horizons),
-            "training_window": {"start": self.train_start, "end": self.train_end},
-            "n_sites": len(self.sites), "sites": self.sites, "gaps": self.gaps,
-            "features": asdict(self.config), "created_at": self.created_at,
-            "n_train_rows": {str(h): m.n_train_rows for h, m in self.models.items()},
-            "train_window_days": {str(h): m.info.get("train_window_days") for h, m in self.models.items()},
-            "served": {str(h): getattr(m, "served", "model") for h, m in self.models.items()},
-            "calibration": {str(h): getattr(m, "calibration", {}) for h, m in self.models.items()},
-            "blend": {str(h): getattr(m, "blend", {}) for h, m in self.models.items()},
-            "level_variant": {str(h): getattr(m, "level_variant", None) for h, m in self.models.items()},
-            "validation_mae": {str(h): m.info.get("val_mae") for h, m in self.models.items()},
-            "run_info": getattr(self, "run_info", {}),     # bundles pickled before the field existed
-        }
+from .registry import load_bundle, save_bundle
 
 
 def _exog_for(df: pd.DataFrame, exog: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -281,7 +243,6 @@ def main(argv=None) -> int:
                   f"{(r.get('rel_mae_vs_snaive_weekly') or float('nan')):9.3f} {cov:>6s}")
         print("wrote", ", ".join(str(p) for p in paths.values()))
     elif a.cmd == "train":
-        from .registry import save_bundle
         df = pd.read_csv(a.input)
         hs = tuple(int(h) for h in a.horizons.split(","))
         bundle = train(df, a.freq, hs, a.holidays, _exog_arg(a.exog), a.gaps, a.data_version, a.train_end,
@@ -289,7 +250,6 @@ def main(argv=None) -> int:
         path = save_bundle(bundle, a.registry)
         print(f"saved {bundle.model_version} -> {path}")
     elif a.cmd == "predict":
-        from .registry import load_bundle
         bundle = load_bundle(a.model)
         df = pd.read_csv(a.input)
         fx = pd.read_csv(a.future_exog) if a.future_exog else None

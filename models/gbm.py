@@ -10,7 +10,6 @@ default). Rows are not weighted (optional recency weights aside): see the note i
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,9 +45,10 @@ LEVEL_MARGIN = FALLBACK_MARGIN
 
 
 def n_threads() -> int:
-    """OpenMP threads for fitting (env ``COALCHAIN_FORECAST_THREADS``, default 1). On a shared 2-core machine
-    one thread is faster and far steadier than two: OpenMP's spin-waiting collapses under CPU contention."""
-    return max(1, int(os.environ.get("COALCHAIN_FORECAST_THREADS", "1")))
+    """OpenMP threads for fitting (the ``forecast_threads`` setting)."""
+    from jobs.platform.settings import get_settings
+
+    return get_settings().forecast_threads
 
 DEFAULT_PARAMS = dict(
     max_iter=200,

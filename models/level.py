@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import _quiet
+from ._warnings import _quiet
 
 LEVELS = ("flat", "trend")
 SHAPES = ("mean", "median")

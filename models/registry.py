@@ -19,7 +19,7 @@ from pathlib import Path
 
 import joblib
 
-from .forecast import ForecastBundle
+from .bundle import ForecastBundle
 
 
 def make_version(bundle: ForecastBundle, now: _dt.datetime | None = None) -> str:

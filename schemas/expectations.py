@@ -10,7 +10,7 @@ A suite is built in code for one validation run (:func:`build_suite`) from three
   lateness allowance bounds how long after its event day a record may have been delivered.
 
 Checks that one batch cannot express - a foreign key into another table, a ratio to a dimension's
-attribute, a per-truck odometer step - are computed by ``jobs.quality`` as derived columns before
+attribute, a per-truck odometer step - are computed by ``jobs.quality.validation`` as derived columns before
 validation (their SQL is declared here: :data:`REFERENCES`, :data:`DERIVED`), and checked with ordinary
 GX expectations on those columns, so every result comes out of GX in one format. A derived column is
 null where it does not apply (no vin on a session, no rated payload), and GX column-map expectations
@@ -79,7 +79,7 @@ def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, Threshold]:
     return out
 
 
-# --- cross-table checks, computed as derived columns by jobs.quality ----------------------------------
+# --- cross-table checks, computed as derived columns by jobs.quality.validation ----------------------------------
 @dataclass(frozen=True)
 class Reference:
     """A foreign key: derived boolean ``flag`` = the row's ``keys`` exist in ``dimension``'s ``dimension_keys``
@@ -148,7 +148,7 @@ _DELIVERY_LAG = Derived(
 )
 DERIVED: dict[str, tuple[Derived, ...]] = {
     "silver_telematics": (
-        # Previous non-null reading of the same truck; jobs.quality reads the day before the window too,
+        # Previous non-null reading of the same truck; jobs.quality.validation reads the day before the window too,
         # so the first frame of a day is compared with the last one of the day before.
         Derived("odometer_step_km",
                 "odometer_km - last(odometer_km, true) OVER (PARTITION BY vin ORDER BY event_ts_utc "
@@ -196,7 +196,7 @@ SAMPLE_KEYS: dict[str, tuple[str, ...]] = {}
 
 
 def derived_columns(table: str) -> tuple[Derived, ...]:
-    """Every derived column of a table, in the order jobs.quality computes them."""
+    """Every derived column of a table, in the order jobs.quality.validation computes them."""
     spec = SILVER_TABLES[table]
     lag = (_DELIVERY_LAG,) if spec.partition_cols else ()
     return (*DERIVED.get(table, ()), *lag)

@@ -1,5 +1,5 @@
 """Declared schema of ``gold_charging_forecast``: hourly charging-energy forecasts per station, written by
-``jobs.forecast_job predict`` (the ``forecast_charging_demand`` DAG).
+``jobs.forecast.charging_demand predict`` (the ``forecast_charging_demand`` DAG).
 
 One forecast run per as-of day: at the end of local day D (the feature cut-off, local midnight) the next
 168 hours are forecast for every station with session history. ``forecast_date_local`` = D is the run key

@@ -1,4 +1,4 @@
-"""Declared schema of the data-quality results table (ops layer), written by ``jobs.quality``.
+"""Declared schema of the data-quality results table (ops layer), written by ``jobs.quality.validation``.
 
 One row per expectation per validation run of a silver table. A run is identified by ``run_id`` (the
 Airflow run id, or one given on the command line); re-running the same run id for a table replaces

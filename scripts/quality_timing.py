@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs import quality  # noqa: E402
+from jobs.quality.validation import validation  # noqa: E402
 from jobs.ingest.runner import ingest_domain  # noqa: E402
-from jobs.session import get_spark  # noqa: E402
-from jobs.settings import Settings, get_settings  # noqa: E402
+from jobs.platform.session import get_spark  # noqa: E402
+from jobs.platform.settings import Settings, get_settings  # noqa: E402
 from schemas.sources import DOMAINS, SOURCES  # noqa: E402
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -49,7 +49,7 @@ def run_day(spark, day: dt.date, settings: Settings, *, verbose: bool = True) ->
         print(f"\ndelivery day {day}: ingestion of all domains {ingest_s:.1f} s", flush=True)
     read_s = gx_s = 0.0
     for source, dates in touched.items():
-        result = quality.validate_day(spark, f"silver_{source}", dates, settings=settings, run_id=f"timing_{day}")
+        result = validation.validate_day(spark, f"silver_{source}", dates, settings=settings, run_id=f"timing_{day}")
         read_s += result.read_s
         gx_s += result.validation_s
         if verbose:

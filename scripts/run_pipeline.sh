@@ -7,17 +7,17 @@ cd "$ROOT"
 PY="$ROOT/.venv/bin/python"
 AIRFLOW="$ROOT/.venv/bin/airflow"
 export COALCHAIN_TASK_RETRIES="${COALCHAIN_TASK_RETRIES:-0}"
-# The committed sample is tiny: interpreted Spark plans beat compiling each one (see jobs/settings.py).
+# The committed sample is tiny: interpreted Spark plans beat compiling each one (see jobs/platform/settings.py).
 export COALCHAIN_SPARK_PROFILE="${COALCHAIN_SPARK_PROFILE:-small}"
 export COALCHAIN_SPARK_MASTER="${COALCHAIN_SPARK_MASTER:-local[2]}"
 export COALCHAIN_SPARK_DRIVER_MEMORY="${COALCHAIN_SPARK_DRIVER_MEMORY:-2g}"
 LOG_DIR="${AIRFLOW_HOME:-$ROOT/.airflow}/run_logs"
 mkdir -p "$LOG_DIR"
 
-read -r FIRST_DAY LAST_DAY LANDING < <("$PY" -m jobs.demo window)
+read -r FIRST_DAY LAST_DAY LANDING < <("$PY" -m jobs.tools.demo window)
 echo "Landing zone: $LANDING (delivery days $FIRST_DAY .. $LAST_DAY)"
 started=$(date +%s)
-"$PY" -m jobs.demo init 2>/dev/null
+"$PY" -m jobs.tools.demo init 2>/dev/null
 # Register every DAG and Asset once, in one process: parallel `dags test` runs that each find an Asset
 # new race to insert it (sqlite UNIQUE constraint failed: asset.name, asset.uri).
 "$AIRFLOW" dags reserialize >"$LOG_DIR/reserialize.log" 2>&1 || { echo "  airflow dags reserialize FAILED (log: $LOG_DIR/reserialize.log)"; tail -5 "$LOG_DIR/reserialize.log"; exit 1; }
@@ -49,4 +49,4 @@ else
   echo "  kpi_daily: FAILED (log: $log)"; grep -E "Error|Exception|failed" "$log" | tail -8; exit 1
 fi
 echo "Pipeline finished in $(( $(date +%s) - started )) s"
-"$PY" -m jobs.demo report
+"$PY" -m jobs.tools.demo report

@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Small, fast settings for tests; set before jobs.settings is first read.
+# Small, fast settings for tests; set before jobs.platform.settings is first read.
 os.environ.setdefault("COALCHAIN_SPARK_MASTER", "local[2]")
 os.environ.setdefault("COALCHAIN_SPARK_SHUFFLE_PARTITIONS", "2")
 os.environ.setdefault("COALCHAIN_SPARK_DRIVER_MEMORY", "2g")
@@ -21,7 +21,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 @pytest.fixture(scope="session")
 def spark():
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     session = get_spark("coalchain-tests")
     yield session
@@ -35,7 +35,7 @@ def sample_lake(spark, tmp_path_factory):
     import datetime as dt
 
     from jobs.ingest.runner import ingest_all
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
     settings = Settings(lake_root=tmp_path_factory.mktemp("sample_lake"),
                         landing_root=REPO / "data_samples" / "landing")
@@ -54,7 +54,7 @@ def sample_gold_lake(spark, sample_lake, tmp_path_factory):
     import shutil
 
     from jobs.kpi.build import build, record_build
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
     lake = tmp_path_factory.mktemp("sample_gold") / "lake"
     shutil.copytree(sample_lake.lake_root, lake)
@@ -69,7 +69,7 @@ def copy_lake(settings, destination: Path):
     """A private copy of a test lake (Delta tables are plain directories), for tests that write."""
     import shutil
 
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
     shutil.copytree(settings.lake_root, destination)
     return Settings(lake_root=destination, landing_root=settings.landing_root)

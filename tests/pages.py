@@ -1,7 +1,7 @@
 """Checks for the HTML pages the project writes (reports, Data Docs): what a browser would fetch to show a
 page, and the page opened in headless Chromium with no network at all.
 
-Written independently of the code that writes the pages (jobs/data_docs.py has its own rewriting rules):
+Written independently of the code that writes the pages (jobs/quality/data_docs.py has its own rewriting rules):
 an HTML parser lists every reference a browser fetches without a click - ``<script src>``, ``<link href>``,
 ``<img src|srcset>``, ``<source>``, ``<video poster>``, ``<iframe>``, ``<embed>``, ``<object data>``, CSS
 ``url(...)`` and ``@import`` in ``<style>``, ``style=""`` and every local style sheet the page loads.

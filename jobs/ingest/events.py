@@ -4,7 +4,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.ingest.typing import Field, add_errors, error, local_date_of, type_csv
+from jobs.ingest.casting import Field, add_errors, error, local_date_of, type_csv
 from schemas.sources import SOURCES
 from schemas.tables import CONNECTOR_STATUS_NAMES
 

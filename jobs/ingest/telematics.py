@@ -8,7 +8,7 @@ Millions of frames a day, so the typing runs inside the Spark task that parses t
 (``jobs.ingest.frame_stage``), on whole Arrow batches: vectorised NumPy instead of per-row JVM
 expressions, and Python code only for the few rows that have a problem (their error texts and the JSON of
 their frame for the quarantine). The rules
-are the ones every other source follows (``jobs.ingest.typing``): the same checks, the same messages.
+are the ones every other source follows (``jobs.ingest.casting``): the same checks, the same messages.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from pyspark.sql import types as T
 
 from jobs.ingest.frames import BRONZE_COLUMN, FRAME_COLUMNS
-from jobs.ingest.typing import LINEAGE_NAMES, LOCAL_TS_FORMAT, window_reason
+from jobs.ingest.casting import LINEAGE_NAMES, LOCAL_TS_FORMAT, window_reason
 from schemas.sources import SOURCES, TELEMATICS_ENCODING, Encoding
 from schemas.tables import BRONZE_TELEMATICS_SCHEMA, SILVER
 
@@ -283,7 +283,7 @@ def _error_lists(checks: list[tuple[np.ndarray, tuple[str, str | None]]], n: int
 def _reason(check: tuple[str, str | None], j: int, i: int, parse_error, collect_time, landing, raw_ints,
             lag_days, lateness_days: int) -> tuple[str | None, str]:
     """(field, reason) of ``check`` failing on row ``i`` of the batch, ``j`` of the bad rows' value lists,
-    in the words of ``jobs.ingest.typing``."""
+    in the words of ``jobs.ingest.casting``."""
     kind, field = check
     if kind == "parse":
         return None, parse_error[j]

@@ -22,11 +22,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import io
+from jobs.platform import delta_tables
 from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_energy, rail_share, targets,
                       truck_energy, washing)
-from jobs.session import scheduler_pool
-from jobs.settings import Settings, get_settings
+from jobs.platform.session import scheduler_pool
+from jobs.platform.settings import Settings, get_settings
 from schemas.reference_tables import REFERENCE, read_reference, rule_params
 from schemas.tables import INGEST_AUDIT, SILVER, TableSpec
 
@@ -71,7 +71,7 @@ class Inputs:
         self.ref = {name: read_reference(spark, name).cache() for name in REFERENCE}
 
     def silver(self, source: str) -> DataFrame:
-        return io.read_table(self.spark, SILVER[source], self.settings)
+        return delta_tables.read_table(self.spark, SILVER[source], self.settings)
 
     def events(self, source: str, start: dt.date, end: dt.date) -> DataFrame:
         return self.silver(source).filter(F.col("event_date_local").between(F.lit(start), F.lit(end)))
@@ -81,7 +81,7 @@ class Inputs:
 
     def gold(self, name: str, start: dt.date, end: dt.date) -> DataFrame:
         """Rows of a daily gold table written by this or an earlier build (``date_local`` in start..end)."""
-        table = io.read_existing(self.spark, TableSpec(name, "gold", None), self.settings)
+        table = delta_tables.read_existing(self.spark, TableSpec(name, "gold", None), self.settings)
         return table.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end)))
 
 
@@ -120,10 +120,10 @@ def write_reference_tables(spark: SparkSession, inputs: Inputs, settings: Settin
     written = []
     for name, df in inputs.ref.items():
         spec = TableSpec(name=f"ref_{name}", layer="gold", schema=df.schema)
-        path, digest = str(io.table_path(spec, settings)), reference_digest(name)
-        if io.last_commit_metadata(spec, settings) == digest:
+        path, digest = str(delta_tables.table_path(spec, settings)), reference_digest(name)
+        if delta_tables.last_commit_metadata(spec, settings) == digest:
             continue
-        io.with_retry(lambda: df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        delta_tables.with_retry(lambda: df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
                       .option("userMetadata", digest).save(path))
         written.append(name)
     return written
@@ -136,11 +136,11 @@ def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], s
     # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with delta-rs,
     # which spares each of the 21 tables a Spark write stage and a Spark Delta commit (about 10 s of a build)
     rows = df.toArrow()
-    io.replace_rows(df.sparkSession, spec, rows, io.in_list_condition(period_col, [v.isoformat() for v in values]),
+    delta_tables.replace_rows(df.sparkSession, spec, rows, delta_tables.in_list_condition(period_col, [v.isoformat() for v in values]),
                     settings, exact_columns=True)
     result.tables[name] = rows.num_rows
     result.step_s[name] = round(time.perf_counter() - started, 2)
-    return io.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
+    return delta_tables.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
 
 
 def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None, *,
@@ -340,15 +340,15 @@ def record_blocked(spark: SparkSession, blocked: dict[dt.date, str], settings: S
         return
     now = dt.datetime.now(dt.timezone.utc)
     rows = [(day, now, reason[:4000]) for day, reason in sorted(blocked.items())]
-    io.append_rows(spark, KPI_BLOCKED_DAYS, rows, settings)  # delta-rs: safe beside any writer on S3 too
+    delta_tables.append_rows(spark, KPI_BLOCKED_DAYS, rows, settings)  # delta-rs: safe beside any writer on S3 too
 
 
 def pending_blocked_days(spark: SparkSession, settings: Settings | None = None) -> set[dt.date]:
     """Blocked days that no build started after the block has covered yet."""
-    blocked = io.read_table(spark, KPI_BLOCKED_DAYS, settings).collect()
+    blocked = delta_tables.read_table(spark, KPI_BLOCKED_DAYS, settings).collect()
     if not blocked:
         return set()
-    builds = io.read_table(spark, KPI_BUILDS, settings).select("started_at", "start_date", "end_date").collect()
+    builds = delta_tables.read_table(spark, KPI_BUILDS, settings).select("started_at", "start_date", "end_date").collect()
     return {b["day"] for b in blocked
             if not any(r["started_at"] > b["blocked_at"] and r["start_date"] <= b["day"] <= r["end_date"] for r in builds)}
 
@@ -367,18 +367,18 @@ def contiguous_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 def record_build(spark: SparkSession, result: BuildResult, started_at: dt.datetime, settings: Settings | None = None) -> None:
     row = (started_at, dt.datetime.now(dt.timezone.utc), result.days[0], result.days[-1], len(result.tables),
            float(result.seconds))
-    io.append_rows(spark, KPI_BUILDS, [row], settings)
+    delta_tables.append_rows(spark, KPI_BUILDS, [row], settings)
 
 
 def last_build_started_at(spark: SparkSession, settings: Settings | None = None) -> dt.datetime | None:
-    return io.read_table(spark, KPI_BUILDS, settings).agg(F.max("started_at")).first()[0]
+    return delta_tables.read_table(spark, KPI_BUILDS, settings).agg(F.max("started_at")).first()[0]
 
 
 def affected_days(spark: SparkSession, settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
     """Event days that ingestion touched (from the ingest audit) in runs that finished after ``since``
     (default: the start of the last gold build, so a run that overlapped it is taken again), plus days
     the quality gate blocked that no later build has covered."""
-    audit = io.read_table(spark, INGEST_AUDIT, settings)
+    audit = delta_tables.read_table(spark, INGEST_AUDIT, settings)
     since = since or last_build_started_at(spark, settings)
     if since is not None:
         audit = audit.filter(F.col("finished_at") > F.lit(since))
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--affected", action="store_true", help="rebuild every day the ingest audit lists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     spark = get_spark("kpi_build")
     if args.affected:
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
     record_build(spark, result, started_at)
     print(f"gold build {start}..{end} in {result.seconds:.1f} s")
     for name, rows in sorted(result.tables.items()):
-        print(f"  {name:<40}{rows:>8,} rows  {io.table_path(TableSpec(name, 'gold', T.StructType()))}")
+        print(f"  {name:<40}{rows:>8,} rows  {delta_tables.table_path(TableSpec(name, 'gold', T.StructType()))}")
 
 
 if __name__ == "__main__":

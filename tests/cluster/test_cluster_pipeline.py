@@ -1,7 +1,7 @@
 """The whole sample pipeline on a real Spark standalone cluster gives the same lake as ``local[*]``.
 
 `make test-cluster` runs this file. It starts, on 127.0.0.1 only, a Spark master and two workers from the
-pinned PySpark whose environment does not contain the repository (jobs.local_cluster), then runs the
+pinned PySpark whose environment does not contain the repository (jobs.tools.local_cluster), then runs the
 pipeline twice through real Airflow (`airflow dags test`, scripts/run_pipeline.sh: the five ingest DAGs
 side by side, then kpi_daily; then kpi_extracts), once on ``local[2]`` and once on the cluster, each
 into its own lake and Airflow home. The DAGs and jobs are the same; only environment variables differ.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.local_cluster import LocalSparkCluster, spark_home
+from jobs.tools.local_cluster import LocalSparkCluster, spark_home
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -172,12 +172,12 @@ def csv_cells(path: Path) -> list[tuple]:
 
 
 def test_spark_submit_of_a_job(cluster, lakes, tmp_path):
-    """`spark-submit $(python -m jobs.session submit-args) scripts/spark_job.py jobs.ingest.runner` ingests the logistics
+    """`spark-submit $(python -m jobs.platform.session submit-args) scripts/spark_job.py jobs.ingest.runner` ingests the logistics
     domain on the cluster: the same silver shipments as the Airflow run of the pipeline."""
     local_lake, _, _, _ = lakes
     env = pipeline_env(tmp_path, "submit", COALCHAIN_SPARK_MASTER=cluster.master_url,
                        COALCHAIN_SPARK_CONF=CLUSTER_CONF, SPARK_HOME=str(spark_home()))
-    printed = subprocess.run([sys.executable, "-m", "jobs.session", "submit-args"], env=env, cwd=REPO,
+    printed = subprocess.run([sys.executable, "-m", "jobs.platform.session", "submit-args"], env=env, cwd=REPO,
                              capture_output=True, text=True, check=True).stdout.split()
     assert printed[:2] == ["--master", cluster.master_url]
     submit = spark_home() / "bin" / "spark-submit"

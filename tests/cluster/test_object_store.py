@@ -1,4 +1,4 @@
-"""The table layer (jobs/io.py) on a real S3 HTTP endpoint: moto's standalone server on 127.0.0.1.
+"""The table layer (jobs/delta_tables.py) on a real S3 HTTP endpoint: moto's standalone server on 127.0.0.1.
 
 Every write path the pipeline uses, against one table in a bucket, through the storage module only:
 Spark creates the table (s3a), delta-rs appends, replaces by predicate and MERGEs, a staged Parquet file
@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import types as T
 
-from jobs.local_cluster import LocalS3Server
+from jobs.tools.local_cluster import LocalS3Server
 from schemas.tables import TableSpec
 
 pytestmark = pytest.mark.cluster
@@ -31,7 +31,7 @@ D1, D2 = dt.date(2026, 11, 2), dt.date(2026, 11, 3)
 
 @pytest.fixture(scope="module")
 def s3_lake(tmp_path_factory):
-    from jobs import settings as settings_module
+    from jobs.platform import settings as settings_module
 
     saved = dict(os.environ)
     with LocalS3Server(log_path=tmp_path_factory.mktemp("s3") / "moto.log") as server:
@@ -39,7 +39,7 @@ def s3_lake(tmp_path_factory):
         os.environ.update(server.environment())
         os.environ["COALCHAIN_LAKE_ROOT"] = "s3://lake/test"
         settings_module.get_settings.cache_clear()
-        from jobs.session import get_spark
+        from jobs.platform.session import get_spark
 
         spark = get_spark("object-store-tests")
         try:
@@ -53,43 +53,43 @@ def s3_lake(tmp_path_factory):
 
 def rows_both_ways(spark, settings):
     """The table's rows as Spark reads them (s3a) and as delta-rs reads them, as sorted tuples."""
-    from jobs import io
+    from jobs.platform import delta_tables
 
-    by_spark = sorted((r.trip_id, r.energy_kwh, r.event_date) for r in io.read_existing(spark, SPEC, settings).collect())
-    table = io._log(str(io.table_path(SPEC, settings))).to_pyarrow_table()
+    by_spark = sorted((r.trip_id, r.energy_kwh, r.event_date) for r in delta_tables.read_existing(spark, SPEC, settings).collect())
+    table = delta_tables._log(str(delta_tables.table_path(SPEC, settings))).to_pyarrow_table()
     by_delta_rs = sorted((r["trip_id"], r["energy_kwh"], r["event_date"]) for r in table.to_pylist())
     assert by_spark == by_delta_rs
     return by_spark
 
 
 def test_every_write_path_on_the_bucket(s3_lake, tmp_path):
-    from jobs import io
-    from jobs.storage import S3Location
+    from jobs.platform import delta_tables
+    from jobs.platform.storage import S3Location
 
     spark, settings = s3_lake
-    assert io.table_path(SPEC, settings) == S3Location("lake", "test/silver/obj_trips")
-    assert not io.table_exists(SPEC, settings)
-    io.ensure_table(spark, SPEC, settings)                       # Spark commit, version 0
-    assert io.table_exists(SPEC, settings)
+    assert delta_tables.table_path(SPEC, settings) == S3Location("lake", "test/silver/obj_trips")
+    assert not delta_tables.table_exists(SPEC, settings)
+    delta_tables.ensure_table(spark, SPEC, settings)                       # Spark commit, version 0
+    assert delta_tables.table_exists(SPEC, settings)
     assert rows_both_ways(spark, settings) == []
 
-    io.append_rows(spark, SPEC, [("t1", 10.0, D1), ("t2", 20.0, D1)], settings)      # delta-rs append
+    delta_tables.append_rows(spark, SPEC, [("t1", 10.0, D1), ("t2", 20.0, D1)], settings)      # delta-rs append
     assert rows_both_ways(spark, settings) == [("t1", 10.0, D1), ("t2", 20.0, D1)]
 
     # delta-rs replace by predicate: day D1 becomes t1 = 11.0 only
-    io.replace_rows(spark, SPEC, pa.table({"trip_id": ["t1"], "energy_kwh": [11.0], "event_date": [D1]}),
+    delta_tables.replace_rows(spark, SPEC, pa.table({"trip_id": ["t1"], "energy_kwh": [11.0], "event_date": [D1]}),
                     "event_date = '2026-11-02'", settings)
     assert rows_both_ways(spark, settings) == [("t1", 11.0, D1)]
 
     # delta-rs MERGE on the natural key: t1 updated to 12.0, t3 inserted
-    io.merge_rows(spark, SPEC, pa.table({"trip_id": ["t1", "t3"], "energy_kwh": [12.0, 30.0],
+    delta_tables.merge_rows(spark, SPEC, pa.table({"trip_id": ["t1", "t3"], "energy_kwh": [12.0, 30.0],
                                          "event_date": [D1, D2]}), settings=settings)
     assert rows_both_ways(spark, settings) == [("t1", 12.0, D1), ("t3", 30.0, D2)]
 
     # a staged Parquet file uploaded into the table prefix and committed by delta-rs (add_files)
     staged = tmp_path / "staged.parquet"
     pq.write_table(pa.table({"trip_id": ["t4", "t4b"], "energy_kwh": [40.0, 50.0]}), staged)
-    committed = io.add_files(spark, SPEC, [io.DataFile(staged, {"event_date": "2026-11-03"}, "t4", 2,
+    committed = delta_tables.add_files(spark, SPEC, [delta_tables.DataFile(staged, {"event_date": "2026-11-03"}, "t4", 2,
                                                        {"trip_id": "t4"}, {"trip_id": "t4b"}, {"trip_id": 0})],
                              "trip_id", settings)
     assert committed
@@ -98,14 +98,14 @@ def test_every_write_path_on_the_bucket(s3_lake, tmp_path):
 
     # Spark MERGE: t4 updated to 44.0, t6 inserted
     source = spark.createDataFrame([("t4", 44.0, D2), ("t6", 60.0, D2)], SPEC.schema)
-    io.merge_upsert(source, SPEC, partition_values=[D2], settings=settings)
+    delta_tables.merge_upsert(source, SPEC, partition_values=[D2], settings=settings)
     assert rows_both_ways(spark, settings) == [("t1", 12.0, D1), ("t3", 30.0, D2), ("t4", 44.0, D2),
                                                ("t4b", 50.0, D2), ("t6", 60.0, D2)]
 
     # Spark replaceWhere of day D1
-    io.replace_where(spark.createDataFrame([("t7", 70.0, D1)], SPEC.schema), SPEC,
+    delta_tables.replace_where(spark.createDataFrame([("t7", 70.0, D1)], SPEC.schema), SPEC,
                      "event_date = '2026-11-02'", settings)
     assert rows_both_ways(spark, settings) == [("t3", 30.0, D2), ("t4", 44.0, D2), ("t4b", 50.0, D2),
                                                ("t6", 60.0, D2), ("t7", 70.0, D1)]
     # 7 commits in one log, read through delta-rs: 0 create, 1 append, 2 replace, 3 merge, 4 add, 5-6 Spark
-    assert io._log(str(io.table_path(SPEC, settings))).version() == 6
+    assert delta_tables._log(str(delta_tables.table_path(SPEC, settings))).version() == 6

@@ -195,8 +195,8 @@ def comparable(spark, lake: Path, spec):
     since Spark's set operations refuse map columns."""
     from pyspark.sql import functions as F, types as T
 
-    from jobs.io import table_path
-    from jobs.settings import Settings
+    from jobs.platform.delta_tables import table_path
+    from jobs.platform.settings import Settings
 
     df = spark.read.format("delta").load(str(table_path(spec, Settings(lake_root=lake, landing_root=SAMPLE))))
     if "source" in df.columns:                     # shared ops tables: only this DAG's sources

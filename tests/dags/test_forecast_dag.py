@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.ingest.runner import ingest_source
-from jobs.settings import Settings
+from jobs.platform.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "landing"

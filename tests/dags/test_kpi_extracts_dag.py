@@ -1,4 +1,4 @@
-"""kpi_extracts: which months a run builds, from its trigger (the DAG body is jobs.extracts, tested in
+"""kpi_extracts: which months a run builds, from its trigger (the DAG body is jobs.delivery.extracts, tested in
 tests/jobs/test_extracts.py)."""
 from __future__ import annotations
 

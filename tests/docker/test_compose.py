@@ -4,7 +4,7 @@
 - every command and health check of a service on the project image exists in the image's environment,
   found through the image's own PATH with its folders mapped to this checkout (/opt/venv is the venv of
   requirements.lock, /opt/coalchain/<x> is what the Dockerfile copies there);
-- every variable jobs.settings.Settings reads (its fields and env prefix, read at test time) is passed to
+- every variable jobs.platform.settings.Settings reads (its fields and env prefix, read at test time) is passed to
   each service that runs project code, is listed in docker/.env.example, and the values compose resolves
   validate as Settings; no secret has a value in the repo;
 - the Dockerfile installs exactly requirements.lock (one `pip install --no-deps -r` of the copied lock,
@@ -278,7 +278,7 @@ def settings_env_names() -> dict[str, list[str]]:
     from pydantic import AliasChoices, AliasPath
     from pydantic_settings import BaseSettings
 
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
     def names_of(cls: type[BaseSettings], outer: str = "") -> dict[str, list[str]]:
         prefix = cls.model_config.get("env_prefix", "")
@@ -448,14 +448,12 @@ def test_settings_variables_reach_every_service_running_project_code(compose):
                 f"{service_name}: {passed[0]} is not taken from the variable of the same name"
 
 
-def test_the_dags_own_variables_reach_the_dag_processor_and_scheduler(compose):
-    dag_variables = set()
-    for path in (REPO / "dags").glob("*.py"):
-        dag_variables |= set(re.findall(r"os\.environ\.get\(\s*[\"'](COALCHAIN_[A-Z0-9_]+)", path.read_text()))
-    assert "COALCHAIN_TASK_RETRIES" in dag_variables
-    for name in ("airflow-scheduler", "airflow-dag-processor"):
-        missing = dag_variables - set(compose["services"][name]["environment"])
-        assert not missing, f"{name} lacks {sorted(missing)}"
+def test_the_dags_read_no_variable_but_through_the_settings_object():
+    """The DAG files take every setting from the settings object, so the variables above are all they need."""
+    for path in sorted((REPO / "dags").glob("*.py")):
+        text = path.read_text()
+        assert not re.search(r"os\.environ|os\.getenv|getenv\(", text), f"{path.name} reads the environment itself"
+        assert "Asia/Shanghai" not in text, f"{path.name} writes the source time zone instead of the setting"
 
 
 def passthrough_names(compose) -> set[str]:
@@ -507,7 +505,7 @@ def resolved_env(service: dict, env_file: dict[str, str]) -> dict[str, str]:
 def test_resolved_values_are_valid_settings(compose, env_example, monkeypatch):
     """What compose passes (the .env.example values, secrets filled in) validates as Settings: an empty
     string for a number or a misspelt profile would fail here rather than in the first task."""
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
     filled = {name: value or f"test-{name.lower()}" for name, value in env_example.items()}
     env = resolved_env(compose["services"]["airflow-scheduler"], filled)
@@ -610,7 +608,7 @@ def jar_list() -> list[tuple[str, str, str, str]]:
 
 
 def test_jars_match_the_locked_versions():
-    from jobs.settings import DELTA_VERSION
+    from jobs.platform.settings import DELTA_VERSION
 
     versions = {artifact: version for _, artifact, version, _ in jar_list()}
     assert versions["delta-spark_2.13"] == DELTA_VERSION
@@ -624,10 +622,10 @@ def test_jars_match_the_locked_versions():
 
 
 def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, env_example, tmp_path, monkeypatch):
-    """Every ``*_jars(settings)`` of jobs.session (the JARs a session puts on ``spark.jars``) finds its files
+    """Every ``*_jars(settings)`` of jobs.platform.session (the JARs a session puts on ``spark.jars``) finds its files
     among those the jars stage writes, with the stack's settings."""
-    import jobs.session
-    from jobs.settings import Settings
+    import jobs.platform.session
+    from jobs.platform.settings import Settings
 
     copies = [shlex.split(a) for a in runtime.all("COPY") if a.startswith("--from=jars")]
     assert copies and copies[0][-1] == image_env["COALCHAIN_JAR_DIR"]
@@ -644,12 +642,12 @@ def test_jar_folder_is_the_one_the_session_reads(runtime, image_env, compose, en
     monkeypatch.setenv("COALCHAIN_JAR_DIR", str(tmp_path))
     monkeypatch.setenv("COALCHAIN_S3_JAR_DIR", str(tmp_path))  # the image keeps both sets in one folder
     settings = Settings(_env_file=None)
-    finders = {name: f for name, f in vars(jobs.session).items() if name.endswith("_jars") and callable(f)}
+    finders = {name: f for name, f in vars(jobs.platform.session).items() if name.endswith("_jars") and callable(f)}
     assert "delta_jars" in finders
     for name, finder in finders.items():
         jars = finder(settings)  # raises FileNotFoundError on a missing JAR
         assert all(str(tmp_path) in str(jar) for jar in jars), f"{name} reads JARs outside COALCHAIN_JAR_DIR"
-    assert len(jobs.session.delta_jars(settings)) == 2
+    assert len(jobs.platform.session.delta_jars(settings)) == 2
 
 
 def test_jars_stage_downloads_and_checks_each_jar(dockerfile, tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from jobs.bench.run import PeakMemory
+from jobs.tools.bench.run import PeakMemory
 
 HELPER_MIB = 600
 # a child that is neither the JVM nor a Python worker, holding 600 MiB under the name `chmod` (like the

@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jobs.bench import peer_contract as pc
-from jobs.bench import peers_duckdb, peers_pandas
+from jobs.tools.bench import peer_contract as pc
+from jobs.tools.bench import peers_duckdb, peers_pandas
 
 PEERS = {"duckdb": peers_duckdb, "pandas": peers_pandas}
 REPO = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from jobs.session import code_archive, is_local_master
-from jobs.settings import Settings
+from jobs.platform.session import code_archive, is_local_master
+from jobs.platform.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ def test_archive_name_changes_with_the_code_and_only_with_it(tmp_path):
 def test_the_real_archive_ships_the_settings_module(tmp_path):
     archive = code_archive(Settings(_env_file=None, code_cache_dir=tmp_path), root=REPO)
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {"jobs/settings.py", "jobs/ingest/runner.py", "schemas/tables.py", "models/forecast.py"} <= names
+    assert {"jobs/platform/settings.py", "jobs/ingest/runner.py", "schemas/tables.py", "models/forecast.py"} <= names
     assert not any(n.startswith(("tests/", "dags/", ".venv/")) or "__pycache__" in n for n in names)
 
 

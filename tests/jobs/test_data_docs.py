@@ -1,4 +1,4 @@
-"""Great Expectations Data Docs that open offline (jobs.data_docs, jobs.quality.build_data_docs), on a tiny
+"""Great Expectations Data Docs that open offline (jobs.quality.data_docs, jobs.quality.validation.build_data_docs), on a tiny
 lake validated by the real suites, opened in headless Chromium inside a network namespace with no network.
 
 The lake (rows built by hand, as in tests/jobs/test_quality.py):
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs import data_docs
-from jobs import quality as q
-from jobs.settings import Settings
+from jobs.quality.validation import data_docs
+from jobs.quality.validation import validation as q
+from jobs.platform.settings import Settings
 from tests.jobs.test_quality import BEV, FCEV, _write, frame
 from tests.pages import chromium, offline_problems, requested_urls
 
@@ -230,7 +230,7 @@ def test_latest_gate_pages_name_each_tables_page_and_the_gates_verdict(spark, la
 
 
 def test_run_summary_names_each_tables_verdict_and_page(lake, site):
-    from jobs.demo import quality_lines
+    from jobs.tools.demo import quality_lines
 
     lines = quality_lines(lake)
     assert str(q.docs_dir_of(lake) / "index.html") in lines[0]

@@ -16,11 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
 
-from jobs import extracts, io
-from jobs.delivery_keys import company_key
-from jobs.extracts import (CHECKSUMS, MANIFEST, TABLES, ExtractTable, IsolationError, Owners, check_isolation,
+from jobs.delivery import extracts
+from jobs.platform import delta_tables
+from jobs.delivery.company_keys import company_key
+from jobs.delivery.extracts import (CHECKSUMS, MANIFEST, TABLES, ExtractTable, IsolationError, Owners, check_isolation,
                            write_pack)
-from jobs.settings import Settings
+from jobs.platform.settings import Settings
 from schemas.tables import SILVER
 
 MONTH = dt.date(2026, 11, 1)
@@ -41,7 +42,7 @@ def silver(spark, lake) -> dict:
     """Silver tables of the sample as pandas frames (tiny)."""
     names = ("companies", "mines", "washing_plants", "trucks", "charging_stations", "charging_connectors",
              "h2_stations", "shipments", "mine_production", "weighbridge")
-    return {n: io.read_existing(spark, SILVER[n], lake).toPandas() for n in names}
+    return {n: delta_tables.read_existing(spark, SILVER[n], lake).toPandas() for n in names}
 
 
 @pytest.fixture(scope="module")

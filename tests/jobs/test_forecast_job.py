@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import forecast_job as job
-from jobs import io
-from jobs.settings import Settings
+from jobs.forecast import charging_demand as job
+from jobs.platform import delta_tables
+from jobs.platform.settings import Settings
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.tables import SILVER
 from tests.models.conftest import FAST, make_series
@@ -55,15 +55,15 @@ def _session(sid: str, station: str, start_utc: dt.datetime, dur: dt.timedelta, 
 
 def write_silver(spark, settings: Settings, sessions: list[dict]) -> None:
     spec = SILVER["charging_sessions"]
-    io.append(spark.createDataFrame(sessions, spec.schema), spec, settings)
+    delta_tables.append(spark.createDataFrame(sessions, spec.schema), spec, settings)
     conn = SILVER["charging_connectors"]
     rows = [{"station_id": st, "connector_id": str(c), "rated_kw": 240.0, "source_file": "synthetic.csv",
              "record_no": 1, "ingested_at": dt.datetime(2026, 11, 1)} for st in STATIONS for c in (1, 2)]
-    io.append(spark.createDataFrame(rows, conn.schema), conn, settings)
+    delta_tables.append(spark.createDataFrame(rows, conn.schema), conn, settings)
 
 
 def gold(spark, settings: Settings):
-    return io.read_table(spark, GOLD_CHARGING_FORECAST, settings)
+    return delta_tables.read_table(spark, GOLD_CHARGING_FORECAST, settings)
 
 
 @pytest.fixture(scope="module")

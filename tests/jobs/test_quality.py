@@ -1,7 +1,7 @@
-"""The data-quality gate (jobs.quality) on a tiny lake: telematics days built by hand, validated with the
+"""The data-quality gate (jobs.quality.validation) on a tiny lake: telematics days built by hand, validated with the
 real suites through Great Expectations, results written to Delta and rendered as Data Docs.
 
-The lake (one module-scoped fixture, written through jobs.io) holds:
+The lake (one module-scoped fixture, written through jobs.platform.delta_tables) holds:
 
 * silver_companies C01; silver_trucks BEV (rated 34.5 t) and FCEV (rated 33 t, 60 kg tank); silver_mines M1;
   silver_h2_stations HS1;
@@ -18,9 +18,9 @@ import json
 
 import pytest
 
-from jobs import io
-from jobs import quality as q
-from jobs.settings import Settings
+from jobs.platform import delta_tables
+from jobs.quality.validation import validation as q
+from jobs.platform.settings import Settings
 from schemas.quality import QUALITY_RESULTS
 from schemas.tables import SILVER
 
@@ -43,7 +43,7 @@ def _rows(source: str, records: list[dict]) -> list[tuple]:
 
 def _write(spark, source: str, records: list[dict], settings: Settings) -> None:
     spec = SILVER[source]
-    io.append(spark.createDataFrame(_rows(source, records), spec.schema), spec, settings)
+    delta_tables.append(spark.createDataFrame(_rows(source, records), spec.schema), spec, settings)
 
 
 def frame(vin: str, local: str, odometer_km: float, *, soc: float = 80.0, coord: str = "WGS84",
@@ -194,7 +194,7 @@ def test_warning_only_failure_does_not_raise_but_is_recorded(spark, settings, wa
     assert warned.success and [o.column for o in warned.warning_failures] == ["coord_sys_source"]
     q.raise_on_critical(warned)                         # warnings never raise
     q.write_results(spark, warned, settings)
-    recorded = (io.read_table(spark, QUALITY_RESULTS, settings)
+    recorded = (delta_tables.read_table(spark, QUALITY_RESULTS, settings)
                 .filter("run_id = 'run-warning' AND NOT success").collect())
     assert [(r["column_name"], r["severity"], r["unexpected_count"]) for r in recorded] == [
         ("coord_sys_source", "warning", 1)]
@@ -204,7 +204,7 @@ def test_results_land_in_delta_and_rerunning_does_not_duplicate(spark, settings,
     q.write_results(spark, clean, settings)
     q.write_results(spark, faulty, settings)
     q.write_results(spark, faulty, settings)             # a task retry with the same run id
-    table = io.read_table(spark, QUALITY_RESULTS, settings)
+    table = delta_tables.read_table(spark, QUALITY_RESULTS, settings)
     per_run = {r["run_id"]: r["n"] for r in table.groupBy("run_id").count().withColumnRenamed("count", "n").collect()}
     assert per_run["run-faulty"] == len(faulty.outcomes) and per_run["run-clean"] == len(clean.outcomes)
     failed = table.filter("run_id = 'run-faulty' AND NOT success").collect()
@@ -274,7 +274,7 @@ def test_cli_exits_non_zero_on_a_critical_failure(settings, faulty, monkeypatch,
 
 
 def test_gate_blocks_only_the_failing_day_and_lets_the_clean_day_through(spark, settings):
-    from jobs.quality_gate import _blocked_days
+    from jobs.quality.gate import _blocked_days
 
     together = q.validate_day(spark, "silver_telematics", [CLEAN, FAULTY], settings=settings, run_id="gate-both")
     assert together.critical_failures                   # validated together, the two days fail
@@ -295,8 +295,8 @@ def test_a_blocked_day_stays_affected_until_a_later_build_covers_it(spark, tmp_p
     # a build of 11-03..11-03 started later does not cover 11-04; one of 11-04..11-05 does
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
     rows = [(later, later, CLEAN, CLEAN, 21, 1.0)]
-    io.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
+    delta_tables.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
     assert pending_blocked_days(spark, lake) == {FAULTY}
     rows = [(later, later, FAULTY, WARNING_DAY, 21, 1.0)]
-    io.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
+    delta_tables.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
     assert pending_blocked_days(spark, lake) == set()

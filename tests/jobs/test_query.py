@@ -2,7 +2,7 @@
 output, errors, and every query of docs/queries.md on a small hand-built lake. Hostile queries and the
 limits are in test_query_redteam.py.
 
-The lake is written with the real schemas through jobs.io. silver_shipments has three versions:
+The lake is written with the real schemas through jobs.platform.delta_tables. silver_shipments has three versions:
 0 = created empty, 1 = first delivery (A, B, C, I), 2 = second delivery (D, E, F, G, H).
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs import io
-from jobs.query import (
+from jobs.platform import delta_tables as lake_io
+from jobs.delivery.query import (
     Refused, Table, View, _Progress, check_query_plan, check_statement, delta_tables, discover_tables, main, parse,
     prepare, rewrite, split_statements,
 )
-from jobs.settings import Settings
+from jobs.platform.settings import Settings
 from schemas.tables import QUARANTINE, SILVER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -202,12 +202,12 @@ def lake(spark, tmp_path_factory) -> Path:
     settings = Settings(lake_root=root, landing_root=root.parent / "landing")
 
     def write(spec, records):
-        io.append(_frame(spark, spec, records), spec, settings)
+        lake_io.append(_frame(spark, spec, records), spec, settings)
 
     def write_shipments():
         spec = SILVER["shipments"]
         for batch in (SHIPMENTS_V1, SHIPMENTS_V2):   # MERGEd per delivery, as ingestion does
-            io.merge_upsert(_frame(spark, spec, batch), spec,
+            lake_io.merge_upsert(_frame(spark, spec, batch), spec,
                             partition_values={r["event_date_local"] for r in batch}, settings=settings)
 
     tables = [(SILVER[source], records) for source, records in [
@@ -325,7 +325,7 @@ def test_split_statements_ignores_semicolons_in_strings_and_comments():
 def test_render_table_aligns_numbers_and_shows_nulls():
     from decimal import Decimal
 
-    from jobs.query import render_table
+    from jobs.delivery.query import render_table
 
     text = render_table(["mine", "rail_t", "share_pct", "note"],
                         [("M1", Decimal("73371.990000"), 79.07512, None), ("M10", Decimal("5.000000"), 100.0, "x" * 12)],

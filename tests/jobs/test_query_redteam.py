@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.query import EXIT_REFUSED, EXIT_SQL_ERROR, MAX_STATEMENT_CHARS, discover_tables, main
+from jobs.delivery.query import EXIT_REFUSED, EXIT_SQL_ERROR, MAX_STATEMENT_CHARS, discover_tables, main
 
 REPO = Path(__file__).resolve().parents[2]
 REFUSED, ERROR = EXIT_REFUSED, EXIT_SQL_ERROR
@@ -325,7 +325,7 @@ def test_memory_bombs_fail_the_query_with_one_line_in_a_bounded_jvm(lakes):
     before = (files(lake), files(other))
     script = (
         "import sys\n"
-        "from jobs.query import main\n"
+        "from jobs.delivery.query import main\n"
         "for sql in sys.argv[1:-1]:\n"
         "    rc = main([sql, '--lake-root', sys.argv[-1], '--memory-mb', '1024', '--limit', '0', "
         "'--max-rows', '100000000'], hard_exit=True)\n"

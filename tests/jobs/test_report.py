@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import io
-from jobs.delivery_keys import company_key
-from jobs.report import data as report_data
-from jobs.report import job, render
-from jobs.settings import Settings
+from jobs.platform import delta_tables
+from jobs.delivery.company_keys import company_key
+from jobs.delivery.report import data as report_data
+from jobs.delivery.report import job, render
+from jobs.platform.settings import Settings
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.quality import QUALITY_RESULTS
 from schemas.tables import SILVER
@@ -40,14 +40,14 @@ DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 # --- fixtures ------------------------------------------------------------------------------------------
 def _add_forecast(spark, settings: Settings) -> None:
     """168 hourly rows for one station from the as-of day 2026-11-03, written the way the forecast job writes."""
-    from jobs.forecast_job import forecast_rows
+    from jobs.forecast.charging_demand import forecast_rows
 
     start = dt.datetime(2026, 11, 4, 0, 0)
     rows = [(FORECAST_STATION, start + dt.timedelta(hours=h), h + 1, 6.0 + h % 24 * 0.5, 10.0 + h % 24, 16.0 + h % 24 * 1.5,
              "seasonal_naive_daily") for h in range(168)]
     fc = spark.createDataFrame(rows, "station_id string, ts_local timestamp, lead_h int, p10_kwh double, "
                                      "p50_kwh double, p90_kwh double, method string")
-    io.replace_where(forecast_rows(fc, model_version="seasonal_naive_daily", data_version="silver_charging_sessions@v1",
+    delta_tables.replace_where(forecast_rows(fc, model_version="seasonal_naive_daily", data_version="silver_charging_sessions@v1",
                                    cutoff_utc=dt.datetime(2026, 11, 3, 16, 0), issued_at=dt.datetime(2026, 11, 3, 16, 5),
                                    as_of=dt.date(2026, 11, 3)),
                      GOLD_CHARGING_FORECAST, "forecast_date_local = '2026-11-03'", settings)
@@ -84,10 +84,10 @@ def report_lake(spark, sample_gold_lake, tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("report")
     copied = copy_lake(sample_gold_lake[0], root / "lake")
     settings = Settings(lake_root=copied.lake_root, landing_root=copied.landing_root, delivery_root=root / "delivery")
-    assert not io.table_exists(GOLD_CHARGING_FORECAST, settings)       # the sample has neither: we add both
-    assert not io.table_exists(QUALITY_RESULTS, settings)
+    assert not delta_tables.table_exists(GOLD_CHARGING_FORECAST, settings)       # the sample has neither: we add both
+    assert not delta_tables.table_exists(QUALITY_RESULTS, settings)
     _add_forecast(spark, settings)
-    io.append(spark.createDataFrame(QUALITY_ROWS, QUALITY_RESULTS.schema), QUALITY_RESULTS, settings)
+    delta_tables.append(spark.createDataFrame(QUALITY_ROWS, QUALITY_RESULTS.schema), QUALITY_RESULTS, settings)
     return settings
 
 
@@ -105,7 +105,7 @@ def reports(report_lake, month_data) -> job.ReportRun:
 def tenants(spark, report_lake) -> dict[str, dict[str, set[str]]]:
     """Per company, from silver: its ids and names (what its report may show and the others' may not)."""
     def rows(source, *cols):
-        return io.read_table(spark, SILVER[source], report_lake).select(*cols).collect()
+        return delta_tables.read_table(spark, SILVER[source], report_lake).select(*cols).collect()
 
     out: dict[str, dict[str, set[str]]] = {}
     for r in rows("companies", "company_id", "company_name"):
@@ -213,8 +213,8 @@ def test_rail_share_headline_equals_an_independent_computation_from_silver(spark
     (raw_coal, clean_coal, coke) shipped in November over more than 500 km; a shipment counts as rail
     when rail_km > 0 and rail_km >= 0.5 x distance_km (docs/kpis.md section 7); share = rail t / all t x 100."""
     mine_company = {r.mine_id: r.company_id for r in
-                    io.read_table(spark, SILVER["mines"], report_lake).select("mine_id", "company_id").collect()}
-    shipments = (io.read_table(spark, SILVER["shipments"], report_lake)
+                    delta_tables.read_table(spark, SILVER["mines"], report_lake).select("mine_id", "company_id").collect()}
+    shipments = (delta_tables.read_table(spark, SILVER["shipments"], report_lake)
                  .filter(F.col("ship_date").between("2026-11-01", "2026-11-30"))
                  .select("mine_id", "product", "tonnes", "distance_km", "rail_km").collect())
     planners = reports.planners_file.read_text(encoding="utf-8")
@@ -363,7 +363,7 @@ def test_planners_report_renders_in_chromium(reports, tmp_path):
 @pytest.fixture(scope="module")
 def gate_docs(spark, report_lake, reports) -> dict:
     """Two tables of the sample validated by a gate run, their Data Docs built (after the other reports)."""
-    from jobs import quality as q
+    from jobs.quality.validation import validation as q
 
     results = {t: q.validate_day(spark, t, days, settings=report_lake, run_id="gate_report")
                for t, days in (("silver_companies", []), ("silver_shipments", [dt.date(2026, 11, 2)]))}

@@ -1,4 +1,4 @@
-"""jobs.storage: one location, what each engine gets from it (no server needed here; the object-store
+"""jobs.platform.storage: one location, what each engine gets from it (no server needed here; the object-store
 round trip through Spark, delta-rs and pyarrow is tests/cluster/test_object_store.py)."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.settings import Settings
-from jobs.storage import (LocationError, S3Location, delta_storage_options, delta_uri, fs_path, parse_location,
+from jobs.platform.settings import Settings
+from jobs.platform.storage import (LocationError, S3Location, delta_storage_options, delta_uri, fs_path, parse_location,
                           spark_conf, spark_uri)
 
 

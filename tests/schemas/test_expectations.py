@@ -17,7 +17,7 @@ PARAMS = X.SuiteParams((dt.date(2026, 11, 3),), "Asia/Shanghai", 7)
 
 
 def _batch_columns(table: str) -> set[str]:
-    """Columns jobs.quality hands to GX: declared + reference flags + carried attributes + derived."""
+    """Columns jobs.quality.validation hands to GX: declared + reference flags + carried attributes + derived."""
     cols = {f.name for f in X.SILVER_TABLES[table].schema.fields}
     for ref in X.REFERENCES.get(table, ()):
         cols |= {ref.flag, *ref.carry}
@@ -42,7 +42,7 @@ def test_suite_is_tagged_and_names_only_batch_columns(table):
         assert e.severity.value in (X.CRITICAL, X.WARNING)
         assert e.meta == {"severity": e.severity.value}
         assert _columns_named(e) <= _batch_columns(table), (e.expectation_type, _columns_named(e))
-    # jobs.quality matches results of its two passes by (type, kwargs): they must be unique in a suite
+    # jobs.quality.validation matches results of its two passes by (type, kwargs): they must be unique in a suite
     identities = [e.expectation_type + repr(sorted(e.configuration.kwargs.items())) for e in expectations]
     assert len(identities) == len(set(identities))
     spec = X.SILVER_TABLES[table]
@@ -84,6 +84,6 @@ def test_thresholds_are_versioned_data_used_by_the_suites():
 
 
 def test_modules_the_dags_import_do_not_import_great_expectations():
-    code = ("import sys, jobs.quality, schemas.expectations, schemas.quality; "
+    code = ("import sys, jobs.quality.validation, schemas.expectations, schemas.quality; "
             "sys.exit(1 if 'great_expectations' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0

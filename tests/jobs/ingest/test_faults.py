@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import io
+from jobs.platform import delta_tables
 from jobs.ingest.runner import ingest_source
-from jobs.settings import REPO_ROOT, Settings
+from jobs.platform.settings import REPO_ROOT, Settings
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
 
 SAMPLE = REPO_ROOT / "data_samples" / "landing"
@@ -42,15 +42,15 @@ def commits(table_dir: Path) -> int:
 
 
 def assert_exact(spark, settings: Settings, source: str, expected_bronze: int | None = None) -> None:
-    bronze = io.read_table(spark, BRONZE[source], settings)
-    silver = io.read_table(spark, SILVER[source], settings)
-    quarantine = io.read_table(spark, QUARANTINE, settings).filter(F.col("source") == source)
+    bronze = delta_tables.read_table(spark, BRONZE[source], settings)
+    silver = delta_tables.read_table(spark, SILVER[source], settings)
+    quarantine = delta_tables.read_table(spark, QUARANTINE, settings).filter(F.col("source") == source)
     key = list(SILVER[source].natural_key)
     assert silver.count() == MANIFEST["sources"][source]["distinct_valid"]
     assert silver.select(*key).distinct().count() == silver.count()
     assert bronze.select("file_sha256", "record_no").distinct().count() == bronze.count()
     assert quarantine.select("file_sha256", "record_no").distinct().count() == quarantine.count()
-    files = io.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == source)
+    files = delta_tables.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == source)
     assert files.select("file_sha256", "source_file").distinct().count() == files.count()
     if expected_bronze is not None:
         assert bronze.count() == expected_bronze
@@ -59,7 +59,7 @@ def assert_exact(spark, settings: Settings, source: str, expected_bronze: int | 
 @pytest.mark.parametrize("kill_after", ["bronze_commit", "silver_commit"])
 def test_sigkill_mid_ingestion_then_plain_rerun_gives_exactly_the_right_rows(spark, tmp_path, kill_after):
     settings = Settings(lake_root=tmp_path / "lake", landing_root=SAMPLE)
-    watched = io.table_path(BRONZE["telematics"] if kill_after == "bronze_commit" else SILVER["telematics"], settings)
+    watched = delta_tables.table_path(BRONZE["telematics"] if kill_after == "bronze_commit" else SILVER["telematics"], settings)
     proc = runner_process(settings.lake_root, "telematics")
     deadline = time.monotonic() + 600
     # bronze: version 0 is the empty table, version 1 the first data; silver: killed right after its first commit
@@ -72,7 +72,7 @@ def test_sigkill_mid_ingestion_then_plain_rerun_gives_exactly_the_right_rows(spa
     assert proc.returncode == -signal.SIGKILL
 
     # the killed run never marked its files as ingested
-    files = io.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == "telematics")
+    files = delta_tables.read_table(spark, INGESTED_FILES, settings).filter(F.col("source") == "telematics")
     assert files.count() == 0
     # a plain re-run completes with exactly the right rows
     result = ingest_source(spark, "telematics", FIRST, LAST, settings)
@@ -85,7 +85,7 @@ def test_sigkill_mid_ingestion_then_plain_rerun_gives_exactly_the_right_rows(spa
     assert_exact(spark, settings, "telematics", expected_bronze=37526)
 
 
-@pytest.mark.parametrize("source", ["connector_status", "telematics"])   # telematics: bronze by io.add_files
+@pytest.mark.parametrize("source", ["connector_status", "telematics"])   # telematics: bronze by delta_tables.add_files
 def test_two_runs_of_the_same_ingestion_at_once_never_duplicate(spark, tmp_path, source):
     settings = Settings(lake_root=tmp_path / "lake", landing_root=SAMPLE)
     procs = [runner_process(settings.lake_root, source) for _ in range(2)]

@@ -11,7 +11,7 @@ import random
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import io
+from jobs.platform import delta_tables
 from jobs.ingest.runner import ingest_source
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
 from tests.jobs.ingest.test_runner import SESSION_HEADER, frame
@@ -100,7 +100,7 @@ def _mutate(rng: random.Random, lines: list[str], csv_file: bool) -> bytes:
 
 @pytest.mark.parametrize("source", ["charging_sessions", "telematics"])
 def test_mutated_landing_files_never_crash_and_the_rows_balance(spark, tmp_path, source):
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
     settings = Settings(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing", max_record_bytes=LIMIT_BYTES)
     folder = settings.landing_root / source / DAY.isoformat()
@@ -117,7 +117,7 @@ def test_mutated_landing_files_never_crash_and_the_rows_balance(spark, tmp_path,
     result = ingest_source(spark, source, DAY, DAY, settings)   # raises if anything crashes
 
     # every file is accounted for once: ingested, rejected with a reason, or the same content as another
-    files = {r["source_file"]: r for r in io.read_table(spark, INGESTED_FILES, settings).collect()}
+    files = {r["source_file"]: r for r in delta_tables.read_table(spark, INGESTED_FILES, settings).collect()}
     assert sorted(files) == sorted(names)
     assert {r["status"] for r in files.values()} <= {"ingested", "rejected", "duplicate_content"}
     rejected = {r["file_sha256"] for r in files.values() if r["status"] == "rejected"}
@@ -125,9 +125,9 @@ def test_mutated_landing_files_never_crash_and_the_rows_balance(spark, tmp_path,
     assert dict(result.files_rejected).keys() == {n for n, r in files.items() if r["status"] == "rejected"}
     assert 0 < len(rejected) < N_MUTANTS      # the mutations reject some files and leave others readable
 
-    bronze = io.read_table(spark, BRONZE[source], settings)
-    quarantine = io.read_table(spark, QUARANTINE, settings).filter(F.col("source") == source)
-    silver = io.read_table(spark, SILVER[source], settings)
+    bronze = delta_tables.read_table(spark, BRONZE[source], settings)
+    quarantine = delta_tables.read_table(spark, QUARANTINE, settings).filter(F.col("source") == source)
+    silver = delta_tables.read_table(spark, SILVER[source], settings)
     # the rejected files left no row anywhere; every ingested file's ledger count is its bronze rows
     assert bronze.filter(F.col("file_sha256").isin(sorted(rejected))).count() == 0 if rejected else True
     per_file = {r["file_sha256"]: r["count"] for r in bronze.groupBy("file_sha256").count().collect()}

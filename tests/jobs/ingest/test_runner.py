@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import io
+from jobs.platform import delta_tables
 from jobs.ingest.runner import ingest_source
-from jobs.settings import Settings
+from jobs.platform.settings import Settings
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
 
 SESSION_HEADER = ("session_id,station_id,connector_id,vin,plug_in_local,charge_start_local,charge_end_local,"
@@ -42,7 +42,7 @@ def lake(tmp_path) -> Settings:
 
 
 def silver(spark, source, settings):
-    return io.read_table(spark, SILVER[source], settings)
+    return delta_tables.read_table(spark, SILVER[source], settings)
 
 
 def test_telematics_units_time_zone_and_sentinels(spark, lake):
@@ -92,7 +92,7 @@ def test_bad_rows_are_quarantined_with_file_row_field_and_reason(spark, lake):
     assert (result.bronze_rows, result.quarantined_rows, result.silver_inserted) == (3, 2, 1)
     s1 = silver(spark, "charging_sessions", lake).first()
     assert s1["energy_kwh"] == pytest.approx(250.5)  # 1250.5 − 1000.0 kWh
-    q = {r["record_no"]: r for r in io.read_table(spark, QUARANTINE, lake).collect()}
+    q = {r["record_no"]: r for r in delta_tables.read_table(spark, QUARANTINE, lake).collect()}
     assert q[2]["source_file"] == "charging_sessions/2026-11-02/s.csv" and q[2]["line_no"] == 3
     assert q[2]["field"] == "meter_start_kwh" and "cannot read 'abc' as double" in q[2]["reason"]
     assert q[3]["field"] == "meter_stop_kwh" and "below meter_start_kwh" in q[3]["reason"]
@@ -123,7 +123,7 @@ def test_late_record_lands_in_its_event_day_and_too_late_or_future_ones_are_quar
     ]) + "\n", gz=True)
     result = ingest_source(spark, "telematics", dt.date(2026, 11, 9), dt.date(2026, 11, 9), lake)
     assert result.event_dates == ["2026-11-04"]
-    reasons = sorted(r["reason"] for r in io.read_table(spark, QUARANTINE, lake).collect())
+    reasons = sorted(r["reason"] for r in delta_tables.read_table(spark, QUARANTINE, lake).collect())
     assert "collect_time: event day 2026-10-30 is 10 days before delivery day 2026-11-09 (lateness allowance 7 days)" in reasons
     assert "collect_time: event day 2031-11-09 is after delivery day 2026-11-09: clock jump" in reasons
 
@@ -157,7 +157,7 @@ def test_names_that_try_to_escape_are_rejected(spark, lake, tmp_path):
 def _version(spark, spec, settings) -> int:
     from delta.tables import DeltaTable
 
-    return DeltaTable.forPath(spark, str(io.table_path(spec, settings))).history(1).first()["version"]
+    return DeltaTable.forPath(spark, str(delta_tables.table_path(spec, settings))).history(1).first()["version"]
 
 
 def test_malformed_files_are_rejected_once_good_files_land_drift_reported(spark, lake):
@@ -179,13 +179,13 @@ def test_malformed_files_are_rejected_once_good_files_land_drift_reported(spark,
     assert result.header_drift["charging_sessions/2026-11-02/gbk.csv"] == \
         "unknown columns ignored: operator_note; file decoded as gb18030, not UTF-8"
     # the file without meter_start_kwh is rejected once (no row of it quarantined), the 0-byte file too
-    assert io.read_table(spark, QUARANTINE, lake).count() == 0
+    assert delta_tables.read_table(spark, QUARANTINE, lake).count() == 0
     rejected = dict(result.files_rejected)
     assert rejected["charging_sessions/2026-11-02/missing.csv"].startswith(
         "header does not match the contract: required column(s) missing: meter_start_kwh (header: 'session_id,")
     assert rejected["charging_sessions/2026-11-02/empty.csv"] == "empty file (0 bytes)"
     assert result.status == "succeeded_with_rejects"
-    files = {r["source_file"]: r for r in io.read_table(spark, INGESTED_FILES, lake).collect()}
+    files = {r["source_file"]: r for r in delta_tables.read_table(spark, INGESTED_FILES, lake).collect()}
     assert {k: (v["status"], v["records"]) for k, v in files.items()} == {
         "charging_sessions/2026-11-02/gbk.csv": ("ingested", 1), "charging_sessions/2026-11-02/bom.csv": ("ingested", 1),
         "charging_sessions/2026-11-02/missing.csv": ("rejected", 0), "charging_sessions/2026-11-02/empty.csv": ("rejected", 0)}
@@ -214,7 +214,7 @@ def test_a_bronze_telematics_table_of_the_earlier_text_layout_is_migrated_on_wri
 
     from schemas.tables import BRONZE_SCHEMA
 
-    path = str(io.table_path(BRONZE["telematics"], lake))
+    path = str(delta_tables.table_path(BRONZE["telematics"], lake))
     DeltaTable.createIfNotExists(spark).location(path).addColumns(BRONZE_SCHEMA).partitionedBy("landing_date").execute()
     put(lake.landing_root, "telematics/2026-11-02/a.jsonl", frame("V1", "2026-11-02 07:30:00") + "\n")
     result = ingest_source(spark, "telematics", D1, D1, lake)
@@ -268,7 +268,7 @@ def test_large_tables_keep_statistics_only_on_the_columns_filters_use(spark, lak
     ingest_source(spark, "telematics", D1, D1, lake)
 
     def stats_columns(spec):
-        log = io.table_path(spec, lake) / "_delta_log"
+        log = delta_tables.table_path(spec, lake) / "_delta_log"
         adds = [json.loads(line)["add"] for f in sorted(log.glob("*.json")) for line in f.read_text().splitlines()
                 if line.startswith('{"add"')]
         assert adds, spec.name
@@ -279,7 +279,7 @@ def test_large_tables_keep_statistics_only_on_the_columns_filters_use(spark, lak
 
 
 def _last_commit(spec, settings) -> list[dict]:
-    log = io.table_path(spec, settings) / "_delta_log"
+    log = delta_tables.table_path(spec, settings) / "_delta_log"
     return [json.loads(line) for line in sorted(log.glob("*.json"))[-1].read_text().splitlines()]
 
 
@@ -287,7 +287,7 @@ def _forget_ingested_files(spark, source, settings) -> None:
     """What a run that died after its bronze write and before the files ledger leaves behind."""
     from delta.tables import DeltaTable
 
-    DeltaTable.forPath(spark, str(io.table_path(INGESTED_FILES, settings))).delete(F.col("source") == source)
+    DeltaTable.forPath(spark, str(delta_tables.table_path(INGESTED_FILES, settings))).delete(F.col("source") == source)
 
 
 def test_staged_bronze_telematics_files_are_committed_as_they_are_and_replaced_by_a_rerun(spark, lake):
@@ -306,7 +306,7 @@ def test_staged_bronze_telematics_files_are_committed_as_they_are_and_replaced_b
     assert stats["numRecords"] == 3
     assert (stats["minValues"]["record_no"], stats["maxValues"]["record_no"]) == (1, 3)
     assert stats["minValues"]["file_sha256"] == stats["maxValues"]["file_sha256"] == sha
-    assert (io.table_path(bronze_spec, lake) / adds[0]["path"]).is_file()
+    assert (delta_tables.table_path(bronze_spec, lake) / adds[0]["path"]).is_file()
 
     # a run that died before the files ledger: the rerun removes its file and adds its own
     _forget_ingested_files(spark, "telematics", lake)
@@ -315,15 +315,15 @@ def test_staged_bronze_telematics_files_are_committed_as_they_are_and_replaced_b
     commit = _last_commit(bronze_spec, lake)
     assert [a["remove"]["path"] for a in commit if "remove" in a] == [adds[0]["path"]]
     assert len([a for a in commit if "add" in a]) == 1
-    assert io.read_table(spark, bronze_spec, lake).count() == 3
+    assert delta_tables.read_table(spark, bronze_spec, lake).count() == 3
 
     # rows of the file written by Spark (statistics truncated, possibly beside other files' rows): a rerun
     # cannot tell from the log which files hold only this file's rows, so it replaces them through Spark
-    io.append(io.read_table(spark, bronze_spec, lake), bronze_spec, lake)
-    assert io.read_table(spark, bronze_spec, lake).count() == 6      # 3 + the same 3 again
+    delta_tables.append(delta_tables.read_table(spark, bronze_spec, lake), bronze_spec, lake)
+    assert delta_tables.read_table(spark, bronze_spec, lake).count() == 6      # 3 + the same 3 again
     _forget_ingested_files(spark, "telematics", lake)
     ingest_source(spark, "telematics", D1, D1, lake)
-    bronze = io.read_table(spark, bronze_spec, lake)
+    bronze = delta_tables.read_table(spark, bronze_spec, lake)
     assert bronze.count() == 3 and sorted(r["record_no"] for r in bronze.collect()) == [1, 2, 3]
     assert silver(spark, "telematics", lake).count() == 2
 
@@ -411,13 +411,13 @@ def test_small_staged_silver_files_are_combined_per_day_unless_they_share_keys(t
 
     from jobs.ingest.frame_stage import combine_small
 
-    def staged(name: str, day: str, n: int) -> io.DataFile:
+    def staged(name: str, day: str, n: int) -> delta_tables.DataFile:
         path = tmp_path / f"event_date_local={day}" / f"{name}.parquet"
         path.parent.mkdir(exist_ok=True)
         ts = pa.array([dt.datetime(2026, 11, 2, 0, 0, r, tzinfo=dt.timezone.utc) for r in range(n % 60)]
                       + [dt.datetime(2026, 11, 2, 1, tzinfo=dt.timezone.utc)] * (n - n % 60), pa.timestamp("us", tz="UTC"))
         pq.write_table(pa.table({"vin": [name] * n, "event_ts_utc": ts, "record_no": list(range(n))}), path)
-        return io.DataFile(path=path, partition_values={"event_date_local": day}, key_value=name, num_records=n)
+        return delta_tables.DataFile(path=path, partition_values={"event_date_local": day}, key_value=name, num_records=n)
 
     a, b, big = staged("a", "2026-11-02", 5), staged("b", "2026-11-02", 3), staged("big", "2026-11-02", 200)
     shared, alone = staged("shared", "2026-11-02", 2), staged("other_day", "2026-11-03", 4)

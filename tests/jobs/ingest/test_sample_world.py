@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import io
+from jobs.platform import delta_tables
 from jobs.ingest.runner import ingest_all
-from jobs.settings import REPO_ROOT, Settings
+from jobs.platform.settings import REPO_ROOT, Settings
 from schemas.sources import ALL_SOURCES
 from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER
 
@@ -42,9 +42,9 @@ def records_in_files(source: str, is_csv: bool) -> int:
 
 @pytest.mark.parametrize("spec", ALL_SOURCES, ids=lambda s: s.name)
 def test_bronze_equals_silver_plus_duplicates_plus_quarantine(spark, sample_lake, spec):
-    bronze = io.read_table(spark, BRONZE[spec.name], sample_lake)
-    silver_n = io.read_table(spark, SILVER[spec.name], sample_lake).count()
-    quarantine = io.read_table(spark, QUARANTINE, sample_lake).filter(F.col("source") == spec.name)
+    bronze = delta_tables.read_table(spark, BRONZE[spec.name], sample_lake)
+    silver_n = delta_tables.read_table(spark, SILVER[spec.name], sample_lake).count()
+    quarantine = delta_tables.read_table(spark, QUARANTINE, sample_lake).filter(F.col("source") == spec.name)
     bronze_n, quarantined_n = bronze.count(), quarantine.count()
 
     assert bronze_n == records_in_files(spec.name, spec.file_format == "csv")
@@ -54,7 +54,7 @@ def test_bronze_equals_silver_plus_duplicates_plus_quarantine(spark, sample_lake
     assert quarantine.select("file_sha256", "record_no").distinct().count() == quarantined_n
     duplicates_n = bronze_n - quarantined_n - silver_n
     assert duplicates_n >= 0
-    audit = io.read_table(spark, INGEST_AUDIT, sample_lake).filter(F.col("source") == spec.name)
+    audit = delta_tables.read_table(spark, INGEST_AUDIT, sample_lake).filter(F.col("source") == spec.name)
     assert audit.agg(F.sum("duplicate_rows")).first()[0] == duplicates_n
 
 
@@ -63,19 +63,19 @@ def test_ledger_lists_each_file_once_with_its_bronze_rows(spark, sample_lake, sp
     # the sources were ingested side by side (three domains at a time): each one's ledger MERGE must have
     # kept the others' rows. Every file is listed once, and the records of the files marked ingested add
     # up to the source's bronze rows.
-    ledger = io.read_table(spark, INGESTED_FILES, sample_lake).filter(F.col("source") == spec.name)
+    ledger = delta_tables.read_table(spark, INGESTED_FILES, sample_lake).filter(F.col("source") == spec.name)
     on_disk = {p.relative_to(SAMPLE).as_posix() for p in (SAMPLE / spec.name).glob("*/*")}
     listed = [r["source_file"] for r in ledger.select("source_file").collect()]
     assert len(listed) == len(set(listed))
     assert set(listed) <= on_disk and listed
     ingested = ledger.filter(F.col("status") == "ingested").agg(F.sum("records")).first()[0]
-    assert ingested == io.read_table(spark, BRONZE[spec.name], sample_lake).count()
+    assert ingested == delta_tables.read_table(spark, BRONZE[spec.name], sample_lake).count()
 
 
 def test_faults_of_the_generator_are_all_quarantined_or_deduplicated(spark, sample_lake):
     # truncated telematics lines are quarantined as malformed JSON, one row each
     truncated = MANIFEST["sources"]["telematics"]["faults"]["truncated"]
-    malformed = (io.read_table(spark, QUARANTINE, sample_lake)
+    malformed = (delta_tables.read_table(spark, QUARANTINE, sample_lake)
                  .filter(F.col("reason").contains("malformed JSON")).count())
     assert malformed == truncated
 
@@ -85,7 +85,7 @@ def test_second_ingestion_of_the_same_landing_changes_no_table(spark, sample_lak
     from delta.tables import DeltaTable
 
     def versions():
-        return {s.name: DeltaTable.forPath(spark, str(io.table_path(SILVER[s.name], sample_lake))).history(1)
+        return {s.name: DeltaTable.forPath(spark, str(delta_tables.table_path(SILVER[s.name], sample_lake))).history(1)
                 .first()["version"] for s in ALL_SOURCES}
 
     before = versions()

@@ -13,12 +13,12 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import io
+from jobs.platform import delta_tables
 from jobs.ingest.runner import ingest_source
 from jobs.kpi.rail_share import classify_shipments, rail_share
 from jobs.kpi.truck_energy import check_battery_vs_grid, truck_energy_daily, truck_interval_sums
 from jobs.kpi.washing import check_washing_feed_vs_production
-from jobs.settings import REPO_ROOT, Settings
+from jobs.platform.settings import REPO_ROOT, Settings
 from schemas.reference_tables import read_reference, rule_params
 from schemas.tables import SILVER
 
@@ -46,7 +46,7 @@ def silver(spark, tmp_path_factory):
     settings = Settings(lake_root=tmp_path_factory.mktemp("lake"), landing_root=SAMPLE)
     for source in SOURCES:
         ingest_source(spark, source, FIRST, LAST, settings)
-    return {s: io.read_table(spark, SILVER[s], settings) for s in SOURCES}
+    return {s: delta_tables.read_table(spark, SILVER[s], settings) for s in SOURCES}
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ scripts/bootstrap.sh) through ``spark.jars``: no Ivy resolution, no network at s
 
 On a cluster (any master that is not ``local``) the executors know nothing of the repository: the
 session ships the project's packages to them as one zip (``addPyFile``), built once per code version
-and named by its content hash. ``python -m jobs.session submit-args`` prints the matching
+and named by its content hash. ``python -m jobs.platform.session submit-args`` prints the matching
 ``spark-submit`` options (client deploy mode) for running a job with ``spark-submit`` instead.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ import threading
 import zipfile
 from pathlib import Path
 
-from jobs import storage
-from jobs.settings import DELTA_VERSION, REPO_ROOT, Settings, get_settings
+from jobs.platform import storage
+from jobs.platform.settings import DELTA_VERSION, REPO_ROOT, Settings, get_settings
 
 _lock = threading.Lock()
 # The packages the jobs import; data_samples (the generator), dags and tests stay on the driver.
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import shlex
 
-    parser = argparse.ArgumentParser(prog="python -m jobs.session", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m jobs.platform.session", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("submit-args", help="print the spark-submit options for the configured master")
     commands.add_parser("code-archive", help="build (or reuse) the executors' code zip and print its path")

@@ -7,7 +7,7 @@ stations, trucks, forecasts) are kept by their ``company_id`` (carried by the go
 that company. Banner and city roll-ups, plan targets and other companies' rows never reach a company
 report.
 
-Tables are read only through :mod:`jobs.io` (``read_existing``), and only when they exist: a report is
+Tables are read only through :mod:`jobs.platform.delta_tables` (``read_existing``), and only when they exist: a report is
 read-only and must not create an empty table in the lake (``read_table`` would).
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs import io
-from jobs.settings import Settings
+from jobs.platform import delta_tables
+from jobs.platform.settings import Settings
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.quality import QUALITY_RESULTS
 from schemas.tables import SILVER, TableSpec
@@ -68,7 +68,7 @@ def gold_spec(name: str) -> TableSpec:
 
 
 def read_if_exists(spark: SparkSession, spec: TableSpec, settings: Settings) -> DataFrame | None:
-    return io.read_existing(spark, spec, settings) if io.table_exists(spec, settings) else None
+    return delta_tables.read_existing(spark, spec, settings) if delta_tables.table_exists(spec, settings) else None
 
 
 class Lake:

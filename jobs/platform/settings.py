@@ -13,11 +13,11 @@ from typing import Annotated
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobs.storage import HADOOP_AWS_VERSION, Location, parse_location
+from jobs.platform.storage import HADOOP_AWS_VERSION, Location, parse_location
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DELTA_VERSION = "4.0.1"
-# a local folder or s3://bucket/prefix (see jobs/storage.py)
+# a local folder or s3://bucket/prefix (see jobs/platform/storage.py)
 LocationSetting = Annotated[Location, BeforeValidator(parse_location)]
 
 
@@ -79,7 +79,16 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "coalchain" / "jars" / f"delta-{DELTA_VERSION}",
         description="Folder holding the Delta Lake JARs fetched once by scripts/bootstrap.sh.",
     )
-    source_timezone: str = Field("Asia/Shanghai", description="Zone of source timestamps that carry none.")
+    source_timezone: str = Field("Asia/Shanghai", description="Zone of source timestamps that carry none; the "
+                                 "DAGs' delivery days and schedules are in it too.")
+    task_retries: int = Field(2, ge=0, description="Retries of every DAG task (transient failures such as a Delta "
+                              "write conflict that outlived the job's own retries).")
+    forecast_threads: int = Field(1, ge=1, description="OpenMP threads for fitting the forecast models; on a "
+                                  "shared 2-core machine one thread is faster and steadier (OpenMP spin-waits "
+                                  "under CPU contention).")
+    real_data_root: Path = Field(
+        REPO_ROOT.parent / "shared" / "data" / "real",
+        description="Public charging datasets the forecast benchmark reads (models/datasets.py).")
     lateness_allowance_days: int = Field(7, ge=0, description="How late a record may arrive and still be accepted.")
     max_record_bytes: int = Field(1 << 20, ge=1024, description="Largest landing record (line, or CSV record) "
                                   "that is parsed; a longer one is quarantined with its size and first characters.")

@@ -1,12 +1,12 @@
 """Per-company monthly KPI extract packs (CSV, Parquet, one Excel workbook, checksum manifest).
 
-    python -m jobs.extracts --month 2026-11
-    python -m jobs.extracts --latest                          # the latest month present in gold
-    python -m jobs.extracts --month 2026-11 --company C01 --company C03
+    python -m jobs.delivery.extracts --month 2026-11
+    python -m jobs.delivery.extracts --latest                          # the latest month present in gold
+    python -m jobs.delivery.extracts --month 2026-11 --company C01 --company C03
 
 For every company of ``silver_companies`` (or the ones named) one folder
 ``<extracts_root>/<yyyy-mm>/<company_key>/`` with ``company_key = c_`` + the first 16 hex digits of
-sha256(salt + company_id) (``jobs.delivery_keys``, shared with the reports): a company id or name never
+sha256(salt + company_id) (``jobs.delivery.company_keys``, shared with the reports): a company id or name never
 appears in a path.
 
     csv/<gold table>.csv          one per gold table in the pack (all of them, empty ones too)
@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobs.delivery_keys import company_key
-from jobs.settings import Settings, get_settings
+from jobs.delivery.company_keys import company_key
+from jobs.platform.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -180,15 +180,15 @@ class Owners:
 
 
 def read_owners(spark: SparkSession, settings: Settings) -> Owners:
-    from jobs import io
+    from jobs.platform import delta_tables
     from schemas.tables import SILVER
 
     def pairs(source: str, id_col: str) -> dict[str, str]:
-        rows = io.read_existing(spark, SILVER[source], settings).select(id_col, "company_id").collect()
+        rows = delta_tables.read_existing(spark, SILVER[source], settings).select(id_col, "company_id").collect()
         return {r[id_col]: r["company_id"] for r in rows}
 
     names = {r["company_id"]: r["company_name"] for r in
-             io.read_existing(spark, SILVER["companies"], settings).select("company_id", "company_name").collect()}
+             delta_tables.read_existing(spark, SILVER["companies"], settings).select("company_id", "company_name").collect()}
     entities = {
         "company": {c: c for c in names},
         "mine": pairs("mines", "mine_id"),
@@ -247,11 +247,11 @@ def check_isolation(rows: pa.Table, table: ExtractTable, company_id: str, owners
 def _gold(spark: SparkSession, name: str, settings: Settings) -> DataFrame:
     from pyspark.sql import types as T
 
-    from jobs import io
+    from jobs.platform import delta_tables
     from schemas.tables import TableSpec
 
     try:
-        return io.read_existing(spark, TableSpec(name, "gold", T.StructType()), settings)
+        return delta_tables.read_existing(spark, TableSpec(name, "gold", T.StructType()), settings)
     except FileNotFoundError as exc:
         raise ExtractError(f"{exc}; build gold first (python -m jobs.kpi.build)") from exc
 
@@ -598,7 +598,7 @@ def write_pack(root: Path, *, key: str, company_id: str, company_name: str | Non
             f["sha256"] = _sha256(path)
         manifest = {
             "pack_format": PACK_FORMAT,
-            "generator": {"name": "jobs.extracts", "version": GENERATOR_VERSION,
+            "generator": {"name": "jobs.delivery.extracts", "version": GENERATOR_VERSION,
                           "units_version": units_version(), "definitions_version": definitions_version()},
             "company": {"key": key, "id": company_id, "name": company_name},
             "period": {"month": period, "start": month.isoformat(), "end": month_end(month).isoformat()},
@@ -676,14 +676,14 @@ def _month_arg(text: str) -> dt.date:
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.extracts", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m jobs.delivery.extracts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--month", type=_month_arg, help="month to extract, yyyy-mm")
     when.add_argument("--latest", action="store_true", help="the latest month present in gold")
     parser.add_argument("--company", action="append", metavar="ID", help="company id (repeatable; default: all)")
     args = parser.parse_args(argv)
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     settings = settings or get_settings()
     try:

@@ -3,7 +3,7 @@ module, numpy and pandas.
 
 Written from the rules (``schemas/sources.py``, the KPI module docstrings, ``docs/kpis.md``), not
 translated from our Spark code, so that agreement means something. Contract and comparison:
-``jobs/bench/peer_contract.py``.
+``jobs/tools/bench/peer_contract.py``.
 
 Ingestion (:func:`ingest_telematics`) parses with the json module, thousands of lines per call
 (``pd.read_json`` gives up on a whole file at its first truncated line), builds columns with
@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.bench import peer_contract as pc
+from jobs.tools.bench import peer_contract as pc
 from schemas.sources import SOURCES, TELEMATICS_ENCODING
 
 # JSON paths of the raw integers, in the order of the parsed tuple after vin, msg_type, collect_time

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from jobs.report import charts
-from jobs.report.charts import Chart
-from jobs.report.data import CITY_SCOPE_ID, MonthData, company_name, for_banner, versions
+from jobs.delivery.report import charts
+from jobs.delivery.report.charts import Chart
+from jobs.delivery.report.data import CITY_SCOPE_ID, MonthData, company_name, for_banner, versions
 
 log = logging.getLogger(__name__)
 
@@ -448,9 +448,9 @@ def company_rail_section(d: MonthData, sink: ChartSink, company_id: str) -> Sect
 
 
 def company_report(d: MonthData, *, company_id: str, generated_at: dt.datetime, report_name: str) -> str:
-    """``d`` must already be scoped with :func:`jobs.report.data.for_company`."""
+    """``d`` must already be scoped with :func:`jobs.delivery.report.data.for_company`."""
     if d.scope_company_id != company_id:
-        raise ValueError("company_report needs data scoped to the company (jobs.report.data.for_company)")
+        raise ValueError("company_report needs data scoped to the company (jobs.delivery.report.data.for_company)")
     sink = ChartSink(report_name)
     name = company_name(d, company_id)
     subtitle = (f"Company <b>{esc(company_id)}</b> · {len(d.mines)} mine(s), "

@@ -1,4 +1,4 @@
-from jobs.report.job import main
+from jobs.delivery.report.job import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "schemas" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[3] / "schemas" / "reference"
 # Buckets of every KPI are Asia/Shanghai local days (China has no DST since 1991).
 LOCAL_TZ = "Asia/Shanghai"
 LATENESS_ALLOWANCE_DAYS = 7     # the default of Settings.lateness_allowance_days

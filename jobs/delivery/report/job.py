@@ -1,7 +1,7 @@
 """Write the month's HTML reports: extract once (Spark) → scope per company → render → write atomically.
 
-    python -m jobs.report --month 2026-11
-    python -m jobs.report --latest
+    python -m jobs.delivery.report --month 2026-11
+    python -m jobs.delivery.report --latest
 
 Exit codes: 0 written; 1 no gold data for the month (or no gold at all); 2 usage error (bad month).
 """
@@ -21,10 +21,10 @@ from urllib.parse import quote
 
 from pyspark.sql import SparkSession
 
-from jobs.delivery_keys import company_key
-from jobs.report import data as report_data
-from jobs.report import render
-from jobs.settings import Settings, get_settings
+from jobs.delivery.company_keys import company_key
+from jobs.delivery.report import data as report_data
+from jobs.delivery.report import render
+from jobs.platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_NO_DATA, EXIT_USAGE = 0, 1, 2
@@ -110,7 +110,7 @@ def render_reports(data: report_data.MonthData, settings: Settings, *,
 
 def docs_links(settings: Settings, out_dir: Path) -> list[render.DocsLink]:
     """Per silver table, the Data Docs page of its latest gate run, linked relative to ``out_dir``."""
-    from jobs.quality import latest_gate_pages
+    from jobs.quality.validation import latest_gate_pages
 
     return [render.DocsLink(table=t, status=p.status, run_id=p.run_id, validated_at=p.validated_at,
                             href=quote(Path(os.path.relpath(p.page, out_dir)).as_posix()))
@@ -118,14 +118,14 @@ def docs_links(settings: Settings, out_dir: Path) -> list[render.DocsLink]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m jobs.delivery.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--month", type=parse_month, help="report month, yyyy-mm")
     which.add_argument("--latest", action="store_true", help="the newest month with gold data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     spark = get_spark("report")
     try:

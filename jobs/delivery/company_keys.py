@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from jobs.settings import Settings, get_settings
+from jobs.platform.settings import Settings, get_settings
 
 KEY_PREFIX = "c_"
 KEY_HEX_DIGITS = 16

@@ -2,7 +2,7 @@
 
 Written from the rules (``schemas/sources.py``, the KPI module docstrings, ``docs/kpis.md``), not
 translated from our Spark code, so that agreement means something. Contract and comparison:
-``jobs/bench/peer_contract.py``.
+``jobs/tools/bench/peer_contract.py``.
 
 Ingestion (:func:`ingest_telematics`): ``read_ndjson`` with explicit columns and ``ignore_errors``; a
 malformed line (truncated, invalid JSON) comes back as a row of nulls and is rejected as missing its
@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from jobs.bench import peer_contract as pc
+from jobs.tools.bench import peer_contract as pc
 from schemas.sources import SOURCES, TELEMATICS_ENCODING
 
 # (silver column, JSON struct, field, encoding) of the decoded GB/T 32960 values

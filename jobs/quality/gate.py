@@ -17,13 +17,13 @@ import uuid
 
 from pyspark.sql import SparkSession
 
-from jobs.settings import Settings, get_settings
+from jobs.platform.settings import Settings, get_settings
 from schemas.sources import ALL_SOURCES
 
 
 def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | None = None,
                 run_id: str | None = None) -> dict:
-    from jobs.quality import GATE_RUN_PREFIX, QualityGateError, build_data_docs, validate_day, write_results
+    from jobs.quality.validation import GATE_RUN_PREFIX, QualityGateError, build_data_docs, validate_day, write_results
 
     settings = settings or get_settings()
     run_id = run_id or f"{GATE_RUN_PREFIX}{uuid.uuid4().hex[:10]}"
@@ -62,7 +62,7 @@ def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Se
                   written: list | None = None) -> dict:
     """Which days each failed table fails on, by validating it day by day (the failure path only);
     the day-by-day results (recorded) are appended to ``written``."""
-    from jobs.quality import BY_DAY_SUFFIX, QualityGateError, validate_day, write_results
+    from jobs.quality.validation import BY_DAY_SUFFIX, QualityGateError, validate_day, write_results
 
     blocked: dict[dt.date, str] = {}
     for result in failed:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 if TYPE_CHECKING:
-    from jobs.settings import Settings
+    from jobs.platform.settings import Settings
 
 S3_SCHEMES = ("s3", "s3a")
 # hadoop-aws matching PySpark 4.0.1's Hadoop (pyspark/jars/hadoop-client-api-3.4.1.jar) and the AWS SDK v2
@@ -170,7 +170,7 @@ def options_for(uri: str) -> dict[str, str] | None:
     location = parse_location(uri)
     if not isinstance(location, S3Location):
         return None
-    from jobs.settings import get_settings
+    from jobs.platform.settings import get_settings
 
     return delta_storage_options(get_settings(), location)
 

@@ -2,9 +2,9 @@
 
 Called by the DAGs after ingestion and before gold, and by hand::
 
-    python -m jobs.quality --table silver_telematics --date 2026-11-03 [--date ...] [--run-id ID]
-    python -m jobs.quality --table all --date 2026-11-03       # every silver table (dimensions whole)
-    python -m jobs.quality --build-docs                       # only re-render Data Docs
+    python -m jobs.quality.validation --table silver_telematics --date 2026-11-03 [--date ...] [--run-id ID]
+    python -m jobs.quality.validation --table all --date 2026-11-03       # every silver table (dimensions whole)
+    python -m jobs.quality.validation --build-docs                       # only re-render Data Docs
 
 A task does ``result = validate_day(...)``, ``write_results(...)``, ``build_data_docs(results=[result])``
 and then ``raise_on_critical(result)``: the results are recorded whatever the outcome, and a failed critical
@@ -18,7 +18,7 @@ Where results go:
   expectation per run, replaced per (table, run_id) so retries do not duplicate;
 * ``<lake_root>/quality/gx_results/`` : GX's own validation-result JSON (its filesystem store layout);
 * ``<lake_root>/quality/data_docs/index.html`` : GX Data Docs, rendered by GX's site builder from those
-  JSON files (:func:`build_data_docs`), with every asset local so they open offline (jobs.data_docs);
+  JSON files (:func:`build_data_docs`), with every asset local so they open offline (jobs.quality.data_docs);
   a run's status there is the gate's verdict (only a critical failure fails it). :func:`latest_gate_pages`
   finds each table's page of the latest gate run.
 
@@ -51,8 +51,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import io
-from jobs.settings import Settings, get_settings
+from jobs.platform import delta_tables
+from jobs.platform.settings import Settings, get_settings
 from schemas.expectations import (
     CONTEXT_DAYS_BEFORE, CRITICAL, REFERENCES, SILVER_TABLES, Reference, SuiteParams, build_suite, derived_columns,
     load_thresholds, sample_keys,
@@ -172,17 +172,17 @@ def prepare_batch(spark: SparkSession, table: str, event_dates: Sequence[dt.date
     dimension attributes and derived columns (schemas.expectations) added."""
     settings = settings or get_settings()
     spec = SILVER_TABLES[table]
-    df = io.read_table(spark, spec, settings)
+    df = delta_tables.read_table(spark, spec, settings)
     if spec.partition_cols:
         before = CONTEXT_DAYS_BEFORE.get(table, 0)
         read_days = {d - dt.timedelta(days=k) for d in event_dates for k in range(before + 1)}
-        df = df.filter(io.col_in("event_date_local", read_days))
+        df = df.filter(delta_tables.col_in("event_date_local", read_days))
     for ref in REFERENCES.get(table, ()):
-        df = flag_reference(df, io.read_table(spark, SILVER_TABLES[ref.dimension], settings), ref)
+        df = flag_reference(df, delta_tables.read_table(spark, SILVER_TABLES[ref.dimension], settings), ref)
     for d in derived_columns(table):
         df = df.withColumn(d.name, F.expr(d.sql))
     if spec.partition_cols:
-        df = df.filter(io.col_in("event_date_local", event_dates))
+        df = df.filter(delta_tables.col_in("event_date_local", event_dates))
     return df
 
 
@@ -387,9 +387,9 @@ def write_results(spark: SparkSession, result: QualityResult, settings: Settings
     condition = f"table_name = {_sql_str(result.table)} AND run_id = {_sql_str(result.run_id)}"
     # through delta-rs: every ingest DAG writes this table, and on object storage only delta-rs commits
     # are safe against each other (docs/reliability.md)
-    path = str(io.ensure_table(spark, QUALITY_RESULTS, settings))
-    rows = io._rows_table(path, result_rows(result))
-    io.replace_rows(spark, QUALITY_RESULTS, rows, condition, settings)
+    path = str(delta_tables.ensure_table(spark, QUALITY_RESULTS, settings))
+    rows = delta_tables._rows_table(path, result_rows(result))
+    delta_tables.replace_rows(spark, QUALITY_RESULTS, rows, condition, settings)
     _store_gx_result(result, results_dir_of(settings))
 
 
@@ -425,8 +425,8 @@ def build_data_docs(results_dir: Path | None = None, *, settings: Settings | Non
 
     With ``results`` (already written), only their pages and the index are rendered - what a DAG task
     does after its validation, so the cost does not grow with the history; without, the whole site.
-    The pages written load only files inside the site (:func:`jobs.data_docs.localise`): they open offline."""
-    from jobs import data_docs
+    The pages written load only files inside the site (:func:`jobs.quality.data_docs.localise`): they open offline."""
+    from jobs.quality.validation import data_docs
 
     settings = settings or get_settings()
     results_dir = Path(results_dir) if results_dir is not None else results_dir_of(settings)
@@ -443,7 +443,7 @@ def build_data_docs(results_dir: Path | None = None, *, settings: Settings | Non
 
 
 # --- the latest gate run's page per table ---------------------------------------------------------------
-GATE_RUN_PREFIX = "gate_"                # run ids of jobs.quality_gate.gate_silver
+GATE_RUN_PREFIX = "gate_"                # run ids of jobs.quality.gate.gate_silver
 BY_DAY_SUFFIX = "_by_day"                # its day-by-day re-validation of a failed table
 
 
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = list(SILVER_TABLES) if "all" in args.table else [resolve_table(t) for t in args.table]
     if any(SILVER_TABLES[t].partition_cols for t in tables) and not args.date:
         parser.error("event tables need at least one --date")
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     spark = get_spark("quality")
     run_id = args.run_id or f"manual__{uuid.uuid4().hex[:12]}"
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             write_results(spark, result, settings)
         results.append(result)
     if not args.no_write:
-        print(f"Results: {io.table_path(QUALITY_RESULTS, settings)} (run_id {run_id})")
+        print(f"Results: {delta_tables.table_path(QUALITY_RESULTS, settings)} (run_id {run_id})")
         print(f"Data Docs: {build_data_docs(settings=settings, results=results)}")
     failed = [r.table for r in results if not r.success]
     if failed:

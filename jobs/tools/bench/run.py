@@ -1,7 +1,7 @@
 """The reference benchmark (`make bench`): one Ordos day through the real pipeline, with peers.
 
-    python -m jobs.bench                          # scales 1,2,4; 30 incremental days; peers
-    python -m jobs.bench --scales 1 --incremental-days 5 --no-peers     # a quick look
+    python -m jobs.tools.bench                          # scales 1,2,4; 30 incremental days; peers
+    python -m jobs.tools.bench --scales 1 --incremental-days 5 --no-peers     # a quick look
 
 What it measures, each the same way every run (wall clock, in this one process, one SparkSession):
 
@@ -12,11 +12,11 @@ What it measures, each the same way every run (wall clock, in this one process, 
    built as ``kpi_daily`` does; day N time ÷ day 1 time;
 4. peak resident memory of the whole process tree (driver JVM = executors in local mode, Python
    workers, this driver) sampled every 0.2 s;
-5. peers (``jobs.bench.peers_duckdb``, ``jobs.bench.peers_pandas``) on the same landing files and the
+5. peers (``jobs.tools.bench.peers_duckdb``, ``jobs.tools.bench.peers_pandas``) on the same landing files and the
    same silver Delta tables, timed in the same run, and their KPI values compared with ours;
 6. scaling: 1×, 2×, 4× the fleet (telemetry grows with trucks);
 7. with ``--cluster``: the 1× day again on a Spark standalone cluster started on loopback (two workers
-   of one core each, jobs.local_cluster; the project's code shipped to the executors), in a second process,
+   of one core each, jobs.tools.local_cluster; the project's code shipped to the executors), in a second process,
    as a ratio to ``local[*]`` of the same run.
 
 Results go to ``<work>/results/<timestamp>.json`` and a dated row is appended to docs/benchmarks.md.
@@ -40,9 +40,9 @@ from pathlib import Path
 
 import psutil
 
-from jobs.settings import REPO_ROOT, Settings
+from jobs.platform.settings import REPO_ROOT, Settings
 
-log = logging.getLogger("jobs.bench")
+log = logging.getLogger("jobs.tools.bench")
 BASE_TRUCKS = 600  # the Ordos-day fleet of data_samples/config.py (preset ordos_day)
 SEED = 7
 
@@ -180,7 +180,7 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
 def run_cluster_pass(work: Path, landing: Path, local: dict) -> dict:
     """The 1× day through a loopback standalone cluster, in a child process (one SparkSession per process),
     into a fresh lake; with its ratios to the local pass of this run."""
-    from jobs.local_cluster import LocalSparkCluster
+    from jobs.tools.local_cluster import LocalSparkCluster
 
     lake = work / "lake_cluster"
     shutil.rmtree(lake, ignore_errors=True)
@@ -188,7 +188,7 @@ def run_cluster_pass(work: Path, landing: Path, local: dict) -> dict:
                            work_dir=work / "cluster") as cluster:
         env = {**os.environ, "COALCHAIN_SPARK_MASTER": cluster.master_url, "SPARK_LOCAL_IP": "127.0.0.1",
                "COALCHAIN_SPARK_CONF": json.dumps({"spark.executor.memory": "5g"}), "PYTHONPATH": str(REPO_ROOT)}
-        done = subprocess.run([sys.executable, "-m", "jobs.bench.run", "--one-pass", str(landing), "--work", str(lake)],
+        done = subprocess.run([sys.executable, "-m", "jobs.tools.bench.run", "--one-pass", str(landing), "--work", str(lake)],
                               env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"cluster pass failed:\n{done.stderr[-3000:]}")
@@ -202,7 +202,7 @@ def run_cluster_pass(work: Path, landing: Path, local: dict) -> dict:
 
 def one_pass(landing: Path, lake: Path) -> None:
     """``--one-pass``: ingest and build one landing zone with the environment's master; JSON on the last line."""
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     settings = Settings(lake_root=lake, landing_root=landing, spark_profile="default")
     days = delivery_days(landing)
@@ -220,7 +220,7 @@ def one_pass(landing: Path, lake: Path) -> None:
 # --- peers --------------------------------------------------------------------------------------------
 def run_peers(settings: Settings, day: dt.date, ours: dict) -> dict:
     """DuckDB and pandas on the same landing telematics and the same silver tables; compare with gold."""
-    from jobs.bench import peer_contract, peers_duckdb, peers_pandas
+    from jobs.tools.bench import peer_contract, peers_duckdb, peers_pandas
 
     files = sorted((settings.landing_root / "telematics").rglob("*.jsonl*"))
     results: dict = {}
@@ -313,12 +313,12 @@ def _peer_cell(p: dict | None) -> str:
 
 HEADER = """# Benchmarks
 
-Rows are appended by `make bench` (`python -m jobs.bench`, see its docstring for what each figure means).
+Rows are appended by `make bench` (`python -m jobs.tools.bench`, see its docstring for what each figure means).
 Telematics rows/s = landing → silver Delta for the telematics source, dedupe included. Ingest = all 15
 sources. Gold = the KPI build for the day's affected days. Memory = peak RSS of the whole process tree
 (driver JVM with the executors in local mode, Python workers, the driver). Incremental = day N ÷ day 1
 (landing → gold per delivery day, smaller fleet). Peers: time and its ratio to ours (below 1 = faster than
-ours); "agree" = the same KPI values within the tolerances of `jobs/bench/peer_contract.py`.
+ours); "agree" = the same KPI values within the tolerances of `jobs/tools/bench/peer_contract.py`.
 The full JSON of each run is in `.bench/results/`.
 
 | date (UTC) | machine | telematics rows/s | ingest s | gold s | landing→gold s | peak RSS GiB | day N/day 1 | DuckDB peer | pandas peer | scaling (landing→gold) |
@@ -327,7 +327,7 @@ The full JSON of each run is in `.bench/results/`.
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m jobs.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m jobs.tools.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scales", default="1,2,4", help="fleet multiples of the Ordos day (600 trucks)")
     p.add_argument("--incremental-days", type=int, default=30)
     p.add_argument("--incremental-trucks", type=int, default=60)
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         one_pass(args.one_pass, args.work)
         return
 
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     args.work.mkdir(parents=True, exist_ok=True)
     result: dict = {"started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -10,7 +10,7 @@ GX's own logo and images come from the ``static/images`` folder GX already copie
 
 Refresh the copies (needs the npm client and the registry; nothing else does)::
 
-    python -m jobs.data_docs --vendor      # rewrites vendor/data_docs/ from the pinned packages
+    python -m jobs.quality.data_docs --vendor      # rewrites vendor/data_docs/ from the pinned packages
 
 A GX upgrade whose templates name another CDN file is caught by ``tests/jobs/test_data_docs.py`` (every
 remote asset URL in GX's templates must have a local copy), and logged at build time.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VENDOR_DIR = REPO / "vendor" / "data_docs"
 CHECKSUMS = "SHA256SUMS"
 SITE_VENDOR = "static/vendor"            # inside the Data Docs site
@@ -163,7 +163,7 @@ def copy_vendor(docs_dir: Path, vendor_dir: Path = VENDOR_DIR) -> Path:
     sums = vendor_dir / CHECKSUMS
     if not sums.is_file():
         raise FileNotFoundError(f"{sums} missing: the Data Docs assets are not vendored "
-                                "(python -m jobs.data_docs --vendor)")
+                                "(python -m jobs.quality.data_docs --vendor)")
     if (target / CHECKSUMS).is_file() and filecmp.cmp(sums, target / CHECKSUMS, shallow=False):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -222,12 +222,12 @@ def localise(docs_dir: Path, pages: Iterable[Path]) -> list[Path]:
             changed.append(page)
         left = remote_fetches(new)
         if left:
-            log.error("Data Docs page %s still loads %d remote asset(s), e.g. %s: vendor them (jobs/data_docs.py)",
+            log.error("Data Docs page %s still loads %d remote asset(s), e.g. %s: vendor them (jobs/quality/data_docs.py)",
                       page, len(left), left[0])
     return changed
 
 
-# --- vendoring (python -m jobs.data_docs --vendor) -------------------------------------------------------
+# --- vendoring (python -m jobs.quality.data_docs --vendor) -------------------------------------------------------
 def _integrity(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
@@ -274,9 +274,9 @@ def _write_notes(staging: Path) -> None:
     (staging / "README.md").write_text(
         "# Data Docs assets\n\n"
         "Exact copies of the files Great Expectations' Data Docs pages load from CDNs, taken from the npm\n"
-        "packages below (tarball integrity pinned in `jobs/data_docs.py`). Every Data Docs build copies\n"
+        "packages below (tarball integrity pinned in `jobs/quality/data_docs.py`). Every Data Docs build copies\n"
         "this folder into the site (`static/vendor/`) and points the pages at it, so they open offline.\n"
-        "Regenerate with `python -m jobs.data_docs --vendor`; do not edit by hand (`SHA256SUMS` is checked\n"
+        "Regenerate with `python -m jobs.quality.data_docs --vendor`; do not edit by hand (`SHA256SUMS` is checked\n"
         "by the tests).\n\n"
         "| package | licence | licence text | files |\n|---|---|---|---|\n" + "\n".join(rows) + "\n",
         encoding="utf-8")

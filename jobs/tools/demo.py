@@ -1,11 +1,11 @@
 """Helpers of ``make run``: the landing window to ingest, and the closing summary of the lake.
 
-    python -m jobs.demo window    # prints: first_day last_day landing_root
-    python -m jobs.demo init      # creates every bronze/silver/ops table that does not exist yet
-    python -m jobs.demo summary   # tables written, row counts, rows quarantined, where they are, and the
+    python -m jobs.tools.demo window    # prints: first_day last_day landing_root
+    python -m jobs.tools.demo init      # creates every bronze/silver/ops table that does not exist yet
+    python -m jobs.tools.demo summary   # tables written, row counts, rows quarantined, where they are, and the
                                   # Data Docs page of each table's latest quality-gate run
-    python -m jobs.demo kpis      # compact KPI summary per company and the plan targets
-    python -m jobs.demo report    # both
+    python -m jobs.tools.demo kpis      # compact KPI summary per company and the plan targets
+    python -m jobs.tools.demo report    # both
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import argparse
 import re
 import sys
 
-from jobs.settings import get_settings
+from jobs.platform.settings import get_settings
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -29,45 +29,45 @@ def landing_window() -> tuple[str, str]:
 def init_lake() -> None:
     """Create every bronze, silver and ops table (empty, with its declared schema) so that DAGs started
     side by side only ever append to or MERGE into existing tables."""
-    from jobs import io
-    from jobs.session import get_spark
+    from jobs.platform import delta_tables
+    from jobs.platform.session import get_spark
     from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER
 
     spark = get_spark("init")
     for spec in (*BRONZE.values(), *SILVER.values(), QUARANTINE, INGESTED_FILES, INGEST_AUDIT):
-        io.ensure_table(spark, spec)
+        delta_tables.ensure_table(spark, spec)
 
 
 def print_summary() -> None:
     from pyspark.sql import functions as F
 
-    from jobs import io
-    from jobs.session import get_spark
+    from jobs.platform import delta_tables
+    from jobs.platform.session import get_spark
     from schemas.tables import BRONZE, QUARANTINE, SILVER
 
     settings = get_settings()
     spark = get_spark("summary")
-    quarantine = {r["source"]: r["n"] for r in io.read_table(spark, QUARANTINE).groupBy("source")
+    quarantine = {r["source"]: r["n"] for r in delta_tables.read_table(spark, QUARANTINE).groupBy("source")
                   .agg(F.count(F.lit(1)).alias("n")).collect()}
     print(f"\nLake root: {settings.lake_root}")
     print(f"{'source':<22}{'bronze rows':>12}{'silver rows':>12}{'quarantined':>12}  silver table")
     totals = [0, 0, 0]
     for source, spec in SILVER.items():
-        if not io.table_exists(spec):
+        if not delta_tables.table_exists(spec):
             continue
-        bronze_n = io.read_table(spark, BRONZE[source]).count()
-        silver_n = io.read_table(spark, spec).count()
+        bronze_n = delta_tables.read_table(spark, BRONZE[source]).count()
+        silver_n = delta_tables.read_table(spark, spec).count()
         q = quarantine.get(source, 0)
         totals = [totals[0] + bronze_n, totals[1] + silver_n, totals[2] + q]
-        print(f"{source:<22}{bronze_n:>12,}{silver_n:>12,}{q:>12,}  {io.table_path(spec)}")
+        print(f"{source:<22}{bronze_n:>12,}{silver_n:>12,}{q:>12,}  {delta_tables.table_path(spec)}")
     print(f"{'total':<22}{totals[0]:>12,}{totals[1]:>12,}{totals[2]:>12,}")
-    print(f"Quarantine (reasons per row): {io.table_path(QUARANTINE)}")
+    print(f"Quarantine (reasons per row): {delta_tables.table_path(QUARANTINE)}")
     print("\n".join(quality_lines(settings)))
 
 
 def quality_lines(settings) -> list[str]:
     """Per silver table, the gate's verdict of its latest gate run and that run's Data Docs page."""
-    from jobs.quality import docs_dir_of, latest_gate_pages
+    from jobs.quality.validation import docs_dir_of, latest_gate_pages
 
     pages = latest_gate_pages(settings)
     if not pages:
@@ -83,8 +83,8 @@ def print_kpis() -> None:
     """Compact KPI summary per company: energy per tonne, utilisation, rail share vs target."""
     from pyspark.sql import functions as F
 
-    from jobs import io
-    from jobs.session import get_spark
+    from jobs.platform import delta_tables
+    from jobs.platform.session import get_spark
     from schemas.tables import TableSpec
 
     settings = get_settings()
@@ -92,7 +92,7 @@ def print_kpis() -> None:
 
     def gold(name: str):
         spec = TableSpec(name, "gold", None)  # type: ignore[arg-type]
-        return spark.read.format("delta").load(str(io.table_path(spec))) if io.table_exists(spec) else None
+        return spark.read.format("delta").load(str(delta_tables.table_path(spec))) if delta_tables.table_exists(spec) else None
 
     tables = {n: gold(n) for n in ("gold_mine_energy_rollup_monthly", "gold_washing_rollup_monthly",
                                    "gold_charging_rollup_daily", "gold_h2_rollup_daily", "gold_rail_share_monthly",

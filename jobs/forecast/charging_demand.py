@@ -1,14 +1,14 @@
 """Charging-demand forecast job: weekly retraining and daily 168-hour forecasts per station.
 
-    python -m jobs.forecast_job train   --as-of 2026-11-04 [--force]
-    python -m jobs.forecast_job predict --as-of 2026-11-04
+    python -m jobs.forecast.charging_demand train   --as-of 2026-11-04 [--force]
+    python -m jobs.forecast.charging_demand predict --as-of 2026-11-04
 
 The *as-of day* D is an Asia/Shanghai calendar day; its end (local midnight) is the **feature cut-off**:
 nothing at or after it is read, so a backfill for D sees what a run on the night of D would have seen
 (apart from records that arrived late, which the ``data_version`` pins).
 
 extract  ``silver_charging_sessions`` (its Delta version is the data version) and
-         ``silver_charging_connectors`` (station features ``n_connectors``, ``rated_kw``), through jobs.io;
+         ``silver_charging_connectors`` (station features ``n_connectors``, ``rated_kw``), through jobs.platform.delta_tables;
 transform  sessions -> the model's session frame (station, local charge start/end, kWh) -> hourly series
          per station (energy spread over the hours each session spans, :mod:`models.features`);
 train    if the newest model eligible for D is missing, trained for a day >= 7 days before D, or ``--force``:
@@ -35,8 +35,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import io
-from jobs.settings import Settings, get_settings
+from jobs.platform import delta_tables
+from jobs.platform.settings import Settings, get_settings
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.tables import INGESTED_FILES, SILVER
 
@@ -119,10 +119,10 @@ class Inputs:
 
 
 def table_version(spark: SparkSession, spec, settings: Settings | None = None) -> int:
-    """Current Delta version of a table (metadata only; jobs.io has no such helper yet)."""
+    """Current Delta version of a table (metadata only; jobs.platform.delta_tables has no such helper yet)."""
     from delta.tables import DeltaTable
 
-    path = io.ensure_table(spark, spec, settings)
+    path = delta_tables.ensure_table(spark, spec, settings)
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
@@ -136,16 +136,16 @@ def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = Non
     _, cutoff_utc = cutoff_for(as_of)
     for _ in range(5):
         before = table_version(spark, spec, settings)
-        sessions = _to_pandas(io.read_table(spark, spec, settings)
+        sessions = _to_pandas(delta_tables.read_table(spark, spec, settings)
                               .transform(to_model_sessions, cutoff_utc=cutoff_utc))
         if table_version(spark, spec, settings) == before:
             break
     else:
         raise RuntimeError(f"{spec.name} changed during every one of 5 reads")
-    stations = _to_pandas(io.read_table(spark, SILVER["charging_connectors"], settings).transform(station_features))
+    stations = _to_pandas(delta_tables.read_table(spark, SILVER["charging_connectors"], settings).transform(station_features))
     delivered = None
-    if io.table_exists(INGESTED_FILES, settings):       # a lake written by other means has no ingest log
-        delivered = (io.read_table(spark, INGESTED_FILES, settings)
+    if delta_tables.table_exists(INGESTED_FILES, settings):       # a lake written by other means has no ingest log
+        delivered = (delta_tables.read_table(spark, INGESTED_FILES, settings)
                      .filter((F.col("source") == "charging_sessions") & (F.col("landing_date") <= F.lit(as_of)))
                      .agg(F.max("landing_date")).first()[0])
     return Inputs(sessions, stations, f"{spec.name}@v{before}", delivered)
@@ -260,7 +260,7 @@ def train(spark: SparkSession, as_of: dt.date, *, force: bool = False, settings:
     bundle.run_info = {
         "as_of_date": as_of.isoformat(), "feature_cutoff_local": str(cutoff_local),
         "feature_cutoff_ts_utc": cutoff_utc.isoformat(), "data_complete_until_local": str(complete_until),
-        "history_days": days, "station_features": list(exog), "job": "jobs.forecast_job",
+        "history_days": days, "station_features": list(exog), "job": "jobs.forecast.charging_demand",
     }
     metrics = quick_backtest(series, days, exog, params, min_backtest_days)
     newer = [m for m in list_versions(registry_root(settings)) if (trained_for(m) or dt.date.min) > as_of] \
@@ -321,7 +321,7 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
                                                    "p10_kwh double, p50_kwh double, p90_kwh double, method string"),
                        model_version=model_version, data_version=inputs.data_version, cutoff_utc=cutoff_utc,
                        issued_at=issued_at, as_of=as_of)
-    io.replace_where(df, GOLD_CHARGING_FORECAST, f"forecast_date_local = '{as_of.isoformat()}'", settings)
+    delta_tables.replace_where(df, GOLD_CHARGING_FORECAST, f"forecast_date_local = '{as_of.isoformat()}'", settings)
     return {"status": "written", "rows": len(rows), "stations": int(fc["site_id"].nunique()),
             "model_version": model_version, "data_version": inputs.data_version,
             "feature_cutoff_ts_utc": cutoff_utc.isoformat(), "data_complete_until_local": str(complete_until),
@@ -344,14 +344,14 @@ def forecast_rows(fc: DataFrame, *, model_version: str, data_version: str, cutof
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m jobs.forecast_job", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m jobs.forecast.charging_demand", description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["train", "predict"])
     ap.add_argument("--as-of", required=True, type=dt.date.fromisoformat,
                     help="Asia/Shanghai day whose end is the feature cut-off (yyyy-mm-dd)")
     ap.add_argument("--force", action="store_true", help="train even if the current model is < 7 days old")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     spark = get_spark(f"forecast_{a.command}")
     if a.command == "train":

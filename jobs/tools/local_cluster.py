@@ -4,7 +4,7 @@
 the ``pyspark`` package), bound to 127.0.0.1 on free ports, with an environment that does not contain the
 repository: the workers know only the Python interpreter they are told to run, so the project's code
 reaches them the way it would reach a real cluster (the session ships it). Every process is stopped by
-its own PID on exit. ``python -m jobs.local_cluster`` runs one in the foreground for a manual try.
+its own PID on exit. ``python -m jobs.tools.local_cluster`` runs one in the foreground for a manual try.
 """
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Planners' SQL CLI: read-only Spark SQL over the Delta tables of the lake, and nothing else.
 
-    python -m jobs.query "SELECT banner, count(*) AS mines FROM silver_mines GROUP BY banner"
-    python -m jobs.query -f rail_share.sql --csv rail_share.csv     # full result as one CSV file
-    python -m jobs.query "SELECT * FROM silver_telematics" --parquet /tmp/frames   # a new directory
-    python -m jobs.query "SELECT count(*) FROM silver_shipments VERSION AS OF 1"   # time travel
-    python -m jobs.query "DESCRIBE HISTORY silver_shipments"
-    python -m jobs.query --list            # every table: layer, name, version, path (no Spark start)
-    python -m jobs.query --list --counts   # ... with row counts
+    python -m jobs.delivery.query "SELECT banner, count(*) AS mines FROM silver_mines GROUP BY banner"
+    python -m jobs.delivery.query -f rail_share.sql --csv rail_share.csv     # full result as one CSV file
+    python -m jobs.delivery.query "SELECT * FROM silver_telematics" --parquet /tmp/frames   # a new directory
+    python -m jobs.delivery.query "SELECT count(*) FROM silver_shipments VERSION AS OF 1"   # time travel
+    python -m jobs.delivery.query "DESCRIBE HISTORY silver_shipments"
+    python -m jobs.delivery.query --list            # every table: layer, name, version, path (no Spark start)
+    python -m jobs.delivery.query --list --counts   # ... with row counts
 
 Every folder ``<lake_root>/<layer>/<name>`` holding a ``_delta_log`` is a table, reachable by its name
 (``silver_telematics``, ``gold_mine_energy_daily``, ``quarantine``) or as ``<layer>.<name>``
@@ -191,7 +191,7 @@ class Limits:
     @classmethod
     def from_settings(cls, settings=None) -> "Limits":
         if settings is None:
-            from jobs.settings import get_settings
+            from jobs.platform.settings import get_settings
 
             settings = get_settings()
         return cls(settings.query_timeout_s, settings.query_max_rows, settings.query_memory_mb)
@@ -610,7 +610,7 @@ def check_query_plan(spark, plan, views: dict[str, View]) -> list[View]:
         elif key is None or key not in facts.ctes:
             name = ".".join(p if _IDENT.match(p) else _quote(p) for p in parts)
             raise Refused(f"refused: {name} is not a table of the lake — only the lake's tables can be read "
-                          f"(python -m jobs.query --list shows them)")
+                          f"(python -m jobs.delivery.query --list shows them)")
     return list(needed.values())
 
 
@@ -689,7 +689,7 @@ def _described_view(node, views: dict[str, View], statement_kind: str) -> View:
     if view is None:
         name = ".".join(parts) if parts else "a path"
         raise Refused(f"refused: {statement_kind} of {name} — only the lake's tables can be described "
-                      f"(python -m jobs.query --list shows them)")
+                      f"(python -m jobs.delivery.query --list shows them)")
     return view
 
 
@@ -992,7 +992,7 @@ def _outside_lake(path: Path, lake_root: Path) -> bool:
 # --- CLI ----------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m jobs.query", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m jobs.delivery.query", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sql", nargs="?", help="one read-only statement; '-' reads it from stdin")
     p.add_argument("-f", "--file", type=Path, help="read the statement from this file")
@@ -1045,7 +1045,7 @@ def _spark(limits: Limits | None = None):
         os.environ["PYSPARK_SUBMIT_ARGS"] = (
             f"--driver-memory {limits.memory_mb}m --conf spark.driver.maxResultSize={result_mb(limits)}m "
             f"--conf spark.executor.killOnFatalError.depth=0 --conf spark.sql.runSQLOnFiles=false pyspark-shell")
-    from jobs.session import get_spark
+    from jobs.platform.session import get_spark
 
     return get_spark("coalchain-query")
 
@@ -1103,7 +1103,7 @@ def _watchdog(limits: Limits) -> threading.Timer:
 def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    from jobs.settings import get_settings
+    from jobs.platform.settings import get_settings
 
     settings = get_settings()
     if args.lake_root is None:

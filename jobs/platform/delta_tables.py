@@ -27,8 +27,8 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import storage
-from jobs.settings import Settings, get_settings
+from jobs.platform import storage
+from jobs.platform.settings import Settings, get_settings
 from schemas.tables import TableSpec
 
 _LAYER_ROOT = {"bronze": "bronze_root", "silver": "silver_root", "gold": "gold_root"}

@@ -1,0 +1,23 @@
+"""What every DAG shares, read from the project's settings object (configuration only)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+from jobs.platform.settings import get_settings
+
+_SETTINGS = get_settings()
+
+# The zone of the delivery day and of the cron schedules: the sources' own local time.
+LOCAL_TZ = _SETTINGS.source_timezone
+START_DATE = pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ)
+# Retries absorb transient failures (e.g. a Delta write conflict that outlived its in-job retries).
+DEFAULT_ARGS = {"retries": _SETTINGS.task_retries, "retry_delay": dt.timedelta(minutes=2),
+                "retry_exponential_backoff": True}
+
+
+def local_day_before(moment) -> dt.date:
+    """The local day in which the second before ``moment`` falls: a daily cron run fires at local
+    midnight after the day it covers, hence the one-second step back."""
+    return (pendulum.instance(moment) - dt.timedelta(seconds=1)).in_timezone(LOCAL_TZ).date()

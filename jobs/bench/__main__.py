@@ -1,4 +1,0 @@
-"""`python -m jobs.bench`: see jobs/bench/run.py."""
-from jobs.bench.run import main
-
-main()
