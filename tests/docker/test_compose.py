@@ -585,8 +585,6 @@ def test_build_context_holds_what_the_image_copies(dockerfile):
                     f"COPY {source}: excluded from the build context by Dockerfile.dockerignore"
 
 
-@pytest.mark.xfail(strict=True, reason="requirements.lock has no PostgreSQL driver for Airflow's metadata "
-                   "database (psycopg2-binary or psycopg2); the stack cannot start until the lock gains one")
 def test_the_lock_has_the_metadata_database_driver(compose):
     url = compose["services"]["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     driver = url.split("://")[0].split("+")[1]
