@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.quality.validation import validation  # noqa: E402
+from jobs.quality import validation  # noqa: E402
 from jobs.ingest.runner import ingest_domain  # noqa: E402
 from jobs.platform.session import get_spark  # noqa: E402
 from jobs.platform.settings import Settings, get_settings  # noqa: E402

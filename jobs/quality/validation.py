@@ -426,7 +426,7 @@ def build_data_docs(results_dir: Path | None = None, *, settings: Settings | Non
     With ``results`` (already written), only their pages and the index are rendered - what a DAG task
     does after its validation, so the cost does not grow with the history; without, the whole site.
     The pages written load only files inside the site (:func:`jobs.quality.data_docs.localise`): they open offline."""
-    from jobs.quality.validation import data_docs
+    from jobs.quality import data_docs
 
     settings = settings or get_settings()
     results_dir = Path(results_dir) if results_dir is not None else results_dir_of(settings)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.quality.validation import data_docs
-from jobs.quality.validation import validation as q
+from jobs.quality import data_docs
+from jobs.quality import validation as q
 from jobs.platform.settings import Settings
 from tests.jobs.test_quality import BEV, FCEV, _write, frame
 from tests.pages import chromium, offline_problems, requested_urls

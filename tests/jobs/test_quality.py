@@ -19,7 +19,7 @@ import json
 import pytest
 
 from jobs.platform import delta_tables
-from jobs.quality.validation import validation as q
+from jobs.quality import validation as q
 from jobs.platform.settings import Settings
 from schemas.quality import QUALITY_RESULTS
 from schemas.tables import SILVER

@@ -363,7 +363,7 @@ def test_planners_report_renders_in_chromium(reports, tmp_path):
 @pytest.fixture(scope="module")
 def gate_docs(spark, report_lake, reports) -> dict:
     """Two tables of the sample validated by a gate run, their Data Docs built (after the other reports)."""
-    from jobs.quality.validation import validation as q
+    from jobs.quality import validation as q
 
     results = {t: q.validate_day(spark, t, days, settings=report_lake, run_id="gate_report")
                for t, days in (("silver_companies", []), ("silver_shipments", [dt.date(2026, 11, 2)]))}
