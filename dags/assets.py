@@ -1,7 +1,10 @@
-"""Every Airflow Asset of the project, declared once. One Asset per silver and gold table."""
+"""Every Airflow Asset of the project, declared once: one per silver table, and one per gold table that
+the gold catalogue (schemas/gold.py) declares as an Asset."""
 from __future__ import annotations
 
 from airflow.sdk import Asset
+
+from schemas import gold
 
 SILVER_SOURCES = (
     "companies", "mines", "washing_plants", "trucks", "charging_stations", "charging_connectors", "h2_stations",
@@ -16,10 +19,8 @@ def _table_asset(layer: str, name: str) -> Asset:
 
 SILVER: dict[str, Asset] = {s: _table_asset("silver", f"silver_{s}") for s in SILVER_SOURCES}
 
-GOLD_TABLES = (
-    "gold_mine_energy_daily", "gold_mine_energy_monthly", "gold_washing_daily", "gold_washing_monthly",
-    "gold_truck_energy_daily", "gold_truck_energy_monthly", "gold_truck_trips", "gold_chain_energy_shipment",
-    "gold_charging_connector_hourly", "gold_charging_station_daily", "gold_h2_station_daily",
-    "gold_rail_share_monthly", "gold_target_tracking", "gold_charging_forecast",
-)
-GOLD: dict[str, Asset] = {t: _table_asset("gold", t) for t in GOLD_TABLES}
+# One Asset per gold table the catalogue declares as one (schemas/gold.py).
+GOLD: dict[str, Asset] = {t.name: _table_asset("gold", t.name) for t in gold.assets()}
+# What the gold build (kpi_daily, kpi_monthly) updates, and what the extract packs are built from.
+GOLD_BUILT: tuple[Asset, ...] = tuple(GOLD[t.name] for t in gold.written_by(gold.KPI_BUILD) if t.name in GOLD)
+GOLD_EXTRACTED: tuple[Asset, ...] = tuple(GOLD[t.name] for t in gold.extracted() if t.name in GOLD)

@@ -16,7 +16,7 @@ import datetime as dt
 from airflow.sdk import dag, task
 
 from _defaults import DEFAULT_ARGS, START_DATE
-from assets import GOLD, SILVER
+from assets import GOLD_BUILT, SILVER
 
 GOLD_INPUTS = ("mines", "washing_plants", "trucks", "charging_stations", "charging_connectors", "h2_stations",
                "mine_production", "washing", "telematics", "weighbridge", "charging_sessions", "connector_status",
@@ -60,7 +60,7 @@ def kpi_daily():
                 raise AirflowFailException(str(exc)) from exc
             return {**summary, "error": str(exc)}
 
-    @task(outlets=[GOLD[t] for t in GOLD if t != "gold_charging_forecast"])
+    @task(outlets=list(GOLD_BUILT))
     def build_gold(days: list[str], quality: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -1,7 +1,7 @@
 """Per-company monthly KPI extract packs, after the monthly roll-up.
 
-**Schedule: data-aware**, on the gold Assets of the monthly tables. `kpi_monthly` (1st of the month) and
-`kpi_daily` both update them; a run builds packs only for the months that a triggering `kpi_monthly` run
+**Schedule: data-aware**, on the gold Assets of the tables in the packs (the gold catalogue,
+schemas/gold.py, says which). `kpi_monthly` (1st of the month) and `kpi_daily` both update them; a run builds packs only for the months that a triggering `kpi_monthly` run
 closed — the month before that run's logical date in the source time zone, the month `kpi_monthly` rebuilt.
 A run triggered by `kpi_daily` alone is skipped: packs are delivered for closed months, not for a
 month still changing.
@@ -21,12 +21,9 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
-from assets import GOLD
+from assets import GOLD_EXTRACTED
 
 MONTHLY_PRODUCER = "kpi_monthly"
-GOLD_INPUTS = ("gold_mine_energy_monthly", "gold_washing_monthly", "gold_truck_energy_monthly",
-               "gold_chain_energy_shipment", "gold_charging_station_daily", "gold_h2_station_daily",
-               "gold_rail_share_monthly")
 
 
 def month_before(when) -> str:
@@ -57,7 +54,7 @@ def months_to_extract(params: dict, logical_date, triggering_asset_events, run_a
 
 
 @dag(
-    schedule=[GOLD[t] for t in GOLD_INPUTS],
+    schedule=list(GOLD_EXTRACTED),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

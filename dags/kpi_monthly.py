@@ -7,7 +7,7 @@ import datetime as dt
 from airflow.sdk import dag, task
 
 from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
-from assets import GOLD
+from assets import GOLD_BUILT
 
 
 @dag(
@@ -20,7 +20,7 @@ from assets import GOLD
     doc_md=__doc__,
 )
 def kpi_monthly():
-    @task(outlets=[GOLD[t] for t in GOLD if t != "gold_charging_forecast"])
+    @task(outlets=list(GOLD_BUILT))
     def rebuild_previous_month(logical_date=None) -> dict:
         from jobs.kpi.build import build, record_build
         from jobs.platform.session import get_spark

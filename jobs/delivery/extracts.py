@@ -16,7 +16,8 @@ appears in a path.
     MANIFEST.json                 company, period, versions, every file with sha256, bytes and rows
     SHA256SUMS                    ``sha256sum -c SHA256SUMS`` in the folder verifies every file
 
-Tenant isolation: each table has one rule naming its owning company (``TABLES``): its ``company_id``;
+Tenant isolation: each table has one rule naming its owning company (``TABLES``, from the gold catalogue
+``schemas/gold.py``): its ``company_id``;
 its station via ``silver_charging_stations``; its mine via ``silver_mines``; its truck via ``silver_trucks``;
 or, for roll-up tables,
 ``scope_level`` ∈ {company, mine} with a ``scope_id`` the company owns — banner and city rows sum over
@@ -55,6 +56,7 @@ from typing import TYPE_CHECKING
 
 from jobs.delivery.company_keys import company_key
 from jobs.platform.settings import Settings, get_settings
+from schemas import gold
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,22 +70,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 OWNER = "_owner_company_id"
 MANIFEST, CHECKSUMS = "MANIFEST.json", "SHA256SUMS"
 
-FAMILIES: dict[str, str] = {
-    "mine_energy": "Mine energy",
-    "washing": "Washing",
-    "truck_energy": "Truck energy",
-    "chain_energy": "Chain energy",
-    "charging_utilisation": "Charging utilisation",
-    "h2_utilisation": "Hydrogen utilisation",
-    "rail_share": "Rail share",
-}
 # Roll-up scope levels that belong to one company, and the entity kind their scope_id names. Any other
 # level (banner, city, or one added later) aggregates over companies and is left out.
 SCOPE_KINDS: dict[str, str] = {"company": "company", "mine": "mine", "plant": "plant", "truck": "truck"}
-EXCLUDED_TABLES: dict[str, str] = {
-    "gold_target_tracking": "city-wide plan targets over every company",
-    "gold_charging_forecast": "station forecasts of the next days, not figures of the month",
-}
 # Row order of every file (whichever of these a table has, in this order): stable across re-runs.
 SORT_COLUMNS = ("month_start", "date_local", "shift_date", "prod_date", "hour_local", "scope_level", "scope_id",
                 "company_id", "powertrain", "mine_id", "plant_id", "vin", "station_id", "connector_id",
@@ -114,48 +103,15 @@ class ExtractTable:
         return f"{self.owner_col} -> {source}.company_id = the company"
 
 
-def _t(name, family, period_col, owner_col, owner_kind, title, *refs) -> ExtractTable:
-    return ExtractTable(name, family, period_col, owner_col, owner_kind, title, tuple(refs))
+def _extract_table(t: gold.GoldTable) -> ExtractTable:
+    return ExtractTable(t.name, t.family, t.period_col, t.owner.column, t.owner.kind, t.extract_title, t.owner.checks)
 
 
-_CO, _MINE, _PLANT, _TRUCK = ("company_id", "company"), ("mine_id", "mine"), ("plant_id", "plant"), ("vin", "truck")
-_CS, _HS = ("station_id", "charging_station"), ("station_id", "h2_station")
-TABLES: tuple[ExtractTable, ...] = (
-    _t("gold_mine_energy_daily", "mine_energy", "shift_date", "company_id", "company", "per mine and shift-day",
-       _MINE),
-    _t("gold_mine_energy_monthly", "mine_energy", "month_start", "company_id", "company", "per mine and month",
-       _MINE),
-    _t("gold_mine_energy_rollup_monthly", "mine_energy", "month_start", "scope_id", "scope", "company roll-up"),
-    _t("gold_washing_daily", "washing", "prod_date", "company_id", "company", "per plant and day", _PLANT, _MINE),
-    _t("gold_washing_monthly", "washing", "month_start", "company_id", "company", "per plant and month",
-       _PLANT, _MINE),
-    _t("gold_washing_rollup_monthly", "washing", "month_start", "scope_id", "scope", "company roll-up"),
-    _t("gold_raw_coal_washing_rate_monthly", "washing", "month_start", "scope_id", "scope",
-       "raw-coal washing rate per mine and company"),
-    _t("gold_truck_energy_daily", "truck_energy", "date_local", "company_id", "company", "per truck and day",
-       _TRUCK),
-    _t("gold_truck_energy_monthly", "truck_energy", "month_start", "company_id", "company",
-       "per fleet (powertrain) and month"),
-    # A truck loading at another company's mine would name that mine (and its ticket): the run stops.
-    _t("gold_truck_trips", "truck_energy", "date_local", "vin", "truck", "per weighbridge ticket (loaded trip)",
-       _MINE),
-    _t("gold_chain_energy_shipment", "chain_energy", "month_start", "mine_id", "mine", "per shipment"),
-    _t("gold_chain_energy_rollup_monthly", "chain_energy", "month_start", "scope_id", "scope",
-       "per mine and company"),
-    _t("gold_charging_connector_hourly", "charging_utilisation", "date_local", "station_id", "charging_station",
-       "per connector and hour"),
-    _t("gold_charging_connector_daily", "charging_utilisation", "date_local", "station_id", "charging_station",
-       "per connector and day"),
-    _t("gold_charging_station_hourly", "charging_utilisation", "date_local", "company_id", "company",
-       "per station and hour", _CS),
-    _t("gold_charging_station_daily", "charging_utilisation", "date_local", "company_id", "company",
-       "per station and day", _CS),
-    _t("gold_charging_rollup_daily", "charging_utilisation", "date_local", "scope_id", "scope",
-       "company roll-up per day"),
-    _t("gold_h2_station_daily", "h2_utilisation", "date_local", "company_id", "company", "per station and day", _HS),
-    _t("gold_h2_rollup_daily", "h2_utilisation", "date_local", "scope_id", "scope", "company roll-up per day"),
-    _t("gold_rail_share_monthly", "rail_share", "month_start", "scope_id", "scope", "per mine and company"),
-)
+# The tables in the packs and the rule naming a row's company: the gold catalogue's (schemas/gold.py).
+TABLES: tuple[ExtractTable, ...] = tuple(_extract_table(t) for t in gold.extracted())
+EXCLUDED_TABLES: dict[str, str] = {t.name: t.not_extracted for t in gold.TABLES if not t.extracts}
+# One workbook sheet per KPI family in the packs, in catalogue order.
+FAMILIES: dict[str, str] = {t.family: gold.FAMILIES[t.family] for t in TABLES}
 
 
 class ExtractError(Exception):

@@ -5,7 +5,7 @@
     python -m jobs.delivery.query "SELECT * FROM silver_telematics" --parquet /tmp/frames   # a new directory
     python -m jobs.delivery.query "SELECT count(*) FROM silver_shipments VERSION AS OF 1"   # time travel
     python -m jobs.delivery.query "DESCRIBE HISTORY silver_shipments"
-    python -m jobs.delivery.query --list            # every table: layer, name, version, path (no Spark start)
+    python -m jobs.delivery.query --list            # every table: layer, name, version, path, content (no Spark)
     python -m jobs.delivery.query --list --counts   # ... with row counts
 
 Every folder ``<lake_root>/<layer>/<name>`` holding a ``_delta_log`` is a table, reachable by its name
@@ -49,6 +49,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+
+from schemas import gold
 
 EXIT_OK, EXIT_SQL_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 DEFAULT_LIMIT = 50
@@ -996,7 +998,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sql", nargs="?", help="one read-only statement; '-' reads it from stdin")
     p.add_argument("-f", "--file", type=Path, help="read the statement from this file")
-    p.add_argument("--list", action="store_true", help="list every table: layer, name, version, path")
+    p.add_argument("--list", action="store_true", help="list every table: layer, name, version, path and, for "
+                   "gold tables, what a row is (schemas/gold.py)")
     p.add_argument("--counts", action="store_true", help="with --list: also count rows (starts Spark)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                    help=f"rows printed (default {DEFAULT_LIMIT}; 0 = all, up to --max-rows); files get every row")
@@ -1015,12 +1018,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def table_content(table: Table) -> str:
+    """What a row of a table is, for the gold tables the gold catalogue (schemas/gold.py) declares."""
+    declared = gold.GOLD.get(table.name) if table.layer == "gold" else None
+    return f"one row per {declared.grain}" if declared else ""
+
+
 def _list_tables(lake_root: Path, counts: bool) -> int:
     tables = discover_tables(lake_root)
     if not tables:
         print(f"no Delta tables under {lake_root}", file=sys.stderr)
         return EXIT_USAGE
-    columns = ["layer", "table", "version"] + (["rows"] if counts else []) + ["path"]
+    columns = ["layer", "table", "version"] + (["rows"] if counts else []) + ["path", "content"]
     rows = []
     spark = _spark() if counts else None
     for t in tables.values():
@@ -1028,8 +1037,11 @@ def _list_tables(lake_root: Path, counts: bool) -> int:
         if counts:
             # Delta answers count(*) from the file statistics in its log: no data scan.
             row.append(spark.read.format("delta").load(str(t.path)).count())
-        rows.append(row + [str(t.path)])
+        rows.append(row + [str(t.path), table_content(t)])
     print(render_table(columns, rows, truncate=0))
+    missing = [t.name for t in gold.TABLES if t.name.lower() not in tables]
+    if missing and any(t.layer == "gold" for t in tables.values()):
+        print(f"declared gold tables not in this lake yet: {', '.join(missing)}", file=sys.stderr)
     return EXIT_OK
 
 

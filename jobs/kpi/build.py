@@ -3,7 +3,12 @@
     python -m jobs.kpi.build --from 2026-11-02 --to 2026-11-04     # rebuild these days and their months
     python -m jobs.kpi.build --affected                             # days touched by ingestion since the last build
 
-Daily tables are replaced for exactly the days rebuilt (``replaceWhere`` on ``date_local``), monthly
+The tables are those the gold catalogue (``schemas/gold.py``) declares for this build, each with its
+declared schema: a table it does not declare, or rows of another schema, stop the build
+(:class:`UndeclaredTable`). One function per KPI family (``build_<family>``) writes the family's tables;
+:data:`FAMILIES` lists them with the families each reads, and families run side by side in threads.
+
+Daily tables are replaced for exactly the days rebuilt (``replaceWhere`` on their day column), monthly
 tables for the months containing them (``month_start``). Reference data (factors, standards, targets,
 rule parameters) is loaded from ``schemas/reference/`` into ``ref_<name>`` Delta tables at each build;
 every KPI row carries the versions it used.
@@ -15,8 +20,10 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,25 +34,18 @@ from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_e
                       truck_energy, washing)
 from jobs.platform.session import scheduler_pool
 from jobs.platform.settings import Settings, get_settings
+from schemas import gold
 from schemas.reference_tables import REFERENCE, read_reference, rule_params
 from schemas.tables import INGEST_AUDIT, SILVER, TableSpec
 
 log = logging.getLogger(__name__)
 DAY_COL, MONTH_COL = "date_local", "month_start"
-# The day column a daily KPI table is keyed and replaced by: the local day, or a mine's shift-day.
-DAY_COLS = ("date_local", "shift_date", "prod_date")
+DIMENSIONS = ("mines", "washing_plants", "trucks", "charging_connectors", "charging_stations", "h2_stations")
 
 
-def _period_col(df: DataFrame, candidates: tuple[str, ...]) -> str:
-    for c in candidates:
-        if c in df.columns:
-            return c
-    raise ValueError(f"KPI output has none of the period columns {candidates}: {df.columns}")
-
-
-def gold_spec(name: str, df: DataFrame, period_col: str) -> TableSpec:
-    """Gold tables take the schema their transform produces (the transforms' final select is the contract)."""
-    return TableSpec(name=name, layer="gold", schema=df.schema, partition_cols=(period_col,))
+class UndeclaredTable(RuntimeError):
+    """The build was about to write a gold table the catalogue (schemas/gold.py) does not declare for it, or
+    rows whose schema is not the declared one."""
 
 
 @dataclass
@@ -69,6 +69,8 @@ class Inputs:
     def __init__(self, spark: SparkSession, settings: Settings):
         self.spark, self.settings = spark, settings
         self.ref = {name: read_reference(spark, name).cache() for name in REFERENCE}
+        # the dimension tables, opened once: every family of the build sees the same version of them
+        self.dims = {source: self.silver(source) for source in DIMENSIONS}
 
     def silver(self, source: str) -> DataFrame:
         return delta_tables.read_table(self.spark, SILVER[source], self.settings)
@@ -81,7 +83,7 @@ class Inputs:
 
     def gold(self, name: str, start: dt.date, end: dt.date) -> DataFrame:
         """Rows of a daily gold table written by this or an earlier build (``date_local`` in start..end)."""
-        table = delta_tables.read_existing(self.spark, TableSpec(name, "gold", None), self.settings)
+        table = delta_tables.read_existing(self.spark, gold.table(name).spec, self.settings)
         return table.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end)))
 
 
@@ -129,18 +131,294 @@ def write_reference_tables(spark: SparkSession, inputs: Inputs, settings: Settin
     return written
 
 
-def _replace(df: DataFrame, name: str, period_col: str, values: list[dt.date], settings: Settings,
-             result: BuildResult) -> DataFrame:
-    started = time.perf_counter()
-    spec = gold_spec(name, df, period_col)
-    # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with delta-rs,
-    # which spares each of the 21 tables a Spark write stage and a Spark Delta commit (about 10 s of a build)
-    rows = df.toArrow()
-    delta_tables.replace_rows(df.sparkSession, spec, rows, delta_tables.in_list_condition(period_col, [v.isoformat() for v in values]),
-                    settings, exact_columns=True)
-    result.tables[name] = rows.num_rows
-    result.step_s[name] = round(time.perf_counter() - started, 2)
-    return delta_tables.read_table(df.sparkSession, spec, settings).filter(F.col(period_col).isin(values))
+def declared_for_build(name: str) -> gold.GoldTable:
+    """The catalogue's declaration of a table this build writes; :class:`UndeclaredTable` otherwise."""
+    try:
+        table = gold.table(name)
+    except KeyError as exc:
+        raise UndeclaredTable(str(exc.args[0])) from None
+    if table.written_by != gold.KPI_BUILD:
+        raise UndeclaredTable(f"{name} is declared as written by {table.written_by}, not by the gold build")
+    return table
+
+
+@dataclass
+class GoldBuild:
+    """One build: its window (the local days rebuilt and their months), inputs, result, and the tables that
+    a family hands to the families that read them (``outputs``, filled as families finish)."""
+
+    spark: SparkSession
+    settings: Settings
+    inputs: Inputs
+    days: list[dt.date]
+    months: list[dt.date]
+    result: BuildResult
+    refresh_day_before: bool = True
+    outputs: dict[str, DataFrame] = field(default_factory=dict)
+
+    @property
+    def start(self) -> dt.date:
+        return self.days[0]
+
+    @property
+    def end(self) -> dt.date:
+        return self.days[-1]
+
+    @property
+    def month_first(self) -> dt.date:
+        return self.months[0]
+
+    @property
+    def month_last(self) -> dt.date:
+        return _month_end(self.months[-1])
+
+    def write(self, name: str, df: DataFrame, periods: list[dt.date] | None = None) -> DataFrame:
+        """Replace the rebuilt periods of gold table ``name`` with ``df`` (its schema must be the declared one);
+        returns the table's rows of those periods. ``periods``: the days or months replaced, by default the
+        build's days (daily tables) or months (monthly tables)."""
+        started = time.perf_counter()
+        table = declared_for_build(name)
+        wrong = table.schema_differences(df.schema)
+        if wrong:
+            raise UndeclaredTable(f"{name}: the transform's output differs from its declaration in "
+                                  f"schemas/gold.py: {'; '.join(wrong)}")
+        periods = periods or (self.months if table.monthly else self.days)
+        spec, period_col = table.spec, table.period_col
+        # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with
+        # delta-rs, which spares each table a Spark write stage and a Spark Delta commit
+        rows = df.toArrow()
+        delta_tables.replace_rows(self.spark, spec, rows,
+                                  delta_tables.in_list_condition(period_col, [v.isoformat() for v in periods]),
+                                  self.settings, exact_columns=True)
+        self.result.tables[name] = rows.num_rows
+        self.result.step_s[name] = round(time.perf_counter() - started, 2)
+        return delta_tables.read_table(self.spark, spec, self.settings).filter(F.col(period_col).isin(periods))
+
+
+# --- one function per KPI family ----------------------------------------------------------------------------
+# Each writes its family's tables and returns the frames other families read (by table name).
+
+def build_mine_energy(b: GoldBuild) -> dict[str, DataFrame]:
+    """Mine energy per tonne, graded against the standard in force on each graded date."""
+    inp, ref = b.inputs, b.inputs.ref
+    per_shift_day = partial(mine_energy.mine_energy_daily, mines=inp.dims["mines"],
+                            factors=ref["conversion_factors"], limits=ref["mine_energy_limits"])
+    b.write("gold_mine_energy_daily", per_shift_day(inp.events("mine_production", b.start, b.end)))
+    mine_monthly = b.write("gold_mine_energy_monthly", mine_energy.mine_energy_monthly(
+        per_shift_day(inp.events("mine_production", b.month_first, b.month_last)), limits=ref["mine_energy_limits"]))
+    b.write("gold_mine_energy_rollup_monthly", mine_energy.mine_energy_rollup(mine_monthly, period_col=MONTH_COL))
+    return {"gold_mine_energy_monthly": mine_monthly}
+
+
+def build_washing(b: GoldBuild) -> dict[str, DataFrame]:
+    """Washing per plant, its roll-up, and the raw-coal washing rate."""
+    inp, first, last = b.inputs, b.month_first, b.month_last
+    plants, limits = inp.dims["washing_plants"], inp.ref["washing_limits"]
+    per_plant_day = partial(washing.washing_daily, plants=plants,
+                            process_factors=inp.ref["washing_process_factors"], limits=limits)
+    b.write("gold_washing_daily", per_plant_day(inp.events("washing", b.start, b.end)))
+    washing_monthly = b.write("gold_washing_monthly", washing.washing_monthly(
+        per_plant_day(inp.events("washing", first, last)), limits=limits))
+    b.write("gold_washing_rollup_monthly", washing.washing_rollup(washing_monthly, period_col=MONTH_COL))
+    washing_rate = b.write("gold_raw_coal_washing_rate_monthly", washing.raw_coal_washing_rate(
+        inp.events("washing", first, last), plants=plants,
+        production=inp.events("mine_production", first, last), mines=inp.dims["mines"], period="month"))
+    return {"gold_washing_monthly": washing_monthly, "gold_raw_coal_washing_rate_monthly": washing_rate}
+
+
+def build_truck_energy(b: GoldBuild) -> dict[str, DataFrame]:
+    """Truck energy per truck-day and trips per ticket, for the rebuilt days and the day before them (its
+    last interval and a trip loaded before midnight end in the first rebuilt day). Telematics is read from
+    two days before (loaded state of early frames) plus each truck's first frame after the window (the next
+    frame of its last interval), so a day costs the same whatever the history. The month figures are summed
+    from the stored daily and trip rows."""
+    inp, start, end = b.inputs, b.start, b.end
+    trucks = inp.dims["trucks"]
+    te = inp.rules("truck_energy", end)
+    truck_days = ([start - dt.timedelta(days=1)] if b.refresh_day_before else []) + b.days
+    read_from, read_to = start - dt.timedelta(days=2), end + dt.timedelta(days=1)
+    tickets_window = inp.events("weighbridge", read_from, read_to)
+    # summed per truck-day and ticket inside the tasks: one row per truck-day and ticket is kept for both
+    # tables, not one per frame
+    sums = truck_energy.truck_interval_sums(
+        _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window, **te,
+    ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
+    try:
+        b.write("gold_truck_energy_daily", truck_energy.truck_energy_daily(
+            sums, tickets=inp.events("weighbridge", truck_days[0], end),
+            charging_sessions=inp.events("charging_sessions", truck_days[0], end)), truck_days)
+        b.write("gold_truck_trips", truck_energy.truck_trips(
+            sums, tickets=inp.events("weighbridge", truck_days[0], end)), truck_days)
+    finally:
+        sums.unpersist()
+    truck_daily_month = inp.gold("gold_truck_energy_daily", b.month_first, b.month_last)
+    # the battery-vs-grid cross-check runs with every build, per truck-month; its status counts are
+    # stored per fleet-month and in the build result
+    check = truck_energy.check_battery_vs_grid(
+        truck_daily_month, trucks=trucks, per_month=True, **inp.rules("battery_grid_check", end)).persist()
+    try:
+        counts = check.groupBy("check_status").agg(F.count(F.lit(1)).alias("truck_months")).collect()
+        b.result.battery_grid_check = {r["check_status"]: r["truck_months"] for r in counts}
+        b.write("gold_truck_energy_monthly", truck_energy.with_battery_grid_check(
+            truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"), check=check))
+    finally:
+        check.unpersist()
+    if b.result.battery_grid_check.get("outside_losses"):
+        log.warning("battery-vs-grid check: %s truck-month(s) outside the charging-loss band",
+                    b.result.battery_grid_check["outside_losses"])
+    return {"gold_truck_energy_daily": truck_daily_month,
+            "gold_truck_trips": inp.gold("gold_truck_trips", b.month_first, b.month_last)}
+
+
+def build_chain_energy(b: GoldBuild) -> dict[str, DataFrame]:
+    """Chain energy per delivered tonne, per shipment, from the mine, washing and truck families' tables."""
+    ref, out = b.inputs.ref, b.outputs
+    haulage = chain_energy.haulage_energy_by_mine(out["gold_truck_energy_daily"], trips=out["gold_truck_trips"],
+                                                  factors=ref["conversion_factors"])
+    per_shipment = chain_energy.chain_energy_per_shipment(
+        b.inputs.events("shipments", b.month_first, b.month_last),
+        mine_energy_monthly=out["gold_mine_energy_monthly"], washing_monthly=out["gold_washing_monthly"],
+        haulage_by_mine=haulage, factors=ref["conversion_factors"])
+    chain = b.write("gold_chain_energy_shipment", per_shipment)
+    b.write("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(
+        chain, mines=b.inputs.dims["mines"], period="month"))
+    return {}
+
+
+def _write_station_months(b: GoldBuild, daily: str, monthly: str, rollup: str, *,
+                          per_station: Callable[[DataFrame], DataFrame], roll_up: Callable[..., DataFrame]) -> None:
+    """A station family's month tables: per station from the month's stored daily rows (this build's days and
+    earlier builds'), then rolled up per company, banner and city."""
+    rows = b.write(monthly, per_station(b.inputs.gold(daily, b.month_first, b.month_last)))
+    b.write(rollup, roll_up(rows, period_col=MONTH_COL))
+
+
+def build_charging_utilisation(b: GoldBuild) -> dict[str, DataFrame]:
+    """Charging utilisation per connector-hour, connector-day, station-hour, station-day and station-month,
+    with company / banner / city roll-ups; charging losses need the truck family's truck-days."""
+    inp, start, end = b.inputs, b.start, b.end
+    stations = inp.dims["charging_stations"]
+    cu = inp.rules("charging_utilisation", end)
+    status = inp.events("connector_status", start - dt.timedelta(days=int(cu["status_lookback_days"])),
+                        end + dt.timedelta(days=1))
+    sessions = inp.events("charging_sessions", start - dt.timedelta(days=1), end)
+    c_hourly = charging_utilisation.charging_connector_hourly(
+        status, sessions=sessions, connectors=inp.dims["charging_connectors"], start_date=start,
+        end_date=end).persist()
+    try:
+        concurrency = charging_utilisation.peak_concurrency_hourly(status, start_date=start, end_date=end)
+        b.write("gold_charging_connector_hourly", c_hourly)
+        c_daily = charging_utilisation.charging_connector_daily(c_hourly, sessions=sessions, start_date=start,
+                                                                end_date=end)
+        b.write("gold_charging_connector_daily", c_daily)
+        b.write("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
+            c_hourly, concurrency=concurrency, stations=stations))
+        # charging losses need the truck-days (energy into the battery) of the rebuilt days
+        losses = charging_utilisation.station_charging_losses(
+            sessions.filter(F.col("event_date_local").between(F.lit(start), F.lit(end))),
+            truck_daily=b.outputs["gold_truck_energy_daily"].filter(F.col(DAY_COL).between(F.lit(start), F.lit(end))))
+        s_daily = b.write("gold_charging_station_daily", charging_utilisation.charging_station_daily(
+            c_daily, concurrency=concurrency, stations=stations, losses=losses))
+        b.write("gold_charging_rollup_daily", charging_utilisation.charging_rollup(s_daily, period_col=DAY_COL))
+    finally:
+        c_hourly.unpersist()
+    _write_station_months(b, "gold_charging_station_daily", "gold_charging_station_monthly",
+                          "gold_charging_rollup_monthly", per_station=charging_utilisation.charging_station_monthly,
+                          roll_up=charging_utilisation.charging_rollup)
+    return {}
+
+
+def build_h2_utilisation(b: GoldBuild) -> dict[str, DataFrame]:
+    """Hydrogen-station utilisation per station-day and station-month, with roll-ups."""
+    inp = b.inputs
+    h2_daily = b.write("gold_h2_station_daily", h2_utilisation.h2_station_daily(
+        inp.events("h2_fills", b.start, b.end), stations=inp.dims["h2_stations"], start_date=b.start,
+        end_date=b.end))
+    b.write("gold_h2_rollup_daily", h2_utilisation.h2_rollup(h2_daily, period_col=DAY_COL))
+    _write_station_months(b, "gold_h2_station_daily", "gold_h2_station_monthly", "gold_h2_rollup_monthly",
+                          per_station=h2_utilisation.h2_station_monthly, roll_up=h2_utilisation.h2_rollup)
+    return {}
+
+
+def build_rail_share(b: GoldBuild) -> dict[str, DataFrame]:
+    """Rail share beyond 500 km, per mine / company / banner / city and month."""
+    inp = b.inputs
+    rs = inp.rules("rail_share", b.end)
+    classified = rail_share.classify_shipments(
+        inp.events("shipments", b.month_first, b.month_last), long_haul_threshold_km=rs["long_haul_threshold_km"],
+        long_haul_bound_inclusive=rs["long_haul_bound_inclusive"],
+        multimodal_rail_min_km_share=rs["multimodal_rail_min_km_share"], rule_version=rs["rule_version"])
+    rail_monthly = b.write("gold_rail_share_monthly", rail_share.rail_share(
+        classified, mines=inp.dims["mines"], targets=inp.ref["plan_targets"], period="month"))
+    return {"gold_rail_share_monthly": rail_monthly}
+
+
+def build_targets(b: GoldBuild) -> dict[str, DataFrame]:
+    """Plan target tracking per month, from the washing rate and rail share of the other families."""
+    inp = b.inputs
+    pt = inp.rules("plan_targets", b.end)
+    tracking = None
+    for month in b.months:
+        values = targets.plan_target_values(
+            mines=inp.dims["mines"], mine_production=inp.silver("mine_production"),
+            washing_rate_monthly=b.outputs["gold_raw_coal_washing_rate_monthly"],
+            rail_share_monthly=b.outputs["gold_rail_share_monthly"], charging_stations=inp.dims["charging_stations"],
+            h2_stations=inp.dims["h2_stations"], month=month, mine_register=inp.ref["mine_register"],
+            new_mine_from_year=pt["new_mine_from_year"], rule_version=pt["rule_version"])
+        rows = targets.target_tracking(inp.ref["plan_targets"], values=values, month=month)
+        tracking = rows if tracking is None else tracking.unionByName(rows)
+    b.write("gold_target_tracking", tracking)
+    return {}
+
+
+@dataclass(frozen=True)
+class Family:
+    build: Callable[[GoldBuild], dict[str, DataFrame]]
+    needs: tuple[str, ...] = ()         # families whose tables it reads: it starts when they have finished
+
+
+# The builder of every KPI family of the catalogue (schemas/gold.py), in the order they start when ready:
+# the truck family first, the largest. Most of a small table's time is driver-side planning and its Delta
+# commit, which overlap well with another family's Spark tasks.
+FAMILIES: dict[str, Family] = {
+    "truck_energy": Family(build_truck_energy),
+    "mine_energy": Family(build_mine_energy),
+    "washing": Family(build_washing),
+    "rail_share": Family(build_rail_share),
+    "charging_utilisation": Family(build_charging_utilisation, needs=("truck_energy",)),
+    "h2_utilisation": Family(build_h2_utilisation),
+    "targets": Family(build_targets, needs=("washing", "rail_share")),
+    "chain_energy": Family(build_chain_energy, needs=("mine_energy", "washing", "truck_energy")),
+}
+
+
+def _build_family(b: GoldBuild, family: str) -> dict[str, DataFrame]:
+    scheduler_pool(b.spark, f"gold_{family}")   # each family's jobs share the cores fairly with the others'
+    return FAMILIES[family].build(b)
+
+
+def build_families(b: GoldBuild) -> None:
+    """Build every KPI family the catalogue declares for the gold build, side by side in
+    ``settings.gold_build_threads`` threads; a family starts once the families it reads have finished."""
+    declared = gold.families(gold.KPI_BUILD)
+    if set(declared) != set(FAMILIES):
+        raise UndeclaredTable(f"the catalogue's KPI families {sorted(declared)} and the build's "
+                              f"{sorted(FAMILIES)} differ")
+    pending, running, done = sorted(declared, key=list(FAMILIES).index), {}, set()   # the catalogue's, in start order
+    with ThreadPoolExecutor(max_workers=b.settings.gold_build_threads, thread_name_prefix="gold") as pool:
+        while pending or running:
+            for family in [f for f in pending if set(FAMILIES[f].needs) <= done]:
+                pending.remove(family)
+                running[pool.submit(_build_family, b, family)] = family
+            if not running:
+                raise RuntimeError(f"KPI families {pending} wait for each other")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                b.outputs.update(future.result())      # re-raises a family's error
+                done.add(running.pop(future))
+    missing = [t.name for t in gold.written_by(gold.KPI_BUILD) if t.name not in b.result.tables]
+    if missing:
+        raise UndeclaredTable(f"declared for the gold build but not written: {missing}")
 
 
 def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings | None = None, *,
@@ -151,170 +429,11 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     t0 = time.perf_counter()
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     months = _months(start, end)
-    m_start, m_end = months[0], _month_end(months[-1])
     result = BuildResult(days, months)
-    inp = Inputs(spark, settings)
-    result.reference_written = write_reference_tables(spark, inp, settings)
+    inputs = Inputs(spark, settings)
+    result.reference_written = write_reference_tables(spark, inputs, settings)
     result.step_s["reference_tables"] = round(time.perf_counter() - t0, 2)
-    ref = inp.ref
-    mines, plants, trucks = inp.silver("mines"), inp.silver("washing_plants"), inp.silver("trucks")
-    connectors, stations = inp.silver("charging_connectors"), inp.silver("charging_stations")
-    h2_stations = inp.silver("h2_stations")
-
-    def daily(name, df):
-        return _replace(df, name, _period_col(df, DAY_COLS), days, settings, result)
-
-    def monthly(name, df):
-        return _replace(df, name, _period_col(df, (MONTH_COL,)), months, settings, result)
-
-    # Eight KPI families. Those that do not depend on each other run side by side in threads: the
-    # tables are small except the truck family, so most of a table's time is driver-side planning and
-    # its Delta commit, which overlap well with another family's Spark tasks.
-
-    def mine_family():  # 1. mine energy per tonne, graded against the standard in force on each graded date
-        def mine_daily(first, last):
-            return mine_energy.mine_energy_daily(
-                inp.events("mine_production", first, last), mines=mines, factors=ref["conversion_factors"],
-                limits=ref["mine_energy_limits"])
-
-        daily("gold_mine_energy_daily", mine_daily(start, end))
-        mine_monthly = monthly("gold_mine_energy_monthly", mine_energy.mine_energy_monthly(
-            mine_daily(m_start, m_end), limits=ref["mine_energy_limits"]))
-        monthly("gold_mine_energy_rollup_monthly", mine_energy.mine_energy_rollup(mine_monthly, period_col=MONTH_COL))
-        return mine_monthly
-
-    def washing_family():  # 2. washing
-        def washing_daily(first, last):
-            return washing.washing_daily(
-                inp.events("washing", first, last), plants=plants, process_factors=ref["washing_process_factors"],
-                limits=ref["washing_limits"])
-
-        daily("gold_washing_daily", washing_daily(start, end))
-        washing_monthly = monthly("gold_washing_monthly", washing.washing_monthly(
-            washing_daily(m_start, m_end), limits=ref["washing_limits"]))
-        monthly("gold_washing_rollup_monthly", washing.washing_rollup(washing_monthly, period_col=MONTH_COL))
-        washing_rate = monthly("gold_raw_coal_washing_rate_monthly", washing.raw_coal_washing_rate(
-            inp.events("washing", m_start, m_end), plants=plants,
-            production=inp.events("mine_production", m_start, m_end), mines=mines, period="month"))
-        return washing_monthly, washing_rate
-
-    def truck_family():
-        # 3. truck energy per truck-day and trips per ticket, for the rebuilt days and the day before them
-        # (its last interval and a trip loaded before midnight end in the first rebuilt day). Telematics is
-        # read from two days before (loaded state of early frames) plus each truck's first frame after the
-        # window (the next frame of its last interval), so a day costs the same whatever the history. The
-        # month figures are summed from the stored daily and trip rows.
-        te = inp.rules("truck_energy", end)
-        truck_days = ([start - dt.timedelta(days=1)] if refresh_day_before else []) + days
-        read_from, read_to = start - dt.timedelta(days=2), end + dt.timedelta(days=1)
-        tickets_window = inp.events("weighbridge", read_from, read_to)
-        # summed per truck-day and ticket inside the tasks: one row per truck-day and ticket is kept for both
-        # tables, not one per frame
-        sums = truck_energy.truck_interval_sums(
-            _telematics_window(inp, read_from, read_to), trucks=trucks, tickets=tickets_window, **te,
-        ).filter(F.col(DAY_COL).between(F.lit(truck_days[0]), F.lit(end))).persist()
-        try:
-            _replace(truck_energy.truck_energy_daily(
-                sums, tickets=inp.events("weighbridge", truck_days[0], end),
-                charging_sessions=inp.events("charging_sessions", truck_days[0], end)),
-                "gold_truck_energy_daily", DAY_COL, truck_days, settings, result)
-            _replace(truck_energy.truck_trips(sums, tickets=inp.events("weighbridge", truck_days[0], end)),
-                     "gold_truck_trips", DAY_COL, truck_days, settings, result)
-        finally:
-            sums.unpersist()
-        truck_daily_month = inp.gold("gold_truck_energy_daily", m_start, m_end)
-        # the battery-vs-grid cross-check runs with every build, per truck-month; its status counts are
-        # stored per fleet-month and in the build result
-        check = truck_energy.check_battery_vs_grid(
-            truck_daily_month, trucks=trucks, per_month=True, **inp.rules("battery_grid_check", end)).persist()
-        try:
-            result.battery_grid_check = {r["check_status"]: r["truck_months"] for r in check.groupBy("check_status").agg(
-                F.count(F.lit(1)).alias("truck_months")).collect()}
-            monthly("gold_truck_energy_monthly", truck_energy.with_battery_grid_check(
-                truck_energy.truck_energy_monthly(truck_daily_month, grain="fleet"), check=check))
-        finally:
-            check.unpersist()
-        if result.battery_grid_check.get("outside_losses"):
-            log.warning("battery-vs-grid check: %s truck-month(s) outside the charging-loss band",
-                        result.battery_grid_check["outside_losses"])
-        return truck_daily_month, inp.gold("gold_truck_trips", m_start, m_end)
-
-    def chain_family(mine_monthly, washing_monthly, truck_daily_month, trips):
-        # 4. chain energy per delivered tonne, per shipment
-        haulage = chain_energy.haulage_energy_by_mine(truck_daily_month, trips=trips, factors=ref["conversion_factors"])
-        per_shipment = chain_energy.chain_energy_per_shipment(
-            inp.events("shipments", m_start, m_end), mine_energy_monthly=mine_monthly, washing_monthly=washing_monthly,
-            haulage_by_mine=haulage, factors=ref["conversion_factors"])
-        chain = monthly("gold_chain_energy_shipment", per_shipment)
-        monthly("gold_chain_energy_rollup_monthly", chain_energy.chain_energy_rollup(chain, mines=mines, period="month"))
-
-    def charging_family(truck):  # 5. charging utilisation (connector-hour, connector-day, station-day, roll-ups)
-        cu = inp.rules("charging_utilisation", end)
-        status = inp.events("connector_status", start - dt.timedelta(days=int(cu["status_lookback_days"])),
-                            end + dt.timedelta(days=1))
-        sessions = inp.events("charging_sessions", start - dt.timedelta(days=1), end)
-        c_hourly = charging_utilisation.charging_connector_hourly(
-            status, sessions=sessions, connectors=connectors, start_date=start, end_date=end).persist()
-        try:
-            concurrency = charging_utilisation.peak_concurrency_hourly(status, start_date=start, end_date=end)
-            daily("gold_charging_connector_hourly", c_hourly)
-            c_daily = charging_utilisation.charging_connector_daily(c_hourly, sessions=sessions, start_date=start,
-                                                                    end_date=end)
-            daily("gold_charging_connector_daily", c_daily)
-            daily("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
-                c_hourly, concurrency=concurrency, stations=stations))
-            # charging losses need the truck-days (energy into the battery) of the rebuilt days
-            truck_daily_month, _ = truck.result()
-            losses = charging_utilisation.station_charging_losses(
-                sessions.filter(F.col("event_date_local").between(F.lit(start), F.lit(end))),
-                truck_daily=truck_daily_month.filter(F.col(DAY_COL).between(F.lit(start), F.lit(end))))
-            s_daily = daily("gold_charging_station_daily", charging_utilisation.charging_station_daily(
-                c_daily, concurrency=concurrency, stations=stations, losses=losses))
-            daily("gold_charging_rollup_daily", charging_utilisation.charging_rollup(s_daily, period_col=DAY_COL))
-        finally:
-            c_hourly.unpersist()
-
-    def h2_family():  # 6. hydrogen stations
-        h2_daily = daily("gold_h2_station_daily", h2_utilisation.h2_station_daily(
-            inp.events("h2_fills", start, end), stations=h2_stations, start_date=start, end_date=end))
-        daily("gold_h2_rollup_daily", h2_utilisation.h2_rollup(h2_daily, period_col=DAY_COL))
-
-    def rail_family():  # 7. rail share beyond 500 km, per mine/company/banner/city and month
-        rs = inp.rules("rail_share", end)
-        classified = rail_share.classify_shipments(
-            inp.events("shipments", m_start, m_end), long_haul_threshold_km=rs["long_haul_threshold_km"],
-            long_haul_bound_inclusive=rs["long_haul_bound_inclusive"],
-            multimodal_rail_min_km_share=rs["multimodal_rail_min_km_share"], rule_version=rs["rule_version"])
-        return monthly("gold_rail_share_monthly", rail_share.rail_share(
-            classified, mines=mines, targets=ref["plan_targets"], period="month"))
-
-    def targets_family(washing_rate, rail_monthly):  # 8. target tracking, per month
-        tracking = None
-        pt = inp.rules("plan_targets", end)
-        for month in months:
-            values = targets.plan_target_values(
-                mines=mines, mine_production=inp.silver("mine_production"), washing_rate_monthly=washing_rate,
-                rail_share_monthly=rail_monthly, charging_stations=stations, h2_stations=h2_stations, month=month,
-                mine_register=ref["mine_register"], new_mine_from_year=pt["new_mine_from_year"],
-                rule_version=pt["rule_version"])
-            rows = targets.target_tracking(ref["plan_targets"], values=values, month=month)
-            tracking = rows if tracking is None else tracking.unionByName(rows)
-        monthly("gold_target_tracking", tracking)
-
-    def in_pool(family, *args):  # each family's jobs share the cores fairly with the others'
-        scheduler_pool(spark, f"gold_{family.__name__}")
-        return family(*args)
-
-    with ThreadPoolExecutor(max_workers=settings.gold_build_threads, thread_name_prefix="gold") as pool:
-        truck = pool.submit(in_pool, truck_family)   # the largest first
-        mine, wash = pool.submit(in_pool, mine_family), pool.submit(in_pool, washing_family)
-        rail = pool.submit(in_pool, rail_family)
-        others = [pool.submit(in_pool, charging_family, truck), pool.submit(in_pool, h2_family)]
-        washing_monthly, washing_rate = wash.result()
-        dependent = [pool.submit(in_pool, targets_family, washing_rate, rail.result()),
-                     pool.submit(in_pool, chain_family, mine.result(), washing_monthly, *truck.result())]
-        for future in others + dependent:
-            future.result()  # re-raises a family's error
+    build_families(GoldBuild(spark, settings, inputs, days, months, result, refresh_day_before))
     result.seconds = time.perf_counter() - t0
     log.info("gold build %s..%s: %s tables in %.1f s; battery-vs-grid check %s", start, end, len(result.tables),
              result.seconds, result.battery_grid_check)
@@ -413,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     record_build(spark, result, started_at)
     print(f"gold build {start}..{end} in {result.seconds:.1f} s")
     for name, rows in sorted(result.tables.items()):
-        print(f"  {name:<40}{rows:>8,} rows  {delta_tables.table_path(TableSpec(name, 'gold', T.StructType()))}")
+        print(f"  {name:<40}{rows:>8,} rows  {delta_tables.table_path(gold.table(name).spec)}")
 
 
 if __name__ == "__main__":

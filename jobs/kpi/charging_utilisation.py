@@ -273,18 +273,20 @@ def _per_connector_day(df: DataFrame) -> DataFrame:
 
 def charging_station_monthly(station_daily: DataFrame) -> DataFrame:
     """Per station and month from the daily rows. Columns: month_start, station_id, company_id, banner,
-    connector_days, <time sums>, sessions, <four pcts>, sessions_per_connector_day, kwh_per_connector_day,
-    peak_concurrent_charging (max of the days), definition_version."""
+    connectors (the most of any day of the month), connector_days, <time sums>, sessions, <four pcts>,
+    sessions_per_connector_day, kwh_per_connector_day, peak_concurrent_charging (max of the days),
+    definition_version."""
     d = station_daily.select("date_local", "station_id", "company_id", "banner", "connectors", *_TIME_SUMS, "sessions",
                              "peak_concurrent_charging", "definition_version")
     m = d.groupBy(month_start("date_local").alias("month_start"), "station_id", "company_id", "banner").agg(
-        F.sum("connectors").alias("connector_days"), *[F.sum(c).alias(c) for c in _TIME_SUMS],
+        F.max("connectors").alias("connectors"), F.sum("connectors").alias("connector_days"),
+        *[F.sum(c).alias(c) for c in _TIME_SUMS],
         F.sum("sessions").alias("sessions"), F.max("peak_concurrent_charging").alias("peak_concurrent_charging"),
         F.array_join(F.array_sort(F.collect_set("definition_version")), "+").alias("definition_version"),
     )
     return _per_connector_day(_with_pcts(m)).select(
-        "month_start", "station_id", "company_id", "banner", "connector_days", *_TIME_SUMS, "sessions", *_PCTS,
-        "sessions_per_connector_day", "kwh_per_connector_day", "peak_concurrent_charging", "definition_version",
+        "month_start", "station_id", "company_id", "banner", "connectors", "connector_days", *_TIME_SUMS, "sessions",
+        *_PCTS, "sessions_per_connector_day", "kwh_per_connector_day", "peak_concurrent_charging", "definition_version",
     )
 
 

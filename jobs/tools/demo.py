@@ -95,19 +95,17 @@ def print_kpis() -> None:
         return spark.read.format("delta").load(str(delta_tables.table_path(spec))) if delta_tables.table_exists(spec) else None
 
     tables = {n: gold(n) for n in ("gold_mine_energy_rollup_monthly", "gold_washing_rollup_monthly",
-                                   "gold_charging_rollup_daily", "gold_h2_rollup_daily", "gold_rail_share_monthly",
+                                   "gold_charging_rollup_monthly", "gold_h2_rollup_monthly", "gold_rail_share_monthly",
                                    "gold_truck_energy_monthly", "gold_target_tracking")}
     if tables["gold_mine_energy_rollup_monthly"] is None:
         print("\nNo gold tables yet.")
         return
     company = F.col("scope_level") == "company"
     mine = {r["scope_id"]: r for r in tables["gold_mine_energy_rollup_monthly"].filter(company).collect()}
-    charging = {r["scope_id"]: r for r in tables["gold_charging_rollup_daily"].filter(company).groupBy("scope_id").agg(
-        (F.sum("charging_s") / F.sum("calendar_s") * 100).alias("time_pct"),
-        (F.sum("energy_kwh") / F.sum("rated_capacity_kwh") * 100).alias("energy_pct"),
-        F.sum("energy_kwh").alias("kwh")).collect()}
-    h2 = {r["scope_id"]: r for r in tables["gold_h2_rollup_daily"].filter(company).groupBy("scope_id").agg(
-        (F.sum("h2_kg") / F.sum("nameplate_kg") * 100).alias("pct")).collect()}
+    month = max(r["month_start"] for r in mine.values())
+    in_month = company & (F.col("month_start") == F.lit(month))
+    charging = {r["scope_id"]: r for r in tables["gold_charging_rollup_monthly"].filter(in_month).collect()}
+    h2 = {r["scope_id"]: r for r in tables["gold_h2_rollup_monthly"].filter(in_month).collect()}
     rail = {r["scope_id"]: r for r in tables["gold_rail_share_monthly"].filter(company).collect()}
     fleet = tables["gold_truck_energy_monthly"].groupBy("company_id", "powertrain").agg(
         F.first("battery_kwh_per_100km").alias("bev"), F.first("h2_kg_per_100km").alias("fcev"),
@@ -120,7 +118,6 @@ def print_kpis() -> None:
     def fmt(v, spec=".1f"):
         return "-" if v is None else format(float(v), spec)
 
-    month = max(r["month_start"] for r in mine.values())
     print(f"\nKPI summary, month {month:%Y-%m} (gold tables under {settings.gold_root})")
     print(f"{'company':<8}{'mine kgce/t':>12}{'kWh/t':>8}{'charging time %':>16}{'energy %':>9}"
           f"{'H2 nameplate %':>15}{'BEV kWh/100km':>14}{'FCEV kg/100km':>14}{'rail >500km %':>14}{'target':>7}")
@@ -129,7 +126,8 @@ def print_kpis() -> None:
         p = per_100km.get(cid, {})
         target = "met" if r is not None and r["meets_target"] else ("gap" if r is not None else "-")
         print(f"{cid:<8}{fmt(m and m['energy_kgce_per_t'], '.3f'):>12}{fmt(m and m['electricity_kwh_per_t']):>8}"
-              f"{fmt(c and c['time_pct']):>16}{fmt(c and c['energy_pct']):>9}{fmt(h2.get(cid) and h2[cid]['pct']):>15}"
+              f"{fmt(c and c['time_based_utilisation_pct']):>16}{fmt(c and c['energy_based_utilisation_pct']):>9}"
+              f"{fmt(h2.get(cid) and h2[cid]['nameplate_utilisation_pct']):>15}"
               f"{fmt(p.get('BEV')):>14}{fmt(p.get('FCEV')):>14}{fmt(r and r['rail_share_tonnes_pct']):>14}{target:>7}")
     tracking = tables["gold_target_tracking"]
     if tracking is not None:

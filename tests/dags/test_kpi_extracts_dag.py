@@ -24,7 +24,8 @@ def _event(dag_id, logical_date):
 
 def test_months_from_kpi_monthly_runs_only():
     m = _module()
-    rail, mine = m.GOLD["gold_rail_share_monthly"], m.GOLD["gold_mine_energy_monthly"]
+    assets = importlib.import_module("assets")
+    rail, mine = assets.GOLD["gold_rail_share_monthly"], assets.GOLD["gold_mine_energy_monthly"]
     # kpi_monthly fires on the 1st, 06:00 local, and rebuilds the month before
     dec_1 = pendulum.datetime(2026, 12, 1, 6, tz="Asia/Shanghai")
     events = {rail: [_event("kpi_monthly", dec_1), _event("kpi_daily", dec_1)], mine: [_event("kpi_monthly", dec_1)]}

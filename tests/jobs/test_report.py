@@ -238,6 +238,36 @@ def test_rail_share_headline_equals_an_independent_computation_from_silver(spark
     assert checked >= 2
 
 
+def test_month_charging_occupancy_and_hydrogen_equal_sums_recomputed_from_the_finest_rows(
+        spark, report_lake, reports, tenants):
+    """A company's month of charging occupancy = Σ plugged-in s ÷ Σ calendar s over its connectors' hours
+    (gold_charging_connector_hourly), and its hydrogen = Σ kg of its stations' November fills (silver): the
+    report shows the monthly gold tables, which must agree with both."""
+    station_company = {r.station_id: r.company_id for r in delta_tables.read_table(
+        spark, SILVER["charging_stations"], report_lake).select("station_id", "company_id").collect()}
+    h2_company = {r.station_id: r.company_id for r in delta_tables.read_table(
+        spark, SILVER["h2_stations"], report_lake).select("station_id", "company_id").collect()}
+    hours = (spark.read.format("delta").load(str(report_lake.gold_root / "gold_charging_connector_hourly"))
+             .filter(F.col("date_local").between("2026-11-01", "2026-11-30"))
+             .groupBy("station_id").agg(F.sum("plugged_in_s").alias("plugged"), F.sum("calendar_s").alias("calendar"))
+             .collect())
+    fills = (delta_tables.read_table(spark, SILVER["h2_fills"], report_lake)
+             .filter(F.col("event_date_local").between("2026-11-01", "2026-11-30")).select("station_id", "h2_kg").collect())
+    checked = set()
+    for company_id in tenants:
+        plugged = sum(h.plugged for h in hours if station_company.get(h.station_id) == company_id)
+        calendar = sum(h.calendar for h in hours if station_company.get(h.station_id) == company_id)
+        h2_kg = sum(f.h2_kg for f in fills if h2_company.get(f.station_id) == company_id)
+        html = reports.company_files[company_id].read_text(encoding="utf-8")
+        if calendar:
+            assert kpi_value(html, "occupancy_pct") == f"{plugged / calendar * 100:,.1f}", company_id
+            checked.add("charging")
+        if h2_kg:
+            assert kpi_value(html, "h2_kg") == f"{h2_kg:,.1f}", company_id
+            checked.add("hydrogen")
+    assert checked == {"charging", "hydrogen"}
+
+
 def test_quality_counts_of_the_period_and_critical_failures(reports):
     html = reports.company_files["C01"].read_text(encoding="utf-8")
     counts = {k: int(v.replace(",", "")) for k, v in re.findall(r'<span data-quality="(\w+)">([\d,]+)</span>', html)}

@@ -8,7 +8,9 @@ that company. Banner and city roll-ups, plan targets and other companies' rows n
 report.
 
 Tables are read only through :mod:`jobs.platform.delta_tables` (``read_existing``), and only when they exist: a report is
-read-only and must not create an empty table in the lake (``read_table`` would).
+read-only and must not create an empty table in the lake (``read_table`` would). Gold tables are read only if the
+gold catalogue (``schemas/gold.py``) declares them for the reports; monthly figures come from the monthly gold
+tables as written by the build, never re-added here from daily rows.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from pyspark.sql import types as T
 
 from jobs.platform import delta_tables
 from jobs.platform.settings import Settings
-from schemas.gold_forecast import GOLD_CHARGING_FORECAST
+from schemas import gold
 from schemas.quality import QUALITY_RESULTS
 from schemas.tables import SILVER, TableSpec
 
@@ -36,13 +38,12 @@ CITY_SCOPE_ID = "ordos"
 COLLECT_THREADS = 4
 TREND_MONTHS = 12                   # rail-share trend: the report month and up to 11 before it
 # Gold tables whose rows say whether a month has data at all (table -> its day or month column).
-MONTH_EVIDENCE = {
-    "gold_mine_energy_daily": "shift_date",
-    "gold_washing_daily": "prod_date",
-    "gold_charging_station_daily": "date_local",
-    "gold_h2_station_daily": "date_local",
-    "gold_rail_share_monthly": "month_start",
-}
+MONTH_EVIDENCE = {name: gold.table(name).period_col for name in (
+    "gold_mine_energy_daily", "gold_washing_daily", "gold_charging_station_daily", "gold_h2_station_daily",
+    "gold_rail_share_monthly")}
+# Daily gold tables whose first and last day of the month are the report's data span.
+DAY_SPAN = {name: gold.table(name).period_col for name in (
+    "gold_mine_energy_daily", "gold_washing_daily", "gold_charging_station_daily", "gold_h2_station_daily")}
 
 
 class NoGoldData(RuntimeError):
@@ -62,9 +63,11 @@ def add_months(month: dt.date, n: int) -> dt.date:
 
 # --- reading ------------------------------------------------------------------------------------------
 def gold_spec(name: str) -> TableSpec:
-    """Gold KPI tables take their schema from their transform (jobs/kpi/build.py); only the location matters
-    here, and the table is read only when it exists, so the empty schema is never used to create one."""
-    return TableSpec(name=name, layer="gold", schema=T.StructType())
+    """The declared spec of a gold table the reports read (schemas/gold.py); any other name is an error."""
+    table = gold.table(name)
+    if not table.reports:
+        raise KeyError(f"{name} is not declared for the reports (schemas/gold.py: reports=True)")
+    return table.spec
 
 
 def read_if_exists(spark: SparkSession, spec: TableSpec, settings: Settings) -> DataFrame | None:
@@ -131,10 +134,10 @@ class MonthData:
     washing_rate: pd.DataFrame
     chain_rollup: pd.DataFrame
     rail: pd.DataFrame                      # scope rows for up to 12 months; mine rows carry company_id, banner
-    charging_rollup: pd.DataFrame           # month sums per company / banner / city (ratios of sums)
-    station_month: pd.DataFrame             # per station, the month's sums and percentages
+    charging_rollup: pd.DataFrame           # gold_charging_rollup_monthly: company / banner / city rows of the month
+    station_month: pd.DataFrame             # gold_charging_station_monthly, with status_unknown_pct
     heatmap: pd.DataFrame                   # station x weekday x local hour: occupancy over the month
-    h2_rollup: pd.DataFrame                 # month sums per company / banner / city
+    h2_rollup: pd.DataFrame                 # gold_h2_rollup_monthly: company / banner / city rows of the month
     fleet: pd.DataFrame                     # gold_truck_energy_monthly: company x powertrain
     targets: pd.DataFrame                   # gold_target_tracking (city; planners only)
     forecast: pd.DataFrame                  # the latest forecast run of the month, per station and hour
@@ -240,26 +243,10 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
                    # a cell whose whole time had no known connector status has no value (not 0 %)
                    .withColumn("occupancy_pct", F.when(F.col("status_unknown_s") < F.col("calendar_s"),
                                                        _pct("plugged_in_s", "calendar_s"))))
-    station_daily = _filter(lake.gold("gold_charging_station_daily"), between("date_local"))
-    station_month = None
-    if station_daily is not None:
-        station_month = _with_charging_pcts(station_daily.groupBy("station_id", "company_id", "banner").agg(
-            *_charging_sums(), F.max("connectors").alias("connectors"),
-            F.max("peak_concurrent_charging").alias("peak_concurrent_charging"),
-            F.concat_ws("+", F.array_sort(F.collect_set("definition_version"))).alias("definition_version")))
-    charging_rollup = _filter(lake.gold("gold_charging_rollup_daily"), between("date_local"))
-    if charging_rollup is not None:
-        charging_rollup = _with_charging_pcts(charging_rollup.groupBy("scope_level", "scope_id").agg(
-            *_charging_sums(), F.max("stations").alias("stations"),
-            F.max("max_station_peak_concurrent_charging").alias("max_station_peak_concurrent_charging"),
-            F.concat_ws("+", F.array_sort(F.collect_set("definition_version"))).alias("definition_version")))
-    h2_rollup = _filter(lake.gold("gold_h2_rollup_daily"), between("date_local"))
-    if h2_rollup is not None:
-        h2_rollup = (h2_rollup.groupBy("scope_level", "scope_id")
-                     .agg(F.max("stations").alias("stations"), F.sum("h2_kg").alias("h2_kg"),
-                          F.sum("nameplate_kg").alias("nameplate_kg"), F.sum("fills").alias("fills"),
-                          F.concat_ws("+", F.array_sort(F.collect_set("definition_version"))).alias("definition_version"))
-                     .withColumn("nameplate_utilisation_pct", _pct("h2_kg", "nameplate_kg")))
+    station_month = month_rows("gold_charging_station_monthly")
+    if station_month is not None:
+        # the share of connector time without a known status: how far the percentages are lower bounds
+        station_month = station_month.withColumn("status_unknown_pct", _pct("status_unknown_s", "calendar_s"))
 
     # Every result is small; most of the time goes to planning and starting one Spark job per frame, so the
     # jobs are submitted side by side (Spark schedules concurrent jobs from several threads).
@@ -276,10 +263,10 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
         "washing_rate": (month_rows("gold_raw_coal_washing_rate_monthly"), ["scope_level", "scope_id"]),
         "chain_rollup": (month_rows("gold_chain_energy_rollup_monthly"), ["scope_level", "scope_id"]),
         "rail": (rail, ["month_start", "scope_level", "scope_id", "company_id", "banner"]),
-        "charging_rollup": (charging_rollup, ["scope_level", "scope_id"]),
+        "charging_rollup": (month_rows("gold_charging_rollup_monthly"), ["scope_level", "scope_id"]),
         "station_month": (station_month, ["station_id", "company_id", "banner"]),
         "heatmap": (heatmap, ["station_id", "company_id", "banner", "weekday", "hour_local", "occupancy_pct"]),
-        "h2_rollup": (h2_rollup, ["scope_level", "scope_id"]),
+        "h2_rollup": (month_rows("gold_h2_rollup_monthly"), ["scope_level", "scope_id"]),
         "fleet": (month_rows("gold_truck_energy_monthly"), ["company_id", "powertrain"]),
         "targets": (month_rows("gold_target_tracking"), ["target_id"]),
     }
@@ -287,8 +274,7 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
     tasks["_forecast"] = lambda: _forecast(lake, first, last, stations_df, hourly)
     tasks["_quality"] = lambda: _quality(lake, first, last)
     spans = []
-    for name, c in (("gold_mine_energy_daily", "shift_date"), ("gold_washing_daily", "prod_date"),
-                    ("gold_charging_station_daily", "date_local"), ("gold_h2_station_daily", "date_local")):
+    for name, c in DAY_SPAN.items():
         rows = _filter(lake.gold(name), between(c))
         if rows is not None:
             spans.append(rows.agg(F.min(c).alias("lo"), F.max(c).alias("hi")))
@@ -326,21 +312,6 @@ def _pct(num: str, den: str):
     return F.when(F.col(den) > 0, F.col(num).cast("double") / F.col(den).cast("double") * 100.0)
 
 
-_CHARGING_SUMS = ("calendar_s", "status_unknown_s", "charging_s", "plugged_in_s", "fault_s", "energy_kwh",
-                  "rated_capacity_kwh", "sessions")
-
-
-def _charging_sums():
-    return [F.sum(c).alias(c) for c in _CHARGING_SUMS]
-
-
-def _with_charging_pcts(df: DataFrame) -> DataFrame:
-    """The month's percentages as ratios of the month's sums (never a mean of daily percentages)."""
-    return (df.withColumn("time_based_utilisation_pct", _pct("charging_s", "calendar_s"))
-            .withColumn("occupancy_pct", _pct("plugged_in_s", "calendar_s"))
-            .withColumn("status_unknown_pct", _pct("status_unknown_s", "calendar_s")))
-
-
 def _forecast(lake: Lake, first: dt.date, last: dt.date, stations: DataFrame | None,
               hourly: DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     """The latest forecast run issued in the month (``forecast_date_local`` in the month), with each
@@ -348,7 +319,7 @@ def _forecast(lake: Lake, first: dt.date, last: dt.date, stations: DataFrame | N
     cols = ["station_id", "company_id", "banner", "ts_local", "p10_kwh", "p50_kwh", "p90_kwh", "method",
             "model_version", "forecast_date_local", "issued_at"]
     empty = pd.DataFrame(columns=cols), pd.DataFrame(columns=["station_id", "ts_local", "energy_kwh"])
-    fc = lake.table(GOLD_CHARGING_FORECAST)
+    fc = lake.gold("gold_charging_forecast")
     if fc is None:
         return (*empty, False)
     log.info("reading the charging forecast")

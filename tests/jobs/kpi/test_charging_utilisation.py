@@ -161,8 +161,10 @@ def test_station_and_company_are_ratio_of_sums(data):
     c1 = data["company"][("company", "C1")]
     assert c1.stations == 2 and c1.time_based_utilisation_pct == pytest.approx(14400 / 345600 * 100)
     assert c1.max_station_peak_concurrent_charging == 2
-    # one-day month: same figures
-    assert data["monthly"]["ST1"].sessions_per_connector_day == pytest.approx(4 / 3)
+    # one-day month: same figures; 3 connectors on its one day = 3 connector-days
+    month = data["monthly"]["ST1"]
+    assert month.sessions_per_connector_day == pytest.approx(4 / 3)
+    assert (month.connectors, month.connector_days) == (3, 3)
 
 
 def test_charging_losses_per_station_day(data):
