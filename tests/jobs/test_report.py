@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.delivery.company_keys import company_key
 from jobs.delivery.report import data as report_data
 from jobs.delivery.report import job, render
@@ -84,8 +84,8 @@ def report_lake(spark, sample_gold_lake, tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("report")
     copied = copy_lake(sample_gold_lake[0], root / "lake")
     settings = Settings(lake_root=copied.lake_root, landing_root=copied.landing_root, delivery_root=root / "delivery")
-    assert not delta_tables.table_exists(GOLD_CHARGING_FORECAST, settings)       # the sample has neither: we add both
-    assert not delta_tables.table_exists(QUALITY_RESULTS, settings)
+    assert not delta_log.table_exists(GOLD_CHARGING_FORECAST, settings)       # the sample has neither: we add both
+    assert not delta_log.table_exists(QUALITY_RESULTS, settings)
     _add_forecast(spark, settings)
     delta_tables.append(spark.createDataFrame(QUALITY_ROWS, QUALITY_RESULTS.schema), QUALITY_RESULTS, settings)
     return settings
