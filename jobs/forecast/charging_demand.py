@@ -35,7 +35,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.platform.settings import Settings, get_settings
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.tables import INGESTED_FILES, SILVER
@@ -122,7 +122,7 @@ def table_version(spark: SparkSession, spec, settings: Settings | None = None) -
     """Current Delta version of a table (metadata only; jobs.platform.delta_tables has no such helper yet)."""
     from delta.tables import DeltaTable
 
-    path = delta_tables.ensure_table(spark, spec, settings)
+    path = delta_log.ensure_table(spark, spec, settings)
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
@@ -144,7 +144,7 @@ def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = Non
         raise RuntimeError(f"{spec.name} changed during every one of 5 reads")
     stations = _to_pandas(delta_tables.read_table(spark, SILVER["charging_connectors"], settings).transform(station_features))
     delivered = None
-    if delta_tables.table_exists(INGESTED_FILES, settings):       # a lake written by other means has no ingest log
+    if delta_log.table_exists(INGESTED_FILES, settings):       # a lake written by other means has no ingest log
         delivered = (delta_tables.read_table(spark, INGESTED_FILES, settings)
                      .filter((F.col("source") == "charging_sessions") & (F.col("landing_date") <= F.lit(as_of)))
                      .agg(F.max("landing_date")).first()[0])

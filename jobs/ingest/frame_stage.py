@@ -14,7 +14,7 @@ the shape of its table:
 Only a few count rows per file come back to Spark, and a 64-bit hash of each silver row's natural key, from
 which the driver finds the files that share a key with another file of the run (``files_sharing_keys``)
 without shuffling every key. Bronze files and the silver files of the other files can be committed as
-they are (``delta_tables.add_files``, ``delta_tables.add_files_to_empty``); the rest go through Spark's MERGE.
+they are (``delta_log.add_files``, ``delta_log.add_files_to_empty``); the rest go through Spark's MERGE.
 
 The staging folder is the run's own (``<lake>/_staging/telematics/<run id>``) and is removed when the
 run ends; a file a retried task writes again replaces its earlier attempt (the name is the file's
@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log
 from jobs.ingest.bronze import each_file, file_meta, landing_files
 from jobs.ingest.frames import BRONZE_FRAME_ARROW, frame_batches
 from jobs.ingest.landing import LandingFile
@@ -74,12 +74,12 @@ class StagedFrames:
     bronze: DataFrame
     bad: DataFrame              # typed rows that failed a check, + ``_errors``
     counts: list                # Rows of (file_sha256, _bad, event_date_local, n): typed rows, before dedupe
-    bronze_files: list[delta_tables.DataFile]   # the staged bronze files, ready for ``delta_tables.add_files``
-    silver_files: list[delta_tables.DataFile]   # the staged silver files (one per landing file and event day)
+    bronze_files: list[delta_log.DataFile]   # the staged bronze files, ready for ``delta_log.add_files``
+    silver_files: list[delta_log.DataFile]   # the staged silver files (one per landing file and event day)
     files_sharing_keys: set[str]      # checksums of the landing files that may share a key with another one
     rejected: dict[str, str] = field(default_factory=dict)   # checksum → why the whole file was rejected
 
-    def silver_rows(self, spark: SparkSession, files: list[delta_tables.DataFile]) -> DataFrame:
+    def silver_rows(self, spark: SparkSession, files: list[delta_log.DataFile]) -> DataFrame:
         """The rows of some staged silver files, with their event day from the folder name, as in the table."""
         paths = [str(f.path) for f in files]
         base = str(Path(paths[0]).parent.parent) if paths else None
@@ -155,12 +155,12 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
 SMALL_FILE_ROWS = 100_000   # staged silver files below this many rows are combined per event day
 
 
-def combine_small(files: list[delta_tables.DataFile], sharing: set[str], small_rows: int = SMALL_FILE_ROWS) -> list[delta_tables.DataFile]:
+def combine_small(files: list[delta_log.DataFile], sharing: set[str], small_rows: int = SMALL_FILE_ROWS) -> list[delta_log.DataFile]:
     """The staged silver files with those of fewer than ``small_rows`` rows combined into one file per
     event day, so that late and small deliveries do not leave the table many tiny files. Only files that
     share no key with another file are combined (their rows stay distinct); the combined file has no
     single landing file (``key_value`` None)."""
-    small: dict[str, list[delta_tables.DataFile]] = {}
+    small: dict[str, list[delta_log.DataFile]] = {}
     kept = []
     for f in files:
         if f.num_records < small_rows and f.key_value not in sharing:
@@ -221,12 +221,12 @@ def _footer_range(meta: pq.FileMetaData, column: str) -> tuple:
     return low, high, sum(g.null_count for g in groups if g is not None)
 
 
-def _bronze_data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> delta_tables.DataFile:
+def _bronze_data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> delta_log.DataFile:
     """A staged bronze file with the statistics the bronze table keeps (file, source file, record range),
     read from its Parquet footer. A file without rows has no record range; it is not committed."""
     meta = pq.read_metadata(path)
     low, high, _ = _footer_range(meta, "record_no")
-    return delta_tables.DataFile(
+    return delta_log.DataFile(
         path=path, partition_values={"landing_date": landing_date.isoformat()}, key_value=sha,
         num_records=meta.num_rows,
         min_values={"file_sha256": sha, "source_file": rel_path, "record_no": low},
@@ -235,13 +235,13 @@ def _bronze_data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str
     )
 
 
-def _silver_data_file(path: Path, event_day: dt.date, sha: str | None) -> delta_tables.DataFile:
+def _silver_data_file(path: Path, event_day: dt.date, sha: str | None) -> delta_log.DataFile:
     """A staged silver file with the statistics the silver table keeps (its natural key's columns)."""
     meta = pq.read_metadata(path)
     low, high, nulls = {}, {}, {}
     for column in _SILVER.stats_cols:
         low[column], high[column], nulls[column] = _footer_range(meta, column)
-    return delta_tables.DataFile(path=path, partition_values={_SILVER_PARTITION: event_day.isoformat()}, key_value=sha,
+    return delta_log.DataFile(path=path, partition_values={_SILVER_PARTITION: event_day.isoformat()}, key_value=sha,
                        num_records=meta.num_rows, min_values=low, max_values=high, null_count=nulls)
 
 

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.ingest.bronze import bronze_table
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
@@ -180,7 +180,7 @@ def merge_staged_silver(spark: SparkSession, staged: StagedFrames, spec: TableSp
     that is a few files on a daily run, and every file on a replay of days already ingested.
     """
     alone = [f for f in staged.silver_files if f.key_value not in staged.files_sharing_keys]
-    left = delta_tables.add_files_to_empty(spark, spec, alone, settings)
+    left = delta_log.add_files_to_empty(spark, spec, alone, settings)
     left_paths = {f.path for f in left}
     inserted = sum(f.num_records for f in alone if f.path not in left_paths)
     rest = [f for f in staged.silver_files if f.key_value in staged.files_sharing_keys] + left
@@ -270,8 +270,8 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
     notes per checksum, records per checksum)."""
     new_sha = [f.sha256 for f in files]
     # the conditions cover every new file, rejected ones too: rows an earlier run left for them are removed
-    sha_cond = delta_tables.in_list_condition("file_sha256", new_sha)
-    dates_cond = delta_tables.in_list_condition("landing_date", {f.landing_date.isoformat() for f in files})
+    sha_cond = delta_log.in_list_condition("file_sha256", new_sha)
+    dates_cond = delta_log.in_list_condition("landing_date", {f.landing_date.isoformat() for f in files})
     staged, notes = None, {}
     # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
     if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
@@ -284,7 +284,7 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
         stats = staged.counts
         with result.stage("bronze"):
             # staged files are committed as they are; through Spark only where that cannot be done safely
-            if not delta_tables.add_files(spark, BRONZE[source], staged.bronze_files, "file_sha256", settings):
+            if not delta_log.add_files(spark, BRONZE[source], staged.bronze_files, "file_sha256", settings):
                 delta_tables.replace_where(staged.bronze, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
     else:  # a few thousand rows: split here, typed by one Spark job, written through delta-rs
         with result.stage("bronze"):
@@ -293,7 +293,7 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
             notes = batch.notes
             bronze = batch.table
             if bronze.num_rows or _left_by_earlier_run(BRONZE[source], None, new_sha, settings):
-                delta_tables.replace_rows(spark, BRONZE[source], bronze, f"{dates_cond} AND {sha_cond}", settings)
+                delta_log.replace_rows(spark, BRONZE[source], bronze, f"{dates_cond} AND {sha_cond}", settings)
         # 2. typing; bad rows → quarantine (replaced per file)
         stats, checked = [], None
         if bronze.num_rows:
@@ -311,7 +311,7 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
         left_before = _left_by_earlier_run(QUARANTINE, source, new_sha, settings)
         if result.quarantined_rows or left_before:
             bad_rows = quarantine_rows(staged.bad).toArrow() if staged is not None else _quarantine_table(checked)
-            delta_tables.replace_rows(spark, QUARANTINE, bad_rows, q_cond, settings)
+            delta_log.replace_rows(spark, QUARANTINE, bad_rows, q_cond, settings)
 
     # 3. silver: dedupe within the batch, MERGE on the natural key over the touched partitions
     with result.stage("silver"):
@@ -322,7 +322,7 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
         if staged is not None:
             metrics = merge_staged_silver(spark, staged, silver_spec, settings)
         elif result.bronze_rows > result.quarantined_rows:
-            metrics = delta_tables.merge_rows(spark, silver_spec, checked.filter(pc.field("_latest")),
+            metrics = delta_log.merge_rows(spark, silver_spec, checked.filter(pc.field("_latest")),
                                     partition_values=partitions, settings=settings)
         else:   # nothing good to merge: no silver commit
             metrics = {"inserted": 0, "updated": 0}
@@ -335,7 +335,7 @@ def _left_by_earlier_run(spec: TableSpec, source: str | None, shas: list[str], s
     """Whether the table (its partition of ``source``) holds rows of some of these files (written by an
     earlier, interrupted run)."""
     partition = ("source", source) if source is not None else None
-    return bool(set(shas) & set(delta_tables.read_column(spec, "file_sha256", partition, settings)))
+    return bool(set(shas) & set(delta_log.read_column(spec, "file_sha256", partition, settings)))
 
 
 @dataclass
@@ -348,11 +348,11 @@ class _Split:
 def _ledger(source: str, settings: Settings) -> dict[str, tuple[str, str | None, set[str]]]:
     """The files ledger of one source: checksum → (status, reason, names delivered under). Read with
     delta-rs (no Spark job); a ledger of an earlier layout has no reason column."""
-    if not delta_tables.table_exists(INGESTED_FILES, settings):
+    if not delta_log.table_exists(INGESTED_FILES, settings):
         return {}
     from deltalake import DeltaTable as LogReader
 
-    log = LogReader(str(delta_tables.table_path(INGESTED_FILES, settings)))
+    log = LogReader(str(delta_log.table_path(INGESTED_FILES, settings)))
     columns = [c for c in ("file_sha256", "source_file", "status", "reason") if c in log.schema().to_arrow().names]
     rows = log.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
     ledger: dict[str, tuple[str, str | None, set[str]]] = {}
@@ -385,14 +385,14 @@ def _split_new(files: list[LandingFile], ledger: dict[str, tuple[str, str | None
 def _add_ledger_reason(settings: Settings) -> None:
     """A files ledger written before files could be rejected has no ``reason`` column: add it (a metadata
     commit; the old rows read null)."""
-    if not delta_tables.table_exists(INGESTED_FILES, settings):
+    if not delta_log.table_exists(INGESTED_FILES, settings):
         return
     from deltalake import DeltaTable as LogTable
     from deltalake.schema import Field as LogField
 
-    log = LogTable(str(delta_tables.table_path(INGESTED_FILES, settings)))
+    log = LogTable(str(delta_log.table_path(INGESTED_FILES, settings)))
     if "reason" not in [f.name for f in log.schema().fields]:
-        delta_tables.with_retry(lambda: LogTable(str(delta_tables.table_path(INGESTED_FILES, settings))).alter.add_columns(
+        delta_log.with_retry(lambda: LogTable(str(delta_log.table_path(INGESTED_FILES, settings))).alter.add_columns(
             [LogField("reason", "string", nullable=True)]))
 
 
@@ -409,14 +409,14 @@ def _record_files(spark, source, ingested, duplicate_files, rejected_files, reas
     _add_ledger_reason(settings)
     # the source as a literal confines the check to its partition: sources ingested side by side do not
     # conflict over the ledger
-    delta_tables.insert_missing(spark, INGESTED_FILES, rows, f"t.source = '{source}' AND t.source = s.source "
+    delta_log.insert_missing(spark, INGESTED_FILES, rows, f"t.source = '{source}' AND t.source = s.source "
                       "AND t.file_sha256 = s.file_sha256 AND t.source_file = s.source_file", settings)
 
 
 def _audit(spark, run_id, r: SourceResult, started_at, settings) -> None:
     row = (run_id, r.source, r.files_new, r.files_skipped, r.bronze_rows, r.quarantined_rows, r.duplicate_rows,
            r.silver_inserted, r.silver_updated, ",".join(r.event_dates), started_at, dt.datetime.now(dt.timezone.utc))
-    delta_tables.append_rows(spark, INGEST_AUDIT, [row], settings)
+    delta_log.append_rows(spark, INGEST_AUDIT, [row], settings)
 
 
 class IngestFailed(RuntimeError):

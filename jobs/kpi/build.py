@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_energy, rail_share, targets,
                       truck_energy, washing)
 from jobs.platform.session import scheduler_pool
@@ -122,10 +122,10 @@ def write_reference_tables(spark: SparkSession, inputs: Inputs, settings: Settin
     written = []
     for name, df in inputs.ref.items():
         spec = TableSpec(name=f"ref_{name}", layer="gold", schema=df.schema)
-        path, digest = str(delta_tables.table_path(spec, settings)), reference_digest(name)
-        if delta_tables.last_commit_metadata(spec, settings) == digest:
+        path, digest = str(delta_log.table_path(spec, settings)), reference_digest(name)
+        if delta_log.last_commit_metadata(spec, settings) == digest:
             continue
-        delta_tables.with_retry(lambda: df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        delta_log.with_retry(lambda: df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
                       .option("userMetadata", digest).save(path))
         written.append(name)
     return written
@@ -187,8 +187,8 @@ class GoldBuild:
         # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with
         # delta-rs, which spares each table a Spark write stage and a Spark Delta commit
         rows = df.toArrow()
-        delta_tables.replace_rows(self.spark, spec, rows,
-                                  delta_tables.in_list_condition(period_col, [v.isoformat() for v in periods]),
+        delta_log.replace_rows(self.spark, spec, rows,
+                                  delta_log.in_list_condition(period_col, [v.isoformat() for v in periods]),
                                   self.settings, exact_columns=True)
         self.result.tables[name] = rows.num_rows
         self.result.step_s[name] = round(time.perf_counter() - started, 2)
@@ -459,7 +459,7 @@ def record_blocked(spark: SparkSession, blocked: dict[dt.date, str], settings: S
         return
     now = dt.datetime.now(dt.timezone.utc)
     rows = [(day, now, reason[:4000]) for day, reason in sorted(blocked.items())]
-    delta_tables.append_rows(spark, KPI_BLOCKED_DAYS, rows, settings)  # delta-rs: safe beside any writer on S3 too
+    delta_log.append_rows(spark, KPI_BLOCKED_DAYS, rows, settings)  # delta-rs: safe beside any writer on S3 too
 
 
 def pending_blocked_days(spark: SparkSession, settings: Settings | None = None) -> set[dt.date]:
@@ -486,7 +486,7 @@ def contiguous_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 def record_build(spark: SparkSession, result: BuildResult, started_at: dt.datetime, settings: Settings | None = None) -> None:
     row = (started_at, dt.datetime.now(dt.timezone.utc), result.days[0], result.days[-1], len(result.tables),
            float(result.seconds))
-    delta_tables.append_rows(spark, KPI_BUILDS, [row], settings)
+    delta_log.append_rows(spark, KPI_BUILDS, [row], settings)
 
 
 def last_build_started_at(spark: SparkSession, settings: Settings | None = None) -> dt.datetime | None:
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
     record_build(spark, result, started_at)
     print(f"gold build {start}..{end} in {result.seconds:.1f} s")
     for name, rows in sorted(result.tables.items()):
-        print(f"  {name:<40}{rows:>8,} rows  {delta_tables.table_path(gold.table(name).spec)}")
+        print(f"  {name:<40}{rows:>8,} rows  {delta_log.table_path(gold.table(name).spec)}")
 
 
 if __name__ == "__main__":

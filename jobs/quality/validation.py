@@ -51,7 +51,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.platform.settings import Settings, get_settings
 from schemas.expectations import (
     CONTEXT_DAYS_BEFORE, CRITICAL, REFERENCES, SILVER_TABLES, Reference, SuiteParams, build_suite, derived_columns,
@@ -387,9 +387,9 @@ def write_results(spark: SparkSession, result: QualityResult, settings: Settings
     condition = f"table_name = {_sql_str(result.table)} AND run_id = {_sql_str(result.run_id)}"
     # through delta-rs: every ingest DAG writes this table, and on object storage only delta-rs commits
     # are safe against each other (docs/reliability.md)
-    path = str(delta_tables.ensure_table(spark, QUALITY_RESULTS, settings))
-    rows = delta_tables._rows_table(path, result_rows(result))
-    delta_tables.replace_rows(spark, QUALITY_RESULTS, rows, condition, settings)
+    path = str(delta_log.ensure_table(spark, QUALITY_RESULTS, settings))
+    rows = delta_log.rows_table(path, result_rows(result))
+    delta_log.replace_rows(spark, QUALITY_RESULTS, rows, condition, settings)
     _store_gx_result(result, results_dir_of(settings))
 
 
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             write_results(spark, result, settings)
         results.append(result)
     if not args.no_write:
-        print(f"Results: {delta_tables.table_path(QUALITY_RESULTS, settings)} (run_id {run_id})")
+        print(f"Results: {delta_log.table_path(QUALITY_RESULTS, settings)} (run_id {run_id})")
         print(f"Data Docs: {build_data_docs(settings=settings, results=results)}")
     failed = [r.table for r in results if not r.success]
     if failed:

@@ -29,19 +29,19 @@ def landing_window() -> tuple[str, str]:
 def init_lake() -> None:
     """Create every bronze, silver and ops table (empty, with its declared schema) so that DAGs started
     side by side only ever append to or MERGE into existing tables."""
-    from jobs.platform import delta_tables
+    from jobs.platform import delta_log
     from jobs.platform.session import get_spark
     from schemas.tables import BRONZE, INGEST_AUDIT, INGESTED_FILES, QUARANTINE, SILVER
 
     spark = get_spark("init")
     for spec in (*BRONZE.values(), *SILVER.values(), QUARANTINE, INGESTED_FILES, INGEST_AUDIT):
-        delta_tables.ensure_table(spark, spec)
+        delta_log.ensure_table(spark, spec)
 
 
 def print_summary() -> None:
     from pyspark.sql import functions as F
 
-    from jobs.platform import delta_tables
+    from jobs.platform import delta_log, delta_tables
     from jobs.platform.session import get_spark
     from schemas.tables import BRONZE, QUARANTINE, SILVER
 
@@ -53,15 +53,15 @@ def print_summary() -> None:
     print(f"{'source':<22}{'bronze rows':>12}{'silver rows':>12}{'quarantined':>12}  silver table")
     totals = [0, 0, 0]
     for source, spec in SILVER.items():
-        if not delta_tables.table_exists(spec):
+        if not delta_log.table_exists(spec):
             continue
         bronze_n = delta_tables.read_table(spark, BRONZE[source]).count()
         silver_n = delta_tables.read_table(spark, spec).count()
         q = quarantine.get(source, 0)
         totals = [totals[0] + bronze_n, totals[1] + silver_n, totals[2] + q]
-        print(f"{source:<22}{bronze_n:>12,}{silver_n:>12,}{q:>12,}  {delta_tables.table_path(spec)}")
+        print(f"{source:<22}{bronze_n:>12,}{silver_n:>12,}{q:>12,}  {delta_log.table_path(spec)}")
     print(f"{'total':<22}{totals[0]:>12,}{totals[1]:>12,}{totals[2]:>12,}")
-    print(f"Quarantine (reasons per row): {delta_tables.table_path(QUARANTINE)}")
+    print(f"Quarantine (reasons per row): {delta_log.table_path(QUARANTINE)}")
     print("\n".join(quality_lines(settings)))
 
 
@@ -83,7 +83,7 @@ def print_kpis() -> None:
     """Compact KPI summary per company: energy per tonne, utilisation, rail share vs target."""
     from pyspark.sql import functions as F
 
-    from jobs.platform import delta_tables
+    from jobs.platform import delta_log
     from jobs.platform.session import get_spark
     from schemas.tables import TableSpec
 
@@ -92,7 +92,7 @@ def print_kpis() -> None:
 
     def gold(name: str):
         spec = TableSpec(name, "gold", None)  # type: ignore[arg-type]
-        return spark.read.format("delta").load(str(delta_tables.table_path(spec))) if delta_tables.table_exists(spec) else None
+        return spark.read.format("delta").load(str(delta_log.table_path(spec))) if delta_log.table_exists(spec) else None
 
     tables = {n: gold(n) for n in ("gold_mine_energy_rollup_monthly", "gold_washing_rollup_monthly",
                                    "gold_charging_rollup_monthly", "gold_h2_rollup_monthly", "gold_rail_share_monthly",

@@ -53,43 +53,43 @@ def s3_lake(tmp_path_factory):
 
 def rows_both_ways(spark, settings):
     """The table's rows as Spark reads them (s3a) and as delta-rs reads them, as sorted tuples."""
-    from jobs.platform import delta_tables
+    from jobs.platform import delta_log, delta_tables
 
     by_spark = sorted((r.trip_id, r.energy_kwh, r.event_date) for r in delta_tables.read_existing(spark, SPEC, settings).collect())
-    table = delta_tables._log(str(delta_tables.table_path(SPEC, settings))).to_pyarrow_table()
+    table = delta_log.log_table(str(delta_log.table_path(SPEC, settings))).to_pyarrow_table()
     by_delta_rs = sorted((r["trip_id"], r["energy_kwh"], r["event_date"]) for r in table.to_pylist())
     assert by_spark == by_delta_rs
     return by_spark
 
 
 def test_every_write_path_on_the_bucket(s3_lake, tmp_path):
-    from jobs.platform import delta_tables
+    from jobs.platform import delta_log, delta_tables
     from jobs.platform.storage import S3Location
 
     spark, settings = s3_lake
-    assert delta_tables.table_path(SPEC, settings) == S3Location("lake", "test/silver/obj_trips")
-    assert not delta_tables.table_exists(SPEC, settings)
-    delta_tables.ensure_table(spark, SPEC, settings)                       # Spark commit, version 0
-    assert delta_tables.table_exists(SPEC, settings)
+    assert delta_log.table_path(SPEC, settings) == S3Location("lake", "test/silver/obj_trips")
+    assert not delta_log.table_exists(SPEC, settings)
+    delta_log.ensure_table(spark, SPEC, settings)                       # Spark commit, version 0
+    assert delta_log.table_exists(SPEC, settings)
     assert rows_both_ways(spark, settings) == []
 
-    delta_tables.append_rows(spark, SPEC, [("t1", 10.0, D1), ("t2", 20.0, D1)], settings)      # delta-rs append
+    delta_log.append_rows(spark, SPEC, [("t1", 10.0, D1), ("t2", 20.0, D1)], settings)      # delta-rs append
     assert rows_both_ways(spark, settings) == [("t1", 10.0, D1), ("t2", 20.0, D1)]
 
     # delta-rs replace by predicate: day D1 becomes t1 = 11.0 only
-    delta_tables.replace_rows(spark, SPEC, pa.table({"trip_id": ["t1"], "energy_kwh": [11.0], "event_date": [D1]}),
+    delta_log.replace_rows(spark, SPEC, pa.table({"trip_id": ["t1"], "energy_kwh": [11.0], "event_date": [D1]}),
                     "event_date = '2026-11-02'", settings)
     assert rows_both_ways(spark, settings) == [("t1", 11.0, D1)]
 
     # delta-rs MERGE on the natural key: t1 updated to 12.0, t3 inserted
-    delta_tables.merge_rows(spark, SPEC, pa.table({"trip_id": ["t1", "t3"], "energy_kwh": [12.0, 30.0],
+    delta_log.merge_rows(spark, SPEC, pa.table({"trip_id": ["t1", "t3"], "energy_kwh": [12.0, 30.0],
                                          "event_date": [D1, D2]}), settings=settings)
     assert rows_both_ways(spark, settings) == [("t1", 12.0, D1), ("t3", 30.0, D2)]
 
     # a staged Parquet file uploaded into the table prefix and committed by delta-rs (add_files)
     staged = tmp_path / "staged.parquet"
     pq.write_table(pa.table({"trip_id": ["t4", "t4b"], "energy_kwh": [40.0, 50.0]}), staged)
-    committed = delta_tables.add_files(spark, SPEC, [delta_tables.DataFile(staged, {"event_date": "2026-11-03"}, "t4", 2,
+    committed = delta_log.add_files(spark, SPEC, [delta_log.DataFile(staged, {"event_date": "2026-11-03"}, "t4", 2,
                                                        {"trip_id": "t4"}, {"trip_id": "t4b"}, {"trip_id": 0})],
                              "trip_id", settings)
     assert committed
@@ -108,4 +108,4 @@ def test_every_write_path_on_the_bucket(s3_lake, tmp_path):
     assert rows_both_ways(spark, settings) == [("t3", 30.0, D2), ("t4", 44.0, D2), ("t4b", 50.0, D2),
                                                ("t6", 60.0, D2), ("t7", 70.0, D1)]
     # 7 commits in one log, read through delta-rs: 0 create, 1 append, 2 replace, 3 merge, 4 add, 5-6 Spark
-    assert delta_tables._log(str(delta_tables.table_path(SPEC, settings))).version() == 6
+    assert delta_log.log_table(str(delta_log.table_path(SPEC, settings))).version() == 6

@@ -195,7 +195,7 @@ def comparable(spark, lake: Path, spec):
     since Spark's set operations refuse map columns."""
     from pyspark.sql import functions as F, types as T
 
-    from jobs.platform.delta_tables import table_path
+    from jobs.platform.delta_log import table_path
     from jobs.platform.settings import Settings
 
     df = spark.read.format("delta").load(str(table_path(spec, Settings(lake_root=lake, landing_root=SAMPLE))))

@@ -585,6 +585,28 @@ def test_build_context_holds_what_the_image_copies(dockerfile):
                     f"COPY {source}: excluded from the build context by Dockerfile.dockerignore"
 
 
+def test_the_image_gets_the_packages_data_files(dockerfile):
+    """Files beside the code that the code loads (the report's Jinja templates and style sheet, reference
+    CSVs) are copied with their package: a COPY of a folder holding them, and no ignore pattern drops them."""
+    import fnmatch
+
+    lines = [line.strip() for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    allowed = [line[1:].rstrip("/") for line in lines if line.startswith("!")]
+    excluded = [line for line in lines[1:] if not line.startswith("!")]
+    copied = [w for stage in dockerfile[1] for args in stage.all("COPY") if "--from=" not in args
+              for w in [w for w in shlex.split(args) if not w.startswith("--")][:-1]]
+    tracked = subprocess.run(["git", "ls-files", "jobs", "schemas", "models", "dags"], cwd=REPO, text=True,
+                             capture_output=True, check=True).stdout.split()
+    data_files = [f for f in tracked if not f.endswith(".py")]
+    assert "jobs/delivery/report/templates/report.html.j2" in data_files
+    for name in data_files:
+        assert any(name.startswith(c + "/") for c in copied), f"{name}: no COPY takes it into the image"
+        assert any(name.startswith(a + "/") for a in allowed), f"{name}: not in the build context"
+        dropped = [p for p in excluded if fnmatch.fnmatch(name, p.replace("**/", "*"))]
+        assert not dropped, f"{name}: left out of the build context by {dropped}"
+
+
 def test_the_lock_has_the_metadata_database_driver(compose):
     url = compose["services"]["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     driver = url.split("://")[0].split("+")[1]

@@ -59,3 +59,21 @@ def test_which_masters_are_local():
     assert is_local_master("local") and is_local_master("local[*]") and is_local_master("local[2]")
     assert not is_local_master("spark://127.0.0.1:7077")
     assert not is_local_master("yarn") and not is_local_master("k8s://https://10.0.0.1:6443")
+
+
+def test_the_report_templates_load_from_the_archive_alone(tmp_path):
+    """An executor imports the project from the zip: the report module finds its Jinja templates in it."""
+    import subprocess
+    import sys
+
+    archive = code_archive(Settings(_env_file=None, code_cache_dir=tmp_path / "cache"), root=REPO)
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"jobs/delivery/report/templates/report.html.j2", "jobs/delivery/report/templates/blocks.html.j2",
+            "jobs/delivery/report/templates/texts.html.j2", "jobs/delivery/report/templates/report.css"} <= names
+    probe = ("import sys; from jobs.delivery.report import render; "
+             "assert render.__file__.startswith(sys.argv[1]), render.__file__; "
+             "print(render.pill('<b>', 'good')); print(render.TEMPLATES.get_template('report.css').render()[:6])")
+    out = subprocess.run([sys.executable, "-c", probe, str(archive)], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(archive), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ['<span class="pill good">&lt;b&gt;</span>', ":root{"]

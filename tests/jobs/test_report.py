@@ -13,12 +13,13 @@ import datetime as dt
 import re
 import struct
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.delivery.company_keys import company_key
 from jobs.delivery.report import data as report_data
 from jobs.delivery.report import job, render
@@ -84,8 +85,8 @@ def report_lake(spark, sample_gold_lake, tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("report")
     copied = copy_lake(sample_gold_lake[0], root / "lake")
     settings = Settings(lake_root=copied.lake_root, landing_root=copied.landing_root, delivery_root=root / "delivery")
-    assert not delta_tables.table_exists(GOLD_CHARGING_FORECAST, settings)       # the sample has neither: we add both
-    assert not delta_tables.table_exists(QUALITY_RESULTS, settings)
+    assert not delta_log.table_exists(GOLD_CHARGING_FORECAST, settings)       # the sample has neither: we add both
+    assert not delta_log.table_exists(QUALITY_RESULTS, settings)
     _add_forecast(spark, settings)
     delta_tables.append(spark.createDataFrame(QUALITY_ROWS, QUALITY_RESULTS.schema), QUALITY_RESULTS, settings)
     return settings
@@ -299,6 +300,77 @@ def test_forecast_chart_for_the_station_with_a_forecast_and_a_clear_panel_elsewh
     absent = dataclasses.replace(month_data, forecast=month_data.forecast.iloc[0:0], forecast_table_exists=False)
     section = render.forecast_section(absent, render.ChartSink("test"))
     assert "No forecast available" in section.body and "does not exist" in section.body
+
+
+# --- hostile text from the data --------------------------------------------------------------------------
+HOSTILE_COMPANY = '<script>alert("c")</script> & =HYPERLINK("http://evil.example/x","click")'
+HOSTILE_MINE = "\"><img src=x onerror=alert(1)> 'M' =cmd|' /C calc'!A0"
+HOSTILE_BANNER = "</h2><style>body{display:none}</style>"
+VOID_TAGS = {"meta", "img", "br", "hr", "input", "link"}
+
+
+class Dom(HTMLParser):
+    """Every element of a page with its attributes and its text (descendants' text included), as a parser
+    that follows the HTML rules reads it."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict, str]] = []
+        self._open: list[list] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_TAGS:
+            self.elements.append((tag, dict(attrs), ""))
+        else:
+            self._open.append([tag, dict(attrs), ""])
+
+    def handle_endtag(self, tag):
+        while self._open:
+            name, attrs, text = self._open.pop()
+            self.elements.append((name, attrs, text))
+            if self._open:
+                self._open[-1][2] += text
+            if name == tag:
+                break
+
+    def handle_data(self, data):
+        if self._open:
+            self._open[-1][2] += data
+
+    def texts(self, tag: str) -> list[str]:
+        return [text for name, _, text in self.elements if name == tag]
+
+
+def test_hostile_names_in_the_data_are_shown_as_text_not_markup(month_data):
+    """A company, mine or banner name holding markup or a spreadsheet formula is escaped wherever it is
+    shown: the page gains no element, and the name reads back, character for character, as text."""
+    d = report_data.for_company(month_data, "C01")
+    d = dataclasses.replace(d, companies=d.companies.assign(company_name=HOSTILE_COMPANY),
+                            mines=d.mines.assign(mine_name=HOSTILE_MINE),
+                            mine_monthly=d.mine_monthly.assign(mine_name=HOSTILE_MINE))
+    html = render.company_report(d, company_id="C01", generated_at=GENERATED_AT, report_name="hostile")
+    for raw in (HOSTILE_COMPANY, HOSTILE_MINE, "<script", "<img src=x"):
+        assert raw not in html
+    dom = Dom(html)
+    assert dom.texts("title") == [f"{HOSTILE_COMPANY} · 2026-11 KPI report"]
+    assert dom.texts("h1") == [HOSTILE_COMPANY]
+    assert HOSTILE_MINE in dom.texts("td")                      # the mine table's name column
+    assert {name for name, _, _ in dom.elements} <= {
+        "html", "head", "meta", "title", "style", "body", "header", "div", "p", "h1", "dl", "dt", "dd", "span", "b",
+        "nav", "a", "main", "section", "h2", "h3", "figure", "img", "figcaption", "table", "thead", "tbody", "tr",
+        "th", "td", "strong", "em", "footer"}
+    assert dom.texts("style") and len(dom.texts("style")) == 1
+    assert all(a["src"].startswith("data:image/png;base64,") for name, a, _ in dom.elements if name == "img")
+
+    planners_data = dataclasses.replace(month_data, mines=month_data.mines.assign(banner=HOSTILE_BANNER))
+    planners = render.planners_report(planners_data, generated_at=GENERATED_AT, report_name="hostile")
+    assert HOSTILE_BANNER not in planners
+    dom = Dom(planners)
+    assert f"Banner: {HOSTILE_BANNER}" in dom.texts("h2")
+    assert f"Banner: {HOSTILE_BANNER}" in dom.texts("a")      # the table of contents
+    assert len(dom.texts("style")) == 1
 
 
 # --- bad input -----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from jobs.delivery import extracts, query
 from jobs.delivery.report import data as report_data
 from jobs.kpi import build as gold_build
 from jobs.kpi.build import BuildResult, GoldBuild, UndeclaredTable
-from jobs.platform import delta_tables
+from jobs.platform import delta_log
 from jobs.platform.settings import Settings
 from schemas import gold
 from schemas.reference_tables import REFERENCE
@@ -49,7 +49,7 @@ def test_every_built_table_has_its_declared_schema_partition_and_a_unique_key(sp
     settings, _ = sample_gold_lake
     for name in sorted(BUILT):
         table = gold.table(name)
-        path = delta_tables.table_path(table.spec, settings)
+        path = delta_log.table_path(table.spec, settings)
         assert _delta_schema(path) == table.schema, name
         df = spark.read.format("delta").load(str(path))
         from deltalake import DeltaTable
@@ -99,14 +99,14 @@ def test_a_transform_output_that_differs_from_its_declaration_stops_the_build(sp
     rows = change(_declared_rows(spark, "gold_h2_rollup_daily"))
     with pytest.raises(UndeclaredTable, match=message):
         one_day_build.write("gold_h2_rollup_daily", rows)
-    assert not delta_tables.table_exists(gold.table("gold_h2_rollup_daily").spec, one_day_build.settings)
+    assert not delta_log.table_exists(gold.table("gold_h2_rollup_daily").spec, one_day_build.settings)
 
 
 def test_rows_of_the_declared_schema_are_written_to_a_table_created_with_it(spark, one_day_build):
     written = one_day_build.write("gold_h2_rollup_daily", _declared_rows(spark, "gold_h2_rollup_daily"))
     table = gold.table("gold_h2_rollup_daily")
     assert written.count() == 1 and one_day_build.result.tables == {"gold_h2_rollup_daily": 1}
-    assert _delta_schema(delta_tables.table_path(table.spec, one_day_build.settings)) == table.schema
+    assert _delta_schema(delta_log.table_path(table.spec, one_day_build.settings)) == table.schema
 
 
 def test_each_family_function_writes_exactly_its_familys_declared_tables():

@@ -6,5 +6,6 @@ Output: ``<reports_root>/<yyyy-mm>/c_<16 hex>.html`` per company (hashed key, jo
 ``planners.html``. Each file opens offline: CSS inline, charts as embedded PNGs, no external URL.
 
 Modules: ``data`` (extract: Spark aggregation → small pandas frames; tenant scoping), ``charts``
-(matplotlib figures), ``render`` (HTML), ``job`` (orchestration and the command line). See docs/reports.md.
+(matplotlib figures), ``render`` (HTML from the Jinja templates in ``templates/``), ``job`` (orchestration
+and the command line). See docs/reports.md.
 """

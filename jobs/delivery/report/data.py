@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.platform.settings import Settings
 from schemas import gold
 from schemas.quality import QUALITY_RESULTS
@@ -71,7 +71,7 @@ def gold_spec(name: str) -> TableSpec:
 
 
 def read_if_exists(spark: SparkSession, spec: TableSpec, settings: Settings) -> DataFrame | None:
-    return delta_tables.read_existing(spark, spec, settings) if delta_tables.table_exists(spec, settings) else None
+    return delta_tables.read_existing(spark, spec, settings) if delta_log.table_exists(spec, settings) else None
 
 
 class Lake:

@@ -1,26 +1,36 @@
 """Transform: scoped month data → one self-contained HTML document (inline CSS, charts as data-URI PNGs).
 
-No template engine and no external resource: every string that comes from data goes through
-:func:`esc`, every chart is embedded, links are in-page anchors, except the planners' links to the
-lake's Data Docs pages (relative paths to local files). Numbers are rounded here, for
-display only (grades were decided exactly in gold).
+The markup is in Jinja templates beside this module (``templates/``: the page, its building blocks as
+macros, the captions that carry markup, the style sheet), rendered with autoescaping on: text from the
+data is passed as text and escaped by the template, and only the output of the templates' own macros
+(``Markup``) is inserted as it is. No external resource: every chart is embedded, links are in-page
+anchors, except the planners' links to the lake's Data Docs pages (relative paths to local files).
+Numbers are rounded here, for display only (grades were decided exactly in gold).
 """
 from __future__ import annotations
 
 import datetime as dt
-import html
+import functools
 import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from jobs.delivery.report import charts
 from jobs.delivery.report.charts import Chart
 from jobs.delivery.report.data import CITY_SCOPE_ID, MonthData, company_name, for_banner, versions
 
 log = logging.getLogger(__name__)
+
+# Loaded from the package (also from the executors' code zip); block tags on their own lines leave no
+# white space, and an included file (the style sheet) keeps its last line break.
+TEMPLATES = Environment(loader=PackageLoader("jobs.delivery.report", "templates"), autoescape=True,
+                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                        keep_trailing_newline=True)
 
 GRADE_CLASS = {"level_1": "good", "level_2": "warn", "level_3": "bad", "above_limit": "bad"}
 MAX_FAILURES_LISTED = 50
@@ -38,8 +48,29 @@ VERSION_LABELS = {
 }
 
 
-def esc(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+@functools.cache
+def _macros(template: str):
+    return TEMPLATES.get_template(template).module
+
+
+def blocks():
+    """The page's building blocks (templates/blocks.html.j2) as callables; each returns Markup."""
+    return _macros("blocks.html.j2")
+
+
+def texts():
+    """The captions, leads and subtitles that carry markup (templates/texts.html.j2)."""
+    return _macros("texts.html.j2")
+
+
+def text(value) -> str:
+    """A value shown as text (the template escapes it); missing shows as nothing."""
+    return "" if value is None else str(value)
+
+
+def join(parts: Iterable[str]) -> Markup:
+    """Concatenated fragments: Markup stays as it is, plain text is escaped."""
+    return Markup("").join(parts)
 
 
 def is_missing(v) -> bool:
@@ -53,11 +84,11 @@ def num(v, digits: int = 1) -> str:
     return f"{float(v):,.{digits}f}"
 
 
-def pill(text: str, cls: str = "neutral") -> str:
-    return f'<span class="pill {esc(cls)}">{esc(text)}</span>'
+def pill(label: str, cls: str = "neutral") -> Markup:
+    return blocks().pill(label, cls)
 
 
-def grade_pill(grade) -> str:
+def grade_pill(grade) -> Markup:
     if is_missing(grade):
         return pill("no grade")
     return pill(str(grade).replace("_", " "), GRADE_CLASS.get(str(grade), "neutral"))
@@ -74,13 +105,11 @@ def first_row(df: pd.DataFrame, **equals) -> dict:
 class Section:
     anchor: str
     title: str
-    body: str
-    lead: str = ""
+    body: Markup
+    lead: str | Markup = ""
 
-    def html(self) -> str:
-        lead = f'<p class="lead">{self.lead}</p>' if self.lead else ""
-        return (f'<section class="card" id="{esc(self.anchor)}"><h2>{esc(self.title)}</h2>{lead}'
-                f'{self.body}</section>')
+    def html(self) -> Markup:
+        return blocks().section(self)
 
 
 class ChartSink:
@@ -90,34 +119,27 @@ class ChartSink:
         self.report = report
         self.count = 0
 
-    def figure(self, chart: Chart | None, *, empty_title: str, empty_text: str, kind: str) -> str:
+    def figure(self, chart: Chart | None, *, empty_title: str, empty_text: str, kind: str) -> Markup:
         if chart is None:
             return empty_panel(kind, empty_title, empty_text)
         self.count += 1
         log.info("report %s: chart %d %s: %s", self.report, self.count, chart.kind, chart.title)
         alt = f"{chart.title}. Plotted: {', '.join(chart.entities)}" if chart.entities else chart.title
-        return (f'<figure class="chart" data-chart="{esc(chart.kind)}" data-entities="{esc(" ".join(chart.entities))}">'
-                f'<img src="data:image/png;base64,{chart.png_base64}" alt="{esc(alt)}">'
-                f'<figcaption>{chart.caption}</figcaption></figure>')
+        return blocks().figure(chart.kind, chart.entities, chart.png_base64, alt, chart.caption)
 
 
-def empty_panel(kind: str, title: str, text: str) -> str:
-    return (f'<div class="empty" data-empty="{esc(kind)}"><strong>{esc(title)}</strong>'
-            f'<p>{text}</p></div>')
+def empty_panel(kind: str, title: str, message: str) -> Markup:
+    return blocks().empty_panel(kind, title, message)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Sequence[int] = (), cls: str = "") -> str:
-    """Cells are already-escaped HTML; ``numeric`` columns are right-aligned."""
-    head = "".join(f'<th class="{"num" if i in numeric else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"num" if i in numeric else ""}">{c}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
-    return (f'<div class="table-wrap"><table class="{esc(cls)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Sequence[int] = (), cls: str = "") -> Markup:
+    """Cells are text (escaped) or Markup; ``numeric`` columns are right-aligned."""
+    return blocks().table(list(headers), [list(r) for r in rows], list(numeric), cls)
 
 
-def kpi_cell(key: str, value, digits: int) -> str:
+def kpi_cell(key: str, value, digits: int) -> Markup:
     """A headline value, tagged with the KPI column it comes from (tests and readers can find it)."""
-    return f'<span data-kpi="{esc(key)}">{num(value, digits)}</span>'
+    return blocks().kpi(key, num(value, digits))
 
 
 # --- sections shared by both reports -------------------------------------------------------------------
@@ -128,11 +150,8 @@ def mine_energy_section(d: MonthData, sink: ChartSink, *, anchor: str = "mine-en
         rows = d.mine_daily[d.mine_daily["mine_type"] == mine_type]
         standards = ", ".join(sorted(rows["standard"].dropna().unique())) or "no standard in force"
         basis = ", ".join(sorted(rows["electricity_basis"].dropna().unique()))
-        review = " Limits flagged for review (<em>needs_review</em>)." if rows["limits_need_review"].fillna(False).any() else ""
-        caption = (f"Comprehensive energy per tonne of raw coal (<b>kgce/t</b>) per mine and shift-day, electricity on the "
-                   f"<b>{esc(basis)}</b> basis. Dashed lines: the maximum of levels 1 / 2 / 3 of <b>{esc(standards)}</b> "
-                   f"for {esc(mine_type.replace('_', '-'))} mines in force on each day (level 1 is the most advanced); "
-                   f"correction factors k1–k5 not applied.{review}")
+        review = bool(rows["limits_need_review"].fillna(False).any())
+        caption = texts().mine_energy_caption(basis, standards, mine_type.replace("_", "-"), review)
         chart = charts.level_trend(
             rows, kind="energy_trend", date_col="shift_date", value_col="energy_kgce_per_t",
             numerator_col="energy_kgce", denominator_col="raw_coal_t",
@@ -141,19 +160,19 @@ def mine_energy_section(d: MonthData, sink: ChartSink, *, anchor: str = "mine-en
             title=f"Energy per tonne, {mine_type.replace('_', '-')} mines", ylabel="energy per tonne (kgce/t)",
             unit="kgce/t", caption=caption)
         figures.append(sink.figure(chart, kind="energy_trend", empty_title="No energy data",
-                                   empty_text=f"No {esc(mine_type)} mine reported energy and output this month."))
+                                   empty_text=f"No {mine_type} mine reported energy and output this month."))
     if not figures:
         figures.append(empty_panel("energy_trend", "No mine production this month",
                                    "No mine energy rows in gold_mine_energy_daily for this period."))
     m = d.mine_monthly.sort_values(["banner", "mine_id"]) if len(d.mine_monthly) else d.mine_monthly
-    rows = [[esc(r.get("mine_id")), esc(r.get("mine_name")), esc(str(r.get("mine_type", "")).replace("_", "-")),
-             esc(r.get("banner")), num(r.get("raw_coal_t"), 0), num(r.get("energy_kgce_per_t"), 2),
+    rows = [[text(r.get("mine_id")), text(r.get("mine_name")), str(r.get("mine_type", "")).replace("_", "-"),
+             text(r.get("banner")), num(r.get("raw_coal_t"), 0), num(r.get("energy_kgce_per_t"), 2),
              num(r.get("electricity_kwh_per_t"), 2), grade_pill(r.get("grade")),
-             f'<span class="nowrap">{esc(r.get("standard"))}</span>']
+             blocks().nowrap(text(r.get("standard")))]
             for r in m.to_dict("records")]
     tbl = table(["Mine", "Name", "Type", "Banner", "Raw coal (t)", "Energy (kgce/t)", "Electricity (kWh/t)",
                  "Grade (month)", "Standard"], rows, numeric=(4, 5, 6)) if rows else ""
-    return Section(anchor, heading or "Mine energy per tonne vs GB 29445 levels", "".join(figures) + tbl,
+    return Section(anchor, heading or "Mine energy per tonne vs GB 29445 levels", join([*figures, tbl]),
                    "Month grade per mine = the level whose limit the month's energy does not exceed, decided exactly "
                    "in gold (numerator ≤ limit × tonnes).")
 
@@ -164,27 +183,25 @@ def washing_section(d: MonthData, sink: ChartSink, *, anchor: str = "washing", h
     for coal_type in sorted(w["coal_type"].dropna().unique()) if len(w) else []:
         rows = w[w["coal_type"] == coal_type]
         standards = ", ".join(sorted(rows["standard"].dropna().unique())) or "no standard in force"
-        caption = (f"Washing electricity per tonne of raw coal fed, corrected by the process factor k of GB 29446-2019 "
-                   f"(e = E × k ÷ raw coal fed, <b>kWh/t</b>), per plant and production day. Dashed lines: the maximum of "
-                   f"levels 1 / 2 / 3 of <b>{esc(standards)}</b> for {esc(coal_type)} coal. Days without feed have no value.")
         chart = charts.level_trend(
             rows, kind="washing_trend", date_col="prod_date", value_col="gb29446_electricity_kwh_per_t",
             numerator_col="corrected_electricity_kwh", denominator_col="raw_coal_fed_t",
             level_cols=("level_1_max_kwh_per_t", "level_2_max_kwh_per_t", "level_3_max_kwh_per_t"),
             entity_col="plant_id", label_col="plant_name", title=f"Washing electricity per tonne, {coal_type} coal",
-            ylabel="electricity per tonne fed (kWh/t)", unit="kWh/t", caption=caption)
+            ylabel="electricity per tonne fed (kWh/t)", unit="kWh/t",
+            caption=texts().washing_caption(standards, coal_type))
         figures.append(sink.figure(chart, kind="washing_trend", empty_title="No washing data",
-                                   empty_text=f"No {esc(coal_type)} plant fed raw coal this month."))
+                                   empty_text=f"No {coal_type} plant fed raw coal this month."))
     if not figures:
         figures.append(empty_panel("washing_trend", "No washing plant data this month",
                                    "No rows in gold_washing_daily for this period."))
     m = d.washing_monthly.sort_values(["plant_id"]) if len(d.washing_monthly) else d.washing_monthly
-    rows = [[esc(r.get("plant_id")), esc(r.get("plant_name")), esc(r.get("coal_type")), esc(r.get("process")),
+    rows = [[text(r.get("plant_id")), text(r.get("plant_name")), text(r.get("coal_type")), text(r.get("process")),
              num(r.get("raw_coal_fed_t"), 0), num(r.get("gb29446_electricity_kwh_per_t"), 2), num(r.get("yield_pct"), 1),
              grade_pill(r.get("grade"))] for r in m.to_dict("records")]
     tbl = table(["Plant", "Name", "Coal", "Process", "Raw coal fed (t)", "GB 29446 e (kWh/t)", "Yield (%)",
                  "Grade (month)"], rows, numeric=(4, 5, 6)) if rows else ""
-    return Section(anchor, heading or "Washing electricity per tonne vs GB 29446 levels", "".join(figures) + tbl)
+    return Section(anchor, heading or "Washing electricity per tonne vs GB 29446 levels", join([*figures, tbl]))
 
 
 def charging_section(d: MonthData, sink: ChartSink, *, anchor: str = "charging", heading: str | None = None) -> Section:
@@ -192,23 +209,18 @@ def charging_section(d: MonthData, sink: ChartSink, *, anchor: str = "charging",
     names = dict(zip(d.stations["station_id"], d.stations["station_name"]))
     stations = [(sid, str(names.get(sid) or sid)) for sid in sorted(d.heatmap["station_id"].dropna().unique())]
     unknown = st["status_unknown_pct"].max() if "status_unknown_pct" in st and len(st) else None
-    unknown_note = (f" Up to {num(unknown, 1)} % of a station's connector time had no known status (before its first "
-                    f"status event): the values are lower bounds." if not is_missing(unknown) and unknown > 0 else "")
-    caption = ("<b>Occupancy</b> = plugged-in time ÷ calendar time (T/CEC 102 status 2 + 3), in <b>%</b>, per weekday "
-               "and local hour, as the ratio of the month's sums over all connectors of the station; grey = no data "
-               "(no known status) for that weekday and hour. Time-based utilisation (charging only) is in the table."
-               + unknown_note)
+    caption = texts().charging_caption(num(unknown, 1) if not is_missing(unknown) and unknown > 0 else None)
     chart = charts.occupancy_heatmaps(d.heatmap, stations=stations, title="Charging occupancy by weekday and hour",
                                       caption=caption)
     fig = sink.figure(chart, kind="heatmap", empty_title="No charging station data",
                       empty_text="No rows in gold_charging_station_hourly for these stations this month.")
-    rows = [[esc(r.get("station_id")), esc(names.get(r.get("station_id"), "")), esc(r.get("banner")),
+    rows = [[text(r.get("station_id")), text(names.get(r.get("station_id"), "")), text(r.get("banner")),
              num(r.get("connectors"), 0), num(r.get("occupancy_pct"), 1), num(r.get("time_based_utilisation_pct"), 1),
              num(r.get("energy_kwh"), 0), num(r.get("sessions"), 0), num(r.get("peak_concurrent_charging"), 0)]
             for r in st.to_dict("records")]
     tbl = table(["Station", "Name", "Banner", "Connectors", "Occupancy (%)", "Time-based utilisation (%)",
                  "Energy (kWh)", "Sessions", "Peak concurrent"], rows, numeric=(3, 4, 5, 6, 7, 8)) if rows else ""
-    return Section(anchor, heading or "Charging station utilisation", fig + tbl)
+    return Section(anchor, heading or "Charging station utilisation", join([fig, tbl]))
 
 
 def forecast_section(d: MonthData, sink: ChartSink, *, anchor: str = "forecast", heading: str | None = None) -> Section:
@@ -217,22 +229,19 @@ def forecast_section(d: MonthData, sink: ChartSink, *, anchor: str = "forecast",
         why = ("the forecast table gold_charging_forecast does not exist yet" if not d.forecast_table_exists
                else "no forecast run in this month covers these stations")
         body = empty_panel("forecast", "No forecast available",
-                           f"No charging forecast to show: {esc(why)}. The forecast_charging_demand DAG writes one run "
+                           f"No charging forecast to show: {why}. The forecast_charging_demand DAG writes one run "
                            "per day once stations have session history.")
         return Section(anchor, heading or "Charging energy forecast", body)
     run = fc.iloc[0]
     names = dict(zip(d.stations["station_id"], d.stations["station_name"]))
     stations = [(sid, str(names.get(sid) or sid)) for sid in sorted(fc["station_id"].dropna().unique())]
     methods = ", ".join(sorted(fc["method"].dropna().unique()))
-    caption = (f"Hourly charging energy (<b>kWh per hour</b>) forecast by run <b>{esc(run['forecast_date_local'])}</b> "
-               f"(the latest of the month; model {esc(run['model_version'])}, method {esc(methods)}) for the 168 hours "
-               "after that day's local midnight. Line: P50 (median); band: P10–P90 (80 % interval); dots: actual "
-               "energy where gold already has the hour.")
+    caption = texts().forecast_caption(text(run["forecast_date_local"]), text(run["model_version"]), methods)
     chart = charts.forecast_bands(fc, d.forecast_actual, stations=stations, title="Charging energy forecast, next 7 days",
                                   caption=caption)
     body = sink.figure(chart, kind="forecast", empty_title="No forecast available", empty_text="No forecast rows.")
     totals = fc.groupby("station_id")[["p50_kwh"]].sum()
-    rows = [[esc(sid), esc(names.get(sid, "")), num(totals.loc[sid, "p50_kwh"], 0)] for sid in totals.index]
+    rows = [[text(sid), text(names.get(sid, "")), num(totals.loc[sid, "p50_kwh"], 0)] for sid in totals.index]
     body += table(["Station", "Name", "Forecast P50, 168 h (kWh)"], rows, numeric=(2,))
     return Section(anchor, heading or "Charging energy forecast", body)
 
@@ -245,7 +254,7 @@ def fleet_section(d: MonthData, *, with_company: bool) -> Section:
             ("diesel_l_per_100km", "Diesel (L/100 km)", 1), ("integration_coverage_pct", "Telematics coverage (%)", 1)]
     if with_company:
         cols.insert(0, ("company_id", "Company", None))
-    rows = [[esc(r.get(c)) if digits is None else
+    rows = [[text(r.get(c)) if digits is None else
              num(r.get(c), digits) if FLEET_RELEVANT.get(c, r.get("powertrain")) == r.get("powertrain") else "–"
              for c, _, digits in cols] for r in f.to_dict("records")]
     if not rows:
@@ -270,28 +279,22 @@ class DocsLink:
 DOCS_STATUS_CLASS = {"passed": "good", "passed with warnings": "warn", "failed": "bad"}
 
 
-def data_docs_links(links: Sequence[DocsLink]) -> str:
+def data_docs_links(links: Sequence[DocsLink]) -> Markup:
     if not links:
-        return ('<p class="note" data-docs="none">No quality-gate run has Data Docs in this lake yet '
-                "(quality/data_docs).</p>")
-    rows = [[esc(k.table), pill(k.status, DOCS_STATUS_CLASS.get(k.status, "neutral")), esc(k.run_id),
-             esc(k.validated_at.strftime("%Y-%m-%d %H:%M UTC")),
-             f'<a href="{esc(k.href)}" data-docs="{esc(k.table)}">Data Docs page</a>'] for k in links]
-    return ("<h3>Data Docs of the latest gate run</h3>"
-            '<p class="note">Great Expectations\' pages of the gate\'s latest validation of each table (every '
-            "expectation, failed rows' sample values); they open offline where the lake's quality/data_docs "
-            "folder sits beside this report's folder as written.</p>"
-            + table(["Table", "Gate", "Run", "Validated", "Page"], rows, cls="docs"))
+        return blocks().data_docs(None)
+    rows = [[k.table, pill(k.status, DOCS_STATUS_CLASS.get(k.status, "neutral")), k.run_id,
+             k.validated_at.strftime("%Y-%m-%d %H:%M UTC"), blocks().docs_link(k.href, k.table)] for k in links]
+    return blocks().data_docs(table(["Table", "Gate", "Run", "Validated", "Page"], rows, cls="docs"))
 
 
 def quality_section(d: MonthData, *, shared_note: bool, docs_links: Sequence[DocsLink] | None = None) -> Section:
     """``docs_links`` (planners only): links to the Data Docs pages, whose samples show every tenant's rows."""
-    docs = "" if docs_links is None else data_docs_links(docs_links)
+    docs = Markup("") if docs_links is None else data_docs_links(docs_links)
     if not d.quality_table_exists or d.quality_counts.empty:
         why = ("no data-quality results are recorded in this lake (ops/quality_results)" if not d.quality_table_exists
                else "no validation run covers a day of this month")
         return Section("quality", "Data quality", empty_panel("quality", "No data-quality results for the period",
-                                                              f"{esc(why)}.") + docs)
+                                                              f"{why}.") + docs)
     q = d.quality_counts
     crit = q[q["severity"] == "critical"]
     warn = q[q["severity"] == "warning"]
@@ -303,66 +306,48 @@ def quality_section(d: MonthData, *, shared_note: bool, docs_links: Sequence[Doc
     open_crit = int((~f["later_passed"].astype(bool)).sum()) if len(f) else 0
     status = (pill("critical failures", "bad") if open_crit else
               pill("all critical expectations passed" if n(crit, False) == 0 else "failures fixed by a later run", "good"))
+    count = blocks().quality_count
     summary = table(
         ["Severity", "Passed", "Failed"],
-        [["critical", f'<span data-quality="critical_passed">{n(crit, True):,}</span>',
-          f'<span data-quality="critical_failed">{n(crit, False):,}</span>'],
-         ["warning", f'<span data-quality="warning_passed">{n(warn, True):,}</span>',
-          f'<span data-quality="warning_failed">{n(warn, False):,}</span>']], numeric=(1, 2), cls="narrow")
+        [["critical", count("critical_passed", f"{n(crit, True):,}"), count("critical_failed", f"{n(crit, False):,}")],
+         ["warning", count("warning_passed", f"{n(warn, True):,}"), count("warning_failed", f"{n(warn, False):,}")]],
+        numeric=(1, 2), cls="narrow")
     per_table = q.pivot_table(index="table_name", columns=["severity", "success"], values="evaluations", aggfunc="sum",
                               fill_value=0)
 
     def cell(t, sev, ok):
         return int(per_table.loc[t, (sev, ok)]) if (sev, ok) in per_table.columns else 0
 
-    table_rows = [[esc(t), f"{cell(t, 'critical', True) + cell(t, 'warning', True):,}",
+    table_rows = [[text(t), f"{cell(t, 'critical', True) + cell(t, 'warning', True):,}",
                    f"{cell(t, 'critical', False):,}", f"{cell(t, 'warning', False):,}"] for t in per_table.index]
     tables = table(["Table", "Passed", "Failed critical", "Failed warning"], table_rows, numeric=(1, 2, 3))
     if len(f):
         listed = f.head(MAX_FAILURES_LISTED)
-        fail_rows = [[esc(r["table_name"]), esc(r["expectation_type"]), esc(r["column_name"] or "(table)"),
+        fail_rows = [[text(r["table_name"]), text(r["expectation_type"]), text(r["column_name"] or "(table)"),
                       num(r["unexpected_count"], 0),
-                      esc(f"{r['first_day']} – {r['last_day']}" if r["first_day"] else "whole table"),
-                      esc(r["run_id"]), pill("fixed by a later run", "good") if r["later_passed"] else pill("open", "bad")]
+                      f"{r['first_day']} – {r['last_day']}" if r["first_day"] else "whole table",
+                      text(r["run_id"]), pill("fixed by a later run", "good") if r["later_passed"] else pill("open", "bad")]
                      for r in listed.to_dict("records")]
-        more = (f'<p class="note">… and {len(f) - MAX_FAILURES_LISTED} more (ops/quality_results).</p>'
+        more = (blocks().note(f"… and {len(f) - MAX_FAILURES_LISTED} more (ops/quality_results).")
                 if len(f) > MAX_FAILURES_LISTED else "")
-        failures = "<h3>Critical failures</h3>" + table(
+        failures = blocks().titled("Critical failures", table(
             ["Table", "Expectation", "Column", "Unexpected rows", "Days", "Run", "Status"], fail_rows,
-            numeric=(3,), cls="failures") + more
+            numeric=(3,), cls="failures")) + more
     else:
-        failures = '<p class="note">No critical expectation failed in the period.</p>'
-    note = (" These are checks of the shared pipeline tables (all tenants' rows); sample values are not shown here "
-            "(see the Data Docs)." if shared_note else "")
-    lead = (f"{d.quality_runs} validation run(s) covering days of this month; expectation evaluations of "
-            f"ops/quality_results (Great Expectations). {status}{note}")
-    return Section("quality", "Data quality", summary + tables + failures + docs, lead)
+        failures = blocks().note("No critical expectation failed in the period.")
+    lead = texts().quality_lead(d.quality_runs, status, shared_note)
+    return Section("quality", "Data quality", join([summary, tables, failures, docs]), lead)
 
 
-def header_html(*, title: str, subtitle: str, d: MonthData, generated_at: dt.datetime, kind: str) -> str:
+def page(*, title: str, heading: str, subtitle: str | Markup, d: MonthData, generated_at: dt.datetime, kind: str,
+         sections: Sequence[Section]) -> str:
+    """The whole document: header (period, versions in the data), table of contents, sections, footer."""
     days = (f"{d.data_first_day:%d %b} – {d.data_last_day:%d %b %Y}" if d.data_first_day else "no daily data")
     meta = [("Period", f"{d.month:%B %Y} ({d.month:%Y-%m-%d} – {d.month_end:%Y-%m-%d})"), ("Days with data", days),
             ("Generated", generated_at.strftime("%Y-%m-%d %H:%M UTC")), ("Report", kind)]
-    meta_html = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in meta)
-    vs = versions(d)
-    chips = "".join(f'<span class="chip"><b>{esc(VERSION_LABELS.get(k, k))}</b> {esc(", ".join(v))}</span>'
-                    for k, v in vs.items()) or '<span class="chip">no versioned rows</span>'
-    return (f'<header class="top"><div class="wrap"><p class="eyebrow">Ordos coal chain · monthly KPI report</p>'
-            f'<h1>{esc(title)}</h1><p class="subtitle">{subtitle}</p><dl class="meta">{meta_html}</dl>'
-            f'<div class="versions" data-versions="1"><span class="chip-label">Versions in the data:</span>{chips}</div>'
-            f"</div></header>")
-
-
-def page(*, title: str, header: str, sections: Sequence[Section]) -> str:
-    nav = "".join(f'<a href="#{esc(s.anchor)}">{esc(s.title)}</a>' for s in sections if s.anchor)
-    body = "".join(s.html() for s in sections)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
-            f"<style>{CSS}</style></head><body>{header}"
-            f'<nav class="toc"><div class="wrap">{nav}</div></nav><main class="wrap">{body}</main>'
-            f'<footer class="wrap">Self-contained report: no external resources. Figures are rounded for display; '
-            f"grades and target checks were decided exactly in the gold tables. KPI definitions: docs/kpis.md."
-            f"</footer></body></html>")
+    chips = [(VERSION_LABELS.get(k, k), ", ".join(v)) for k, v in versions(d).items()]
+    return TEMPLATES.get_template("report.html.j2").render(
+        title=title, heading=heading, subtitle=subtitle, meta=meta, versions=chips, sections=list(sections))
 
 
 # --- the company report --------------------------------------------------------------------------------
@@ -377,25 +362,25 @@ def company_headline(d: MonthData, company_id: str) -> Section:
     rows = []
 
     def add(label, key, value, digits, unit, against=""):
-        rows.append([esc(label), kpi_cell(key, value, digits), esc(unit), against])
+        rows.append([label, kpi_cell(key, value, digits), unit, against])
 
     grades = (f"mines at level 1 / 2 / 3 / above: {num(me.get('mines_level_1'), 0)} / {num(me.get('mines_level_2'), 0)}"
               f" / {num(me.get('mines_level_3'), 0)} / {num(me.get('mines_above_limit'), 0)}") if me else ""
     add("Raw coal produced", "raw_coal_t", me.get("raw_coal_t"), 0, "t")
-    add("Mine comprehensive energy per tonne", "energy_kgce_per_t", me.get("energy_kgce_per_t"), 2, "kgce/t", esc(grades))
+    add("Mine comprehensive energy per tonne", "energy_kgce_per_t", me.get("energy_kgce_per_t"), 2, "kgce/t", grades)
     add("Mine electricity per tonne", "electricity_kwh_per_t", me.get("electricity_kwh_per_t"), 2, "kWh/t")
     add("Raw coal fed to washing", "raw_coal_fed_t", wa.get("raw_coal_fed_t"), 0, "t")
     add("Washing electricity per tonne (GB 29446, corrected)", "gb29446_electricity_kwh_per_t",
         wa.get("gb29446_electricity_kwh_per_t"), 2, "kWh/t",
-        esc(f"plants above limit: {num(wa.get('plants_above_limit'), 0)}") if wa else "")
+        f"plants above limit: {num(wa.get('plants_above_limit'), 0)}" if wa else "")
     add("Washing yield", "yield_pct", wa.get("yield_pct"), 1, "%")
     add("Raw-coal washing rate", "raw_coal_washing_rate_pct", wr.get("raw_coal_washing_rate_pct"), 1, "%")
     rail_against = ""
     if rail:
         met = bool(rail.get("meets_target"))
-        rail_against = (pill("meets target" if met else "below target", "good" if met else "bad")
-                        + esc(f" target ≥ {num(rail.get('target_rail_share_pct'), 0)} %, gap "
-                              f"{num(rail.get('gap_to_target_pct_points'), 1)} points"))
+        rail_against = join([pill("meets target" if met else "below target", "good" if met else "bad"),
+                             f" target ≥ {num(rail.get('target_rail_share_pct'), 0)} %, gap "
+                             f"{num(rail.get('gap_to_target_pct_points'), 1)} points"])
     add("Rail share of hauls > 500 km (tonnes)", "rail_share_tonnes_pct", rail.get("rail_share_tonnes_pct"), 1, "%",
         rail_against)
     add("Rail share of hauls > 500 km (tonne-km)", "rail_share_tonne_km_pct", rail.get("rail_share_tonne_km_pct"), 1, "%")
@@ -403,15 +388,15 @@ def company_headline(d: MonthData, company_id: str) -> Section:
     add("Charging time-based utilisation (charging ÷ calendar time)", "time_based_utilisation_pct",
         ch.get("time_based_utilisation_pct"), 1, "%")
     add("Charging energy delivered", "charging_energy_kwh", ch.get("energy_kwh"), 0, "kWh",
-        esc(f"{num(ch.get('sessions'), 0)} sessions") if ch else "")
+        f"{num(ch.get('sessions'), 0)} sessions" if ch else "")
     add("Hydrogen dispensed", "h2_kg", h2.get("h2_kg"), 1, "kg",
-        esc(f"nameplate utilisation {num(h2.get('nameplate_utilisation_pct'), 1)} %") if h2 else "")
+        f"nameplate utilisation {num(h2.get('nameplate_utilisation_pct'), 1)} %" if h2 else "")
     add("Chain energy per delivered tonne (complete chains)", "complete_chain_kgce_per_t",
         chain.get("complete_chain_kgce_per_t"), 2, "kgce/t",
-        esc(f"complete chain for {num(chain.get('complete_share_pct'), 0)} % of tonnes") if chain else "")
+        f"complete chain for {num(chain.get('complete_share_pct'), 0)} % of tonnes" if chain else "")
     body = table(["KPI", "Value", "Unit", "Against standard / target"], rows, numeric=(1,), cls="kpi")
     return Section("headline", "Headline KPIs", body,
-                   f"Company {esc(company_id)}, {d.month:%B %Y}. Company values are ratios of the month's sums over "
+                   f"Company {company_id}, {d.month:%B %Y}. Company values are ratios of the month's sums over "
                    "its own mines, plants and stations; a dash means no data for the period.")
 
 
@@ -431,9 +416,7 @@ def company_rail_section(d: MonthData, sink: ChartSink, company_id: str) -> Sect
     now = now.sort_values(["order", "scope_id"])
     tv = ", ".join(sorted(d.rail["target_version"].dropna().unique()))
     rv = ", ".join(sorted(d.rail["rule_version"].dropna().unique()))
-    caption = ("Share of the tonnes of coal and coke hauled beyond 500 km that went by rail (<b>%</b>); a multimodal "
-               "haul counts as rail when rail carries at least half of its km (rules " + esc(rv) + "). Dashed line: the "
-               "target from plan_targets (" + esc(tv) + ").")
+    caption = texts().company_rail_caption(rv, tv)
     parts = [sink.figure(charts.rail_share_bars(now, title="Rail share beyond 500 km, company and its mines",
                                                 caption=caption),
                          kind="rail_share", empty_title="No long-haul shipments",
@@ -444,7 +427,7 @@ def company_rail_section(d: MonthData, sink: ChartSink, company_id: str) -> Sect
                                 "company total; dashed: target from the data.")
     if t is not None:
         parts.append(sink.figure(t, kind="rail_share_trend", empty_title="", empty_text=""))
-    return Section("rail", rail_heading(d), "".join(parts))
+    return Section("rail", rail_heading(d), join(parts))
 
 
 def company_report(d: MonthData, *, company_id: str, generated_at: dt.datetime, report_name: str) -> str:
@@ -453,9 +436,8 @@ def company_report(d: MonthData, *, company_id: str, generated_at: dt.datetime, 
         raise ValueError("company_report needs data scoped to the company (jobs.delivery.report.data.for_company)")
     sink = ChartSink(report_name)
     name = company_name(d, company_id)
-    subtitle = (f"Company <b>{esc(company_id)}</b> · {len(d.mines)} mine(s), "
-                f"{d.washing_monthly['plant_id'].nunique() if len(d.washing_monthly) else 0} washing plant(s) with data, "
-                f"{len(d.stations)} charging station(s)")
+    plants = d.washing_monthly["plant_id"].nunique() if len(d.washing_monthly) else 0
+    subtitle = texts().company_subtitle(company_id, len(d.mines), plants, len(d.stations))
     sections = [
         company_headline(d, company_id),
         mine_energy_section(d, sink),
@@ -466,8 +448,8 @@ def company_report(d: MonthData, *, company_id: str, generated_at: dt.datetime, 
         fleet_section(d, with_company=False),
         quality_section(d, shared_note=True),
     ]
-    header = header_html(title=name, subtitle=subtitle, d=d, generated_at=generated_at, kind="company")
-    return page(title=f"{name} · {d.month:%Y-%m} KPI report", header=header, sections=sections)
+    return page(title=f"{name} · {d.month:%Y-%m} KPI report", heading=name, subtitle=subtitle, d=d,
+                generated_at=generated_at, kind="company", sections=sections)
 
 
 # --- the planners' report ------------------------------------------------------------------------------
@@ -480,13 +462,13 @@ def planners_headline(d: MonthData) -> Section:
             return first_row(df, scope_level=level, scope_id=sid).get(col)
         rail = first_row(d.rail, scope_level=level, scope_id=sid, month_start=d.month) if len(d.rail) else {}
         met = rail.get("meets_target")
-        rows.append([f'<b>{esc(label)}</b>' if level == "city" else esc(label),
+        rail_cell = join([blocks().kpi("rail_share_tonnes_pct", num(rail.get("rail_share_tonnes_pct"), 1), text(sid)),
+                          " ", "" if is_missing(met) or not rail else pill("met" if met else "below",
+                                                                          "good" if met else "bad")])
+        rows.append([blocks().bold(label) if level == "city" else label,
                      num(val(d.mine_rollup, "raw_coal_t"), 0), num(val(d.mine_rollup, "energy_kgce_per_t"), 2),
                      num(val(d.washing_rollup, "gb29446_electricity_kwh_per_t"), 2),
-                     num(val(d.washing_rate, "raw_coal_washing_rate_pct"), 1),
-                     f'<span data-kpi="rail_share_tonnes_pct" data-scope="{esc(sid)}">'
-                     f'{num(rail.get("rail_share_tonnes_pct"), 1)}</span> '
-                     + ("" if is_missing(met) or not rail else pill("met" if met else "below", "good" if met else "bad")),
+                     num(val(d.washing_rate, "raw_coal_washing_rate_pct"), 1), rail_cell,
                      num(val(d.charging_rollup, "occupancy_pct"), 1), num(val(d.h2_rollup, "h2_kg"), 0)])
     body = table(["Scope", "Raw coal (t)", "Mine energy (kgce/t)", "Washing e (kWh/t)", "Washing rate (%)",
                   "Rail share > 500 km (%)", "Charging occupancy (%)", "H2 dispensed (kg)"], rows,
@@ -499,10 +481,10 @@ def planners_headline(d: MonthData) -> Section:
 def targets_section(d: MonthData) -> Section:
     t = d.targets.sort_values("target_id") if len(d.targets) else d.targets
     status_class = {"met": "good", "not_met": "bad"}
-    rows = [[esc(r.get("target_id")), esc(r.get("description")),
-             esc(f"{COMPARATORS.get(r.get('comparator'), r.get('comparator'))} {num(r.get('target_value'), 0)}"
-                 f" {UNITS.get(r.get('unit'), r.get('unit') or '')}".strip()
-                 if not is_missing(r.get("target_value")) else r.get("comparator")),
+    rows = [[text(r.get("target_id")), text(r.get("description")),
+             text(f"{COMPARATORS.get(r.get('comparator'), r.get('comparator'))} {num(r.get('target_value'), 0)}"
+                  f" {UNITS.get(r.get('unit'), r.get('unit') or '')}".strip()
+                  if not is_missing(r.get("target_value")) else r.get("comparator")),
              num(r.get("current_value"), 1), num(r.get("gap_to_target"), 1),
              pill(str(r.get("status")).replace("_", " "), status_class.get(str(r.get("status")), "neutral"))]
             for r in t.to_dict("records")]
@@ -520,8 +502,7 @@ def planners_rail_section(d: MonthData, sink: ChartSink) -> Section:
     now["label"] = [("Ordos (city)" if lvl == "city" else sid) for lvl, sid in zip(now["scope_level"], now["scope_id"])]
     now = now.sort_values(["order", "scope_id"])
     tv = ", ".join(sorted(d.rail["target_version"].dropna().unique()))
-    caption = ("Share of the tonnes of coal and coke hauled beyond 500 km that went by rail (<b>%</b>), city and banners; "
-               "dashed line: the target from plan_targets (" + esc(tv) + ").")
+    caption = texts().planners_rail_caption(tv)
     parts = [sink.figure(charts.rail_share_bars(now, title="Rail share beyond 500 km by banner", caption=caption),
                          kind="rail_share", empty_title="No long-haul shipments",
                          empty_text="No shipment of coal or coke beyond 500 km this month.")]
@@ -532,13 +513,13 @@ def planners_rail_section(d: MonthData, sink: ChartSink) -> Section:
     if t is not None:
         parts.append(sink.figure(t, kind="rail_share_trend", empty_title="", empty_text=""))
     comp = d.rail[(d.rail["month_start"] == d.month) & (d.rail["scope_level"] == "company")].sort_values("scope_id")
-    rows = [[esc(r["scope_id"]), f'<span data-kpi="rail_share_tonnes_pct" data-scope="{esc(r["scope_id"])}">'
-             f'{num(r["rail_share_tonnes_pct"], 1)}</span>', num(r["long_haul_t"], 0),
-             pill("met", "good") if r["meets_target"] else pill("below", "bad")] for r in comp.to_dict("records")]
+    rows = [[text(r["scope_id"]), blocks().kpi("rail_share_tonnes_pct", num(r["rail_share_tonnes_pct"], 1), text(r["scope_id"])),
+             num(r["long_haul_t"], 0), pill("met", "good") if r["meets_target"] else pill("below", "bad")]
+            for r in comp.to_dict("records")]
     if rows:
-        parts.append("<h3>By company</h3>" + table(["Company", "Rail share (%)", "Long-haul tonnes (t)", "Target"],
-                                                   rows, numeric=(1, 2), cls="narrow"))
-    return Section("rail", rail_heading(d), "".join(parts))
+        parts.append(blocks().titled("By company", table(["Company", "Rail share (%)", "Long-haul tonnes (t)", "Target"],
+                                                          rows, numeric=(1, 2), cls="narrow")))
+    return Section("rail", rail_heading(d), join(parts))
 
 
 def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str = "planners",
@@ -560,69 +541,10 @@ def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str
         if len(b.stations) or len(b.heatmap):
             parts.append(charging_section(b, sink, anchor="", heading="Charging station utilisation"))
             parts.append(forecast_section(b, sink, anchor="", heading="Charging energy forecast"))
-        inner = "".join(f'<div class="sub"><h3>{esc(p.title)}</h3>{p.body}</div>' for p in parts)
-        sections.append(Section(slug, f"Banner: {banner}", inner, f"Companies with sites here: {esc(companies or '–')}."))
+        inner = join(blocks().sub(p.title, p.body) for p in parts)
+        sections.append(Section(slug, f"Banner: {banner}", inner, f"Companies with sites here: {companies or '–'}."))
     sections += [fleet_section(d, with_company=True), quality_section(d, shared_note=False, docs_links=docs_links)]
     subtitle = (f"All companies ({len(d.companies)}), grouped by banner ({len(banners)}) · "
                 f"{len(d.mines)} mines, {len(d.stations)} charging stations")
-    header = header_html(title="Planners' overview, Ordos", subtitle=subtitle, d=d, generated_at=generated_at,
-                         kind="planners (all companies)")
-    return page(title=f"Planners' overview · {d.month:%Y-%m} KPI report", header=header, sections=sections)
-
-
-CSS = """
-:root{--ink:#1c2833;--muted:#5d6d7e;--line:#e3e8ee;--bg:#f4f6f8;--card:#ffffff;--accent:#1f4e79;
---good:#2e7d32;--good-bg:#e8f5e9;--warn:#ef6c00;--warn-bg:#fff3e0;--bad:#c62828;--bad-bg:#ffebee}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",
-Arial,"Noto Sans","DejaVu Sans",sans-serif}
-.wrap{max-width:1180px;margin:0 auto;padding:0 24px}
-header.top{background:linear-gradient(135deg,#1f4e79,#2c6e8f);color:#fff;padding:28px 0 20px}
-.eyebrow{margin:0;text-transform:uppercase;letter-spacing:.08em;font-size:12px;opacity:.8}
-h1{margin:4px 0 2px;font-size:28px}
-.subtitle{margin:0 0 14px;opacity:.92}
-dl.meta{display:flex;flex-wrap:wrap;gap:10px 28px;margin:0 0 12px}
-dl.meta div{min-width:150px}
-dl.meta dt{font-size:11px;text-transform:uppercase;letter-spacing:.06em;opacity:.75}
-dl.meta dd{margin:0;font-weight:600}
-.versions{display:flex;flex-wrap:wrap;gap:6px;align-items:center}
-.chip-label{font-size:12px;opacity:.8;margin-right:4px}
-.chip{background:rgba(255,255,255,.15);border:1px solid rgba(255,255,255,.3);border-radius:999px;padding:2px 10px;
-font-size:12px}
-nav.toc{background:#fff;border-bottom:1px solid var(--line);position:sticky;top:0;z-index:2}
-nav.toc .wrap{display:flex;flex-wrap:wrap;gap:4px 18px;padding-top:8px;padding-bottom:8px}
-nav.toc a{color:var(--accent);text-decoration:none;font-size:13px;font-weight:600}
-main{padding-top:20px;padding-bottom:12px}
-section.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:0 0 18px;
-box-shadow:0 1px 2px rgba(0,0,0,.04)}
-h2{margin:0 0 6px;font-size:19px;color:var(--accent)}
-h3{margin:16px 0 8px;font-size:15px}
-.lead{margin:0 0 12px;color:var(--muted);font-size:14px}
-.sub{border-top:1px solid var(--line);margin-top:12px}
-figure.chart{margin:10px 0 16px}
-figure.chart img{display:block;max-width:100%;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
-figcaption{color:var(--muted);font-size:13px;margin-top:6px;max-width:980px}
-.table-wrap{overflow-x:auto;margin:8px 0 4px}
-table{border-collapse:collapse;width:100%;font-size:14px}
-table.narrow{width:auto;min-width:360px}
-th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{background:#f8fafc;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.num{white-space:nowrap}
-.nowrap{white-space:nowrap}
-table.kpi td:first-child{font-weight:600}
-table.kpi td.num span{font-size:16px;font-weight:700}
-tbody tr:hover{background:#fafcff}
-.pill{display:inline-block;white-space:nowrap;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
-margin-right:6px;
-background:#eceff1;color:#37474f}
-.pill.good{background:var(--good-bg);color:var(--good)}
-.pill.warn{background:var(--warn-bg);color:var(--warn)}
-.pill.bad{background:var(--bad-bg);color:var(--bad)}
-.empty{border:1px dashed #b0bec5;background:#fafbfc;border-radius:8px;padding:18px 20px;margin:10px 0;color:var(--muted)}
-.empty strong{color:var(--ink);font-size:15px}
-.empty p{margin:4px 0 0}
-.note{color:var(--muted);font-size:13px}
-footer{color:var(--muted);font-size:12px;padding-bottom:28px}
-@media print{nav.toc{display:none}section.card{break-inside:avoid;box-shadow:none}}
-"""
+    return page(title=f"Planners' overview · {d.month:%Y-%m} KPI report", heading="Planners' overview, Ordos",
+                subtitle=subtitle, d=d, generated_at=generated_at, kind="planners (all companies)", sections=sections)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import ingest_source
 from jobs.platform.settings import REPO_ROOT, Settings
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
@@ -59,7 +59,7 @@ def assert_exact(spark, settings: Settings, source: str, expected_bronze: int | 
 @pytest.mark.parametrize("kill_after", ["bronze_commit", "silver_commit"])
 def test_sigkill_mid_ingestion_then_plain_rerun_gives_exactly_the_right_rows(spark, tmp_path, kill_after):
     settings = Settings(lake_root=tmp_path / "lake", landing_root=SAMPLE)
-    watched = delta_tables.table_path(BRONZE["telematics"] if kill_after == "bronze_commit" else SILVER["telematics"], settings)
+    watched = delta_log.table_path(BRONZE["telematics"] if kill_after == "bronze_commit" else SILVER["telematics"], settings)
     proc = runner_process(settings.lake_root, "telematics")
     deadline = time.monotonic() + 600
     # bronze: version 0 is the empty table, version 1 the first data; silver: killed right after its first commit
@@ -85,7 +85,7 @@ def test_sigkill_mid_ingestion_then_plain_rerun_gives_exactly_the_right_rows(spa
     assert_exact(spark, settings, "telematics", expected_bronze=37526)
 
 
-@pytest.mark.parametrize("source", ["connector_status", "telematics"])   # telematics: bronze by delta_tables.add_files
+@pytest.mark.parametrize("source", ["connector_status", "telematics"])   # telematics: bronze by delta_log.add_files
 def test_two_runs_of_the_same_ingestion_at_once_never_duplicate(spark, tmp_path, source):
     settings = Settings(lake_root=tmp_path / "lake", landing_root=SAMPLE)
     procs = [runner_process(settings.lake_root, source) for _ in range(2)]

@@ -8,7 +8,7 @@ import gzip
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import IngestFailed, SourceResult, exit_status, ingest_domain, ingest_source
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
 from tests.jobs.ingest.test_runner import SESSION_HEADER, frame, put
@@ -37,7 +37,7 @@ def ledger(spark, settings) -> dict[str, tuple]:
 def version(spec, settings) -> int:
     from deltalake import DeltaTable
 
-    return DeltaTable(str(delta_tables.table_path(spec, settings))).version()
+    return DeltaTable(str(delta_log.table_path(spec, settings))).version()
 
 
 def test_a_leg_without_km_is_quarantined_on_legs_and_the_other_sources_still_run(spark, lake):
@@ -88,7 +88,7 @@ def test_a_telematics_run_whose_only_file_is_truncated_writes_nothing_but_the_le
     assert [rel for rel, _ in result.files_rejected] == ["telematics/2026-11-02/cut.jsonl.gz"]
     assert (result.bronze_rows, result.silver_inserted) == (0, 0)
     assert ledger(spark, lake)["telematics/2026-11-02/cut.jsonl.gz"][0] == "rejected"
-    assert not delta_tables.table_exists(SILVER["telematics"], lake) or table(spark, SILVER["telematics"], lake).count() == 0
+    assert not delta_log.table_exists(SILVER["telematics"], lake) or table(spark, SILVER["telematics"], lake).count() == 0
 
 
 @pytest.mark.parametrize("source, rel, body, expected", [
@@ -102,7 +102,7 @@ def test_an_empty_or_header_only_file_alone_does_not_crash(spark, lake, source, 
     assert ledger(spark, lake) == {rel: expected}
     assert (result.files_new, result.bronze_rows, result.silver_inserted) == (1, 0, 0)
     # nothing was written but the ledger and the audit
-    assert not delta_tables.table_exists(SILVER[source], lake) or table(spark, SILVER[source], lake).count() == 0
+    assert not delta_log.table_exists(SILVER[source], lake) or table(spark, SILVER[source], lake).count() == 0
     assert result.status == ("succeeded_with_rejects" if expected[0] == "rejected" else "succeeded")
 
 
@@ -162,7 +162,7 @@ def test_a_header_off_the_contract_rejects_the_file_once(spark, lake, header, mi
     assert rel == "charging_sessions/2026-11-02/a.csv"
     assert reason.startswith(f"header does not match the contract: required column(s) missing: {missing}")
     # rejected once: no row of it quarantined one by one
-    assert result.quarantined_rows == 0 and not delta_tables.table_exists(QUARANTINE, lake)
+    assert result.quarantined_rows == 0 and not delta_log.table_exists(QUARANTINE, lake)
 
 
 def test_records_above_the_size_limit_keep_a_prefix_and_their_size(spark, lake):
@@ -210,7 +210,7 @@ def test_a_failing_source_is_reported_and_the_next_ones_still_run(spark, lake):
     put(lake.landing_root, "shipments/2026-11-02/s.csv",
         SHIPMENT_HEADER + "\nSH1,M1,raw_coal,1000,2026-11-02,Port,1155,road:35|rail:1120\n")
     # not bad input: the weighbridge silver table's folder is taken by a plain file, so its writes fail
-    blocker = delta_tables.table_path(SILVER["weighbridge"], lake)
+    blocker = delta_log.table_path(SILVER["weighbridge"], lake)
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a table")
     results = {r.source: r for r in ingest_domain(spark, "logistics", D1, D1, lake, keep_going=True)}
@@ -234,7 +234,7 @@ def test_a_files_ledger_of_the_earlier_layout_gains_the_reason_column(spark, lak
     from pyspark.sql import types as T
 
     old = T.StructType([f for f in INGESTED_FILES.schema.fields if f.name != "reason"])
-    DeltaTable.createIfNotExists(spark).location(str(delta_tables.table_path(INGESTED_FILES, lake))).addColumns(old) \
+    DeltaTable.createIfNotExists(spark).location(str(delta_log.table_path(INGESTED_FILES, lake))).addColumns(old) \
         .partitionedBy("source").execute()
     put(lake.landing_root, "charging_sessions/2026-11-02/e.csv", "")
     ingest_source(spark, "charging_sessions", D1, D1, lake)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import ingest_source
 from jobs.platform.settings import Settings
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
@@ -157,7 +157,7 @@ def test_names_that_try_to_escape_are_rejected(spark, lake, tmp_path):
 def _version(spark, spec, settings) -> int:
     from delta.tables import DeltaTable
 
-    return DeltaTable.forPath(spark, str(delta_tables.table_path(spec, settings))).history(1).first()["version"]
+    return DeltaTable.forPath(spark, str(delta_log.table_path(spec, settings))).history(1).first()["version"]
 
 
 def test_malformed_files_are_rejected_once_good_files_land_drift_reported(spark, lake):
@@ -214,7 +214,7 @@ def test_a_bronze_telematics_table_of_the_earlier_text_layout_is_migrated_on_wri
 
     from schemas.tables import BRONZE_SCHEMA
 
-    path = str(delta_tables.table_path(BRONZE["telematics"], lake))
+    path = str(delta_log.table_path(BRONZE["telematics"], lake))
     DeltaTable.createIfNotExists(spark).location(path).addColumns(BRONZE_SCHEMA).partitionedBy("landing_date").execute()
     put(lake.landing_root, "telematics/2026-11-02/a.jsonl", frame("V1", "2026-11-02 07:30:00") + "\n")
     result = ingest_source(spark, "telematics", D1, D1, lake)
@@ -268,7 +268,7 @@ def test_large_tables_keep_statistics_only_on_the_columns_filters_use(spark, lak
     ingest_source(spark, "telematics", D1, D1, lake)
 
     def stats_columns(spec):
-        log = delta_tables.table_path(spec, lake) / "_delta_log"
+        log = delta_log.table_path(spec, lake) / "_delta_log"
         adds = [json.loads(line)["add"] for f in sorted(log.glob("*.json")) for line in f.read_text().splitlines()
                 if line.startswith('{"add"')]
         assert adds, spec.name
@@ -279,7 +279,7 @@ def test_large_tables_keep_statistics_only_on_the_columns_filters_use(spark, lak
 
 
 def _last_commit(spec, settings) -> list[dict]:
-    log = delta_tables.table_path(spec, settings) / "_delta_log"
+    log = delta_log.table_path(spec, settings) / "_delta_log"
     return [json.loads(line) for line in sorted(log.glob("*.json"))[-1].read_text().splitlines()]
 
 
@@ -287,7 +287,7 @@ def _forget_ingested_files(spark, source, settings) -> None:
     """What a run that died after its bronze write and before the files ledger leaves behind."""
     from delta.tables import DeltaTable
 
-    DeltaTable.forPath(spark, str(delta_tables.table_path(INGESTED_FILES, settings))).delete(F.col("source") == source)
+    DeltaTable.forPath(spark, str(delta_log.table_path(INGESTED_FILES, settings))).delete(F.col("source") == source)
 
 
 def test_staged_bronze_telematics_files_are_committed_as_they_are_and_replaced_by_a_rerun(spark, lake):
@@ -306,7 +306,7 @@ def test_staged_bronze_telematics_files_are_committed_as_they_are_and_replaced_b
     assert stats["numRecords"] == 3
     assert (stats["minValues"]["record_no"], stats["maxValues"]["record_no"]) == (1, 3)
     assert stats["minValues"]["file_sha256"] == stats["maxValues"]["file_sha256"] == sha
-    assert (delta_tables.table_path(bronze_spec, lake) / adds[0]["path"]).is_file()
+    assert (delta_log.table_path(bronze_spec, lake) / adds[0]["path"]).is_file()
 
     # a run that died before the files ledger: the rerun removes its file and adds its own
     _forget_ingested_files(spark, "telematics", lake)
@@ -411,13 +411,13 @@ def test_small_staged_silver_files_are_combined_per_day_unless_they_share_keys(t
 
     from jobs.ingest.frame_stage import combine_small
 
-    def staged(name: str, day: str, n: int) -> delta_tables.DataFile:
+    def staged(name: str, day: str, n: int) -> delta_log.DataFile:
         path = tmp_path / f"event_date_local={day}" / f"{name}.parquet"
         path.parent.mkdir(exist_ok=True)
         ts = pa.array([dt.datetime(2026, 11, 2, 0, 0, r, tzinfo=dt.timezone.utc) for r in range(n % 60)]
                       + [dt.datetime(2026, 11, 2, 1, tzinfo=dt.timezone.utc)] * (n - n % 60), pa.timestamp("us", tz="UTC"))
         pq.write_table(pa.table({"vin": [name] * n, "event_ts_utc": ts, "record_no": list(range(n))}), path)
-        return delta_tables.DataFile(path=path, partition_values={"event_date_local": day}, key_value=name, num_records=n)
+        return delta_log.DataFile(path=path, partition_values={"event_date_local": day}, key_value=name, num_records=n)
 
     a, b, big = staged("a", "2026-11-02", 5), staged("b", "2026-11-02", 3), staged("big", "2026-11-02", 200)
     shared, alone = staged("shared", "2026-11-02", 2), staged("other_day", "2026-11-03", 4)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import ingest_all
 from jobs.platform.settings import REPO_ROOT, Settings
 from schemas.sources import ALL_SOURCES
@@ -85,7 +85,7 @@ def test_second_ingestion_of_the_same_landing_changes_no_table(spark, sample_lak
     from delta.tables import DeltaTable
 
     def versions():
-        return {s.name: DeltaTable.forPath(spark, str(delta_tables.table_path(SILVER[s.name], sample_lake))).history(1)
+        return {s.name: DeltaTable.forPath(spark, str(delta_log.table_path(SILVER[s.name], sample_lake))).history(1)
                 .first()["version"] for s in ALL_SOURCES}
 
     before = versions()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import ingest_source
 from jobs.kpi.build import affected_days, build, last_build_started_at, record_build
 from jobs.platform.settings import Settings
@@ -20,7 +20,7 @@ START, END = dt.date(2026, 11, 2), dt.date(2026, 11, 4)
 
 
 def gold(spark, settings, name):
-    return spark.read.format("delta").load(str(delta_tables.table_path(TableSpec(name, "gold", None), settings)))
+    return spark.read.format("delta").load(str(delta_log.table_path(TableSpec(name, "gold", None), settings)))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_rebuilding_replaces_rows_instead_of_duplicating(spark, built):
     assert first.reference_written == []
     targets = gold(spark, settings, "ref_plan_targets")
     csv_rows = targets.count()
-    targets.limit(0).write.format("delta").mode("overwrite").save(str(delta_tables.table_path(
+    targets.limit(0).write.format("delta").mode("overwrite").save(str(delta_log.table_path(
         TableSpec("ref_plan_targets", "gold", None), settings)))
     versions = {n: _version(spark, settings, f"ref_{n}") for n in ("conversion_factors", "plan_targets")}
     again = build(spark, START, END, settings)
@@ -84,7 +84,7 @@ def test_rebuilding_replaces_rows_instead_of_duplicating(spark, built):
 def _version(spark, settings, name):
     from delta.tables import DeltaTable
 
-    path = str(delta_tables.table_path(TableSpec(name, "gold", None), settings))
+    path = str(delta_log.table_path(TableSpec(name, "gold", None), settings))
     return DeltaTable.forPath(spark, path).history(1).first()["version"]
 
 
@@ -129,7 +129,7 @@ def test_building_day_by_day_gives_the_same_tables_as_one_range_build(spark, sam
     for name in ("gold_truck_energy_daily", "gold_truck_trips", "gold_charging_station_daily",
                  "gold_mine_energy_daily"):
         # start from nothing for these tables, so every row below comes from the day-by-day builds
-        shutil.rmtree(delta_tables.table_path(TableSpec(name, "gold", None), daily))
+        shutil.rmtree(delta_log.table_path(TableSpec(name, "gold", None), daily))
     event_days = sorted({r[0] for src in ("telematics", "mine_production", "charging_sessions")
                          for r in delta_tables.read_table(spark, SILVER[src], daily).select("event_date_local").distinct().collect()})
     days = event_days[:3]                               # three consecutive days with data: 2026-11-01..03

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from pyspark.sql import types as T
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.platform.settings import Settings
 from schemas.tables import TableSpec
 
@@ -24,14 +24,14 @@ def lake(tmp_path) -> Settings:
 
 
 def test_rows_appended_by_delta_rs_read_back_by_spark_and_by_partition(spark, lake):
-    assert delta_tables.read_column(SPEC, "sha", ("source", "a"), lake) == []           # no table yet: no values
+    assert delta_log.read_column(SPEC, "sha", ("source", "a"), lake) == []           # no table yet: no values
     delta_tables.append(spark.createDataFrame([("a", "s1", 3, AT)], SPEC.schema), SPEC, lake)   # Spark creates and writes
-    delta_tables.append_rows(spark, SPEC, [("a", "s2", 5, AT), ("b", "s3", 7, AT)], lake)
+    delta_log.append_rows(spark, SPEC, [("a", "s2", 5, AT), ("b", "s3", 7, AT)], lake)
     rows = sorted((r["source"], r["sha"], r["rows"], r["at"].replace(tzinfo=dt.timezone.utc))
                   for r in delta_tables.read_table(spark, SPEC, lake).collect())
     assert rows == [("a", "s1", 3, AT), ("a", "s2", 5, AT), ("b", "s3", 7, AT)]
-    assert sorted(delta_tables.read_column(SPEC, "sha", ("source", "a"), lake)) == ["s1", "s2"]
-    assert delta_tables.last_commit(SPEC, lake)["operation"] == "WRITE"
+    assert sorted(delta_log.read_column(SPEC, "sha", ("source", "a"), lake)) == ["s1", "s2"]
+    assert delta_log.last_commit(SPEC, lake)["operation"] == "WRITE"
 
 
 # --- the small sources' writes through delta-rs: replace_rows, merge_rows, insert_missing -------------------
@@ -54,43 +54,43 @@ def spark_rows(spark, lake) -> list[tuple]:
 
 
 def test_merge_rows_inserts_new_keys_updates_changed_values_only_and_counts_them(spark, lake):
-    first = delta_tables.merge_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1"), ("b", 2.0, D1, "f1")]),
+    first = delta_log.merge_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1"), ("b", 2.0, D1, "f1")]),
                           partition_values=[D1], settings=lake)
     assert first == {"inserted": 2, "updated": 0}
     # a: same value from a later file (lineage only: not an update); b: changed; c: new; a key of another
     # day is not matched because the partitions touched are in the condition
-    second = delta_tables.merge_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f2"), ("b", 2.5, D1, "f2"), ("c", 3.0, D1, "f2")]),
+    second = delta_log.merge_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f2"), ("b", 2.5, D1, "f2"), ("c", 3.0, D1, "f2")]),
                            partition_values=[D1], settings=lake)
     assert second == {"inserted": 1, "updated": 1}
     assert spark_rows(spark, lake) == [("a", 1.0, D1, "f1"), ("b", 2.5, D1, "f2"), ("c", 3.0, D1, "f2")]
     # a null value compares null-safely: null → null is no change, 3.0 → null is one
-    third = delta_tables.merge_rows(spark, DAY_SPEC, arrow_rows([("c", None, D1, "f3")]), partition_values=[D1], settings=lake)
+    third = delta_log.merge_rows(spark, DAY_SPEC, arrow_rows([("c", None, D1, "f3")]), partition_values=[D1], settings=lake)
     assert third == {"inserted": 0, "updated": 1}
-    assert delta_tables.merge_rows(spark, DAY_SPEC, arrow_rows([("c", None, D1, "f4")]), partition_values=[D1],
+    assert delta_log.merge_rows(spark, DAY_SPEC, arrow_rows([("c", None, D1, "f4")]), partition_values=[D1],
                          settings=lake) == {"inserted": 0, "updated": 0}
-    assert delta_tables.merge_rows(spark, DAY_SPEC, arrow_rows([("d", 1.0, D2, "f4")]), partition_values=[],
+    assert delta_log.merge_rows(spark, DAY_SPEC, arrow_rows([("d", 1.0, D2, "f4")]), partition_values=[],
                          settings=lake) == {"inserted": 0, "updated": 0}     # no partition touched: no write
 
 
 def test_replace_rows_replaces_exactly_the_rows_of_its_condition(spark, lake):
-    delta_tables.replace_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1"), ("b", 2.0, D1, "f2"), ("c", 3.0, D2, "f1")]),
+    delta_log.replace_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1"), ("b", 2.0, D1, "f2"), ("c", 3.0, D2, "f1")]),
                     "true", lake)
     # file f1 of day 1 again, now with one row: a and c (other day) stay as they are except a is replaced
-    delta_tables.replace_rows(spark, DAY_SPEC, arrow_rows([("a2", 9.0, D1, "f1")]),
+    delta_log.replace_rows(spark, DAY_SPEC, arrow_rows([("a2", 9.0, D1, "f1")]),
                     "`event_date_local` IN ('2026-11-01') AND `source_file` IN ('f1')", lake)
     assert spark_rows(spark, lake) == [("a2", 9.0, D1, "f1"), ("b", 2.0, D1, "f2"), ("c", 3.0, D2, "f1")]
     from deltalake.exceptions import DeltaError
 
     # a row outside its own condition is refused by delta-rs's predicate check, nothing is written
     with pytest.raises(DeltaError, match="rows failed validation check"):
-        delta_tables.replace_rows(spark, DAY_SPEC, arrow_rows([("z", 0.0, D2, "f9")]), "`source_file` IN ('f1')", lake)
+        delta_log.replace_rows(spark, DAY_SPEC, arrow_rows([("z", 0.0, D2, "f9")]), "`source_file` IN ('f1')", lake)
     assert len(spark_rows(spark, lake)) == 3
 
 
 def test_insert_missing_adds_only_rows_not_there_and_a_concurrent_insert_is_retried_not_duplicated(spark, lake):
     cond = "t.source = 'a' AND t.source = s.source AND t.sha = s.sha"
-    assert delta_tables.insert_missing(spark, SPEC, [("a", "s1", 3, AT)], cond, lake) == 1
-    assert delta_tables.insert_missing(spark, SPEC, [("a", "s1", 3, AT), ("a", "s2", 4, AT)], cond, lake) == 1
+    assert delta_log.insert_missing(spark, SPEC, [("a", "s1", 3, AT)], cond, lake) == 1
+    assert delta_log.insert_missing(spark, SPEC, [("a", "s1", 3, AT), ("a", "s2", 4, AT)], cond, lake) == 1
 
     # another run inserts s3 between this run's read of the table and its commit: the commit conflicts,
     # is retried on the new version, and finds s3 there
@@ -103,28 +103,28 @@ def test_insert_missing_adds_only_rows_not_there_and_a_concurrent_insert_is_retr
         builder = real_merge(self, *args, **kwargs)
         if not raced:
             raced.append(1)
-            delta_tables.append_rows(spark, SPEC, [("a", "s3", 5, AT)], lake)
+            delta_log.append_rows(spark, SPEC, [("a", "s3", 5, AT)], lake)
         return builder
 
     LogTable.merge = merge_after_other_run
     try:
-        assert delta_tables.insert_missing(spark, SPEC, [("a", "s3", 5, AT)], cond, lake) == 0
+        assert delta_log.insert_missing(spark, SPEC, [("a", "s3", 5, AT)], cond, lake) == 0
     finally:
         LogTable.merge = real_merge
     assert raced == [1]
-    assert sorted(delta_tables.read_column(SPEC, "sha", ("source", "a"), lake)) == ["s1", "s2", "s3"]
+    assert sorted(delta_log.read_column(SPEC, "sha", ("source", "a"), lake)) == ["s1", "s2", "s3"]
 
 
 def test_replace_rows_with_exact_columns_refuses_rows_of_another_shape(spark, lake):
     import pyarrow as pa
 
-    delta_tables.replace_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1")]), "true", lake, exact_columns=True)
+    delta_log.replace_rows(spark, DAY_SPEC, arrow_rows([("a", 1.0, D1, "f1")]), "true", lake, exact_columns=True)
     wider = arrow_rows([("a", 2.0, D1, "f1")]).append_column("new_kpi", pa.array([1.0]))
     with pytest.raises(ValueError, match=r"new \['new_kpi'\], missing \[\]"):
-        delta_tables.replace_rows(spark, DAY_SPEC, wider, "true", lake, exact_columns=True)
+        delta_log.replace_rows(spark, DAY_SPEC, wider, "true", lake, exact_columns=True)
     narrower = arrow_rows([("a", 2.0, D1, "f1")]).drop_columns(["v"])
     with pytest.raises(ValueError, match=r"missing \['v'\]"):
-        delta_tables.replace_rows(spark, DAY_SPEC, narrower, "true", lake, exact_columns=True)
+        delta_log.replace_rows(spark, DAY_SPEC, narrower, "true", lake, exact_columns=True)
     assert spark_rows(spark, lake) == [("a", 1.0, D1, "f1")]          # nothing was written
-    delta_tables.replace_rows(spark, DAY_SPEC, wider, "true", lake)               # without it, extra columns are left out
+    delta_log.replace_rows(spark, DAY_SPEC, wider, "true", lake)               # without it, extra columns are left out
     assert spark_rows(spark, lake) == [("a", 2.0, D1, "f1")]
