@@ -350,10 +350,10 @@ TABLES: tuple[GoldTable, ...] = (
                      "checked", "check_ok", "outside_losses", "not_applicable_swaps", "no_grid_energy")),
                  ("battery_grid_check_version", STRING)),
     ),
-    # A truck loading at another company's mine would name that mine (and its ticket): the extract run stops.
+    # A truck loading at another company's mine: the extract withholds that mine and its ticket (extracts.WITHHELD).
     GoldTable(
         "gold_truck_trips", "truck_energy", grain="weighbridge ticket (loaded trip)", key=("ticket_id",),
-        period_col="date_local", owner=entity("vin", "truck", _MINE),
+        period_col="date_local", owner=entity("vin", "truck"),
         extract_title="per weighbridge ticket (loaded trip)",
         columns=(("ticket_id", STRING, NOT_NULL), ("vin", STRING, NOT_NULL), ("mine_id", STRING, NOT_NULL),
                  ("load_ts_utc", TIMESTAMP, NOT_NULL), ("date_local", DATE, NOT_NULL), ("net_t", DOUBLE, NOT_NULL),

@@ -22,7 +22,10 @@ its station via ``silver_charging_stations``; its mine via ``silver_mines``; its
 or, for roll-up tables,
 ``scope_level`` ∈ {company, mine} with a ``scope_id`` the company owns — banner and city rows sum over
 several companies and are never included. Every other entity column of a row (mine, plant, truck,
-station) must belong to the same company, else the run stops (``IsolationError``) before writing.
+station) must belong to the same company, else the run stops (``IsolationError``) before writing; a
+trip loaded at another company's mine (contract haulage) is the truck owner's with ``mine_id`` and
+``ticket_id`` withheld (empty). A station's figures count every session at it, whichever company's truck,
+and name no truck; its charging-loss columns rest on truck telematics and trace the owner's trucks only.
 ``gold_target_tracking`` (city-wide) and ``gold_charging_forecast`` are not in the packs.
 
 A pack is written to a hidden temporary sibling folder and renamed into place: the folder is the old
@@ -73,6 +76,24 @@ MANIFEST, CHECKSUMS = "MANIFEST.json", "SHA256SUMS"
 # Roll-up scope levels that belong to one company, and the entity kind their scope_id names. Any other
 # level (banner, city, or one added later) aggregates over companies and is left out.
 SCOPE_KINDS: dict[str, str] = {"company": "company", "mine": "mine", "plant": "plant", "truck": "truck"}
+# A station's figures include every session at it, whichever company's truck charged or refuelled; they
+# name no truck or company. The charging-loss columns of a station-day are the exception: they rest on the
+# trucks' own telematics (energy into the battery), so a pack traces them over the station owner's trucks.
+OWN_FLEET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "gold_charging_station_daily": ("traced_grid_kwh", "charge_in_battery_kwh", "charging_loss_kwh",
+                                    "charging_loss_pct"),
+}
+# Columns that name an entity or an event: each one in a pack table must be its owner column, a checked or
+# withheld reference, the roll-up scope, or an id of the owned row itself (a connector of the company's
+# station, a ticket of its truck, a shipment of its mine). A new id column in gold stops the run until
+# someone decides how it is isolated.
+ROW_IDS = frozenset({"connector_id", "ticket_id", "shipment_id"})
+
+
+def _is_id_column(name: str) -> bool:
+    return name == "vin" or name.endswith("_id")
+
+
 # Row order of every file (whichever of these a table has, in this order): stable across re-runs.
 SORT_COLUMNS = ("month_start", "date_local", "shift_date", "prod_date", "hour_local", "scope_level", "scope_id",
                 "company_id", "powertrain", "mine_id", "plant_id", "vin", "station_id", "connector_id",
@@ -90,6 +111,9 @@ class ExtractTable:
     owner_kind: str                      # its kind: company | mine | truck | charging_station | h2_station | scope
     title: str
     refs: tuple[tuple[str, str], ...] = ()   # other entity columns (column, kind): must be the same company's
+    # (column, kind, columns withheld with it): another company's entity in this column is withheld (the
+    # column and the named ones written empty) instead of stopping the run
+    withheld: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def isolation(self) -> str:
@@ -97,14 +121,28 @@ class ExtractTable:
             return ("scope_level in (company, mine) and the company owns scope_id; "
                     "banner and city rows (several companies) excluded")
         if self.owner_kind == "company":
-            return "company_id = the company"
-        source = {"mine": "silver_mines", "truck": "silver_trucks", "charging_station": "silver_charging_stations",
-                  "h2_station": "silver_h2_stations"}[self.owner_kind]
-        return f"{self.owner_col} -> {source}.company_id = the company"
+            rule = "company_id = the company"
+        else:
+            source = {"mine": "silver_mines", "truck": "silver_trucks",
+                      "charging_station": "silver_charging_stations", "h2_station": "silver_h2_stations"}
+            rule = f"{self.owner_col} -> {source[self.owner_kind]}.company_id = the company"
+        for column, _, also in self.withheld:
+            rule += f"; {', '.join((column, *also))} empty where {column} is another company's"
+        if self.name in OWN_FLEET_COLUMNS:
+            rule += f"; {', '.join(OWN_FLEET_COLUMNS[self.name])} traced over the company's own trucks only"
+        return rule
+
+
+# Contract haulage: a truck loading at another company's mine is the truck owner's trip, but the mine and its
+# weighbridge ticket (whose id names the mine) are the mine owner's: both are withheld from the truck owner.
+WITHHELD: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
+    "gold_truck_trips": (("mine_id", "mine", ("ticket_id",)),),
+}
 
 
 def _extract_table(t: gold.GoldTable) -> ExtractTable:
-    return ExtractTable(t.name, t.family, t.period_col, t.owner.column, t.owner.kind, t.extract_title, t.owner.checks)
+    return ExtractTable(t.name, t.family, t.period_col, t.owner.column, t.owner.kind, t.extract_title,
+                        t.owner.checks, WITHHELD.get(t.name, ()))
 
 
 # The tables in the packs and the rule naming a row's company: the gold catalogue's (schemas/gold.py).
@@ -181,8 +219,14 @@ def with_owner(df: DataFrame, table: ExtractTable, *, owners: Owners) -> DataFra
 
 
 def check_isolation(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> None:
-    """Fail closed: every entity a row names must be the company's own."""
-    checks = list(table.refs)
+    """Fail closed: every entity a row names must be the company's own, and every id column is declared."""
+    declared = {table.owner_col, *(c for c, _ in table.refs), "scope_id",
+                *(c for column, _, also in table.withheld for c in (column, *also))} | ROW_IDS
+    undeclared = sorted(c for c in rows.column_names if _is_id_column(c) and c not in declared)
+    if undeclared:
+        raise IsolationError(f"{table.name}: id column(s) {undeclared} have no isolation rule (TABLES in "
+                             f"jobs/delivery/extracts.py); no pack written")
+    checks = list(table.refs) + [(column, kind) for column, kind, _ in table.withheld]
     if table.owner_kind != "scope":
         checks.append((table.owner_col, table.owner_kind))
     for column, kind in checks:
@@ -265,6 +309,8 @@ def collect_month(spark: SparkSession, month: dt.date, company_ids: Sequence[str
     out: dict[str, pa.Table] = {}
     for i, table in enumerate(TABLES, 1):
         df = _gold(spark, table.name, settings).filter(F.col(table.period_col).between(F.lit(month), F.lit(end)))
+        if table.name in OWN_FLEET_COLUMNS:
+            df = with_own_fleet_losses(spark, df, month, owners, settings)
         df = with_owner(df, table, owners=owners).filter(
             F.col(OWNER).isin(list(company_ids)) | F.col(OWNER).isNull())
         rows = df.toArrow()
@@ -279,10 +325,56 @@ def collect_month(spark: SparkSession, month: dt.date, company_ids: Sequence[str
     return out
 
 
+def withhold_foreign(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> pa.Table:
+    """The rows with every withheld reference to another company's entity (and the columns withheld with
+    it) set to null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column, kind, also in table.withheld:
+        foreign = pa.array([v is not None and owners.company_of(kind, v) != company_id
+                            for v in rows.column(column).to_pylist()], pa.bool_())
+        if not pc.any(foreign).as_py():
+            continue
+        log.info("%s: %d row(s) name another company's %s: %s withheld", table.name, pc.sum(foreign).as_py(),
+                 kind, ", ".join((column, *also)))
+        for name in (column, *also):
+            i = rows.column_names.index(name)
+            values = rows.column(name)
+            rows = rows.set_column(i, rows.schema.field(i), pc.if_else(foreign, pa.scalar(None, values.type), values))
+    return rows
+
+
+def with_own_fleet_losses(spark: SparkSession, station_daily: DataFrame, month: dt.date, owners: Owners,
+                          settings: Settings) -> DataFrame:
+    """``gold_charging_station_daily`` rows of ``month`` with the charging-loss columns traced over the
+    station owner's trucks only: the sessions at a station by trucks of the same company (silver), against
+    those trucks' energy into the battery (``gold_truck_energy_daily``). Gold traces every company's trucks;
+    another company's battery figures are that company's data."""
+    from pyspark.sql import functions as F
+
+    from jobs.kpi.charging_utilisation import station_charging_losses
+    from jobs.platform import delta_tables
+    from schemas.tables import SILVER
+
+    loss_columns = OWN_FLEET_COLUMNS["gold_charging_station_daily"]
+    in_month = F.col("event_date_local").between(F.lit(month), F.lit(month_end(month)))
+    sessions = delta_tables.read_existing(spark, SILVER["charging_sessions"], settings).filter(in_month)
+    same_company = (_lookup(owners.entities.get("truck", {}), F.col("vin"))
+                    == _lookup(owners.entities.get("charging_station", {}), F.col("station_id")))
+    truck_daily = _gold(spark, "gold_truck_energy_daily", settings).filter(
+        F.col("date_local").between(F.lit(month), F.lit(month_end(month))))
+    losses = station_charging_losses(sessions.filter(same_company), truck_daily=truck_daily)
+    keys = ["date_local", "station_id"]
+    own = losses.select(*keys, *[F.col(c).cast("double").alias(c) for c in loss_columns])
+    return station_daily.drop(*loss_columns).join(own, on=keys, how="left").select(*station_daily.columns)
+
+
 def company_rows(rows: pa.Table, table: ExtractTable, company_id: str, owners: Owners) -> pa.Table:
     import pyarrow.compute as pc
 
     own = rows.filter(pc.equal(rows.column(OWNER), company_id)).drop_columns([OWNER])
+    own = withhold_foreign(own, table, company_id, owners)
     keys = [c for c in SORT_COLUMNS if c in own.column_names]
     own = own.sort_by([(c, "ascending") for c in keys]) if keys else own
     check_isolation(own, table, company_id, owners)

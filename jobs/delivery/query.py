@@ -28,7 +28,9 @@ Safe by construction, not by a list of bad words:
 * The analysed plan is checked again: every leaf reads a Delta table of the lake (or literal rows), and
   no reflection, UDF or file-name expression appears.
 * Limits (``Settings.query_*`` or flags): a timeout (Spark jobs cancelled), a row limit, and a memory
-  bound (the CLI's own JVM heap; an out-of-memory task fails the query, not the JVM).
+  bound: the CLI's own JVM heap, where an out-of-memory task fails the query, not the JVM; a watch on
+  that heap that cancels the query's jobs when their live data passes 60 % of it; and results brought
+  back one partition at a time and counted, up to a quarter of the heap.
 
 Exit codes: 0 success, 1 SQL error or a limit reached (one line), 2 usage error, 3 statement refused.
 """
@@ -45,7 +47,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -787,7 +789,7 @@ class _Deadline:
 
     def __init__(self, spark, limits: Limits):
         self._sc, self._limits = spark.sparkContext, limits
-        self._tag = f"coalchain-query-{os.getpid()}-{time.monotonic_ns()}"
+        self.tag = self._tag = f"coalchain-query-{os.getpid()}-{time.monotonic_ns()}"
         self.expired = threading.Event()
         self._timer = threading.Timer(limits.timeout_s, self._cancel)
         self._timer.daemon = True
@@ -816,10 +818,92 @@ class _Deadline:
         return False
 
 
-def collect_rows(df, limit: int, limits: Limits) -> tuple[list, bool]:
-    """Up to ``limit`` rows (0 = all) and whether more exist; more than ``max_rows`` is an error."""
+class _HeapGuard:
+    """Cancels the query's Spark jobs (by the deadline's tag) when the engine's JVM heap holds more live data
+    than ``HEAP_LIVE_SHARE`` of its maximum.
+
+    Spark bounds the memory it manages (shuffles, sorts, caches), not the objects an expression or an
+    aggregation buffer builds (``collect_list`` of one huge group, a string doubled in a loop): such a task
+    fills the heap until some thread, maybe one of Spark's own, gets an OutOfMemoryError, and the engine
+    stops. The guard looks at the heap every ``poll_s``; over ``HEAP_CHECK_SHARE`` in use it asks for a
+    collection, and if the live data after it is still over ``HEAP_LIVE_SHARE`` it cancels the jobs (their
+    tasks are interrupted and free what they built) and the query ends with the memory line.
+    """
+
+    HEAP_CHECK_SHARE = 0.75
+    HEAP_LIVE_SHARE = 0.6
+
+    def __init__(self, spark, tag: str, enabled: bool = True, poll_s: float = 0.1):
+        self._sc, self._tag, self._enabled, self._poll_s = spark.sparkContext, tag, enabled, poll_s
+        self._runtime = spark._jvm.java.lang.Runtime.getRuntime()
+        self._system = spark._jvm.java.lang.System
+        self._stop = threading.Event()
+        self.tripped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="query-heap-guard", daemon=True)
+
+    def _used_share(self) -> float:
+        rt = self._runtime
+        return (rt.totalMemory() - rt.freeMemory()) / rt.maxMemory()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._poll_s):
+                if self._used_share() < self.HEAP_CHECK_SHARE:
+                    continue
+                self._system.gc()
+                if self._used_share() > self.HEAP_LIVE_SHARE and not self._stop.is_set():
+                    self.tripped.set()
+                    self._sc.cancelJobsWithTag(self._tag)
+                    return
+        except Exception:   # the engine is gone or stopping: the query thread reports it
+            return
+
+    def __enter__(self):
+        if self._enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return False
+
+
+def _tripped(guard: _HeapGuard | None) -> bool:
+    return guard is not None and guard.tripped.is_set()
+
+
+def _approx_bytes(value) -> int:
+    """Bytes a result value takes in the CLI, roughly (text and binary by length, other scalars 8)."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value) + 48
+    if isinstance(value, (list, tuple)):
+        return 56 + sum(_approx_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return 64 + sum(_approx_bytes(k) + _approx_bytes(v) for k, v in value.items())
+    return 24
+
+
+def collect_rows(df, limit: int, limits: Limits, heap_mb: int | None = None) -> tuple[list, bool]:
+    """Up to ``limit`` rows (0 = all) and whether more exist; more than ``max_rows`` is an error, and so is a
+    result over ``result_mb`` (the memory line). Rows come one partition at a time (the limit is in the
+    plan), and are counted as they arrive, so an over-large result stops before it is held whole."""
     cap = min(limit, limits.max_rows) if limit > 0 else limits.max_rows
-    rows = df.limit(cap + 1).collect()
+    budget_bytes = result_mb(limits) * 2**20
+    rows, held_bytes = [], 0
+    iterator = df.limit(cap + 1).toLocalIterator()
+    try:
+        for row in iterator:
+            rows.append(row)
+            held_bytes += _approx_bytes(row)
+            if held_bytes > budget_bytes:
+                rows.clear()
+                raise LimitReached(_memory_message(heap_mb or limits.memory_mb))
+            if len(rows) > cap:
+                break
+    finally:
+        iterator.close()
     if len(rows) > cap:
         if limit <= 0 or limit > limits.max_rows:
             raise LimitReached(_rows_message(limits))
@@ -1051,15 +1135,22 @@ def _spark(limits: Limits | None = None):
     ``killOnFatalError.depth=0``: a task that runs out of memory fails its query instead of ending the JVM
     (Spark's default in local mode is to exit on a task's OutOfMemoryError).
     """
+    global _BOUNDED_ENGINE
     from pyspark.sql import SparkSession
 
     if limits is not None and SparkSession.getActiveSession() is None and "PYSPARK_SUBMIT_ARGS" not in os.environ:
         os.environ["PYSPARK_SUBMIT_ARGS"] = (
             f"--driver-memory {limits.memory_mb}m --conf spark.driver.maxResultSize={result_mb(limits)}m "
             f"--conf spark.executor.killOnFatalError.depth=0 --conf spark.sql.runSQLOnFiles=false pyspark-shell")
+        _BOUNDED_ENGINE = True
     from jobs.platform.session import get_spark
 
     return get_spark("coalchain-query")
+
+
+# Whether this process's Spark JVM was started by the CLI with the query's memory bound: only then is its
+# heap the query's to watch (a caller's own session holds that caller's data too).
+_BOUNDED_ENGINE = False
 
 
 def _read_sql(args, parser: argparse.ArgumentParser) -> str:
@@ -1150,11 +1241,14 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     spark = _spark(limits)
     heap_mb = _heap_mb(spark, limits)
     watchdog = _watchdog(limits) if hard_exit else None
+    heap_guard = None
     started = time.monotonic()
     try:
         if watchdog is not None:
             watchdog.start()
-        with _Quiet(spark, restore=not hard_exit), _Progress(spark, enabled=sys.stderr.isatty()), _Deadline(spark, limits):
+        with _Quiet(spark, restore=not hard_exit), _Progress(spark, enabled=sys.stderr.isatty()), \
+                _Deadline(spark, limits) as deadline, \
+                _HeapGuard(spark, deadline.tag, enabled=_BOUNDED_ENGINE) as heap_guard:
             df = prepare(spark, statement, lake_root)
             columns = df.columns
             if args.csv:
@@ -1162,15 +1256,15 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
             elif args.parquet:
                 n = write_parquet(df, args.parquet, limits)
             else:
-                rows, truncated = collect_rows(df, args.limit, limits)
+                rows, truncated = collect_rows(df, args.limit, limits, heap_mb)
     except Refused as exc:
         print(exc, file=sys.stderr)
         return EXIT_REFUSED
     except LimitReached as exc:
-        print(exc, file=sys.stderr)
+        print(_memory_message(heap_mb) if _tripped(heap_guard) else exc, file=sys.stderr)
         return EXIT_SQL_ERROR
     except (PySparkException, Py4JError, FileExistsError, MemoryError, ConnectionError) as exc:
-        if _is_out_of_memory(exc):
+        if _tripped(heap_guard) or _is_out_of_memory(exc):
             print(_memory_message(heap_mb), file=sys.stderr)
         elif _engine_gone(exc):
             print(f"error: [QUERY_ENGINE_STOPPED] the query's Spark engine stopped (most likely out of memory; "

@@ -446,3 +446,195 @@ def test_workbook_stores_every_text_as_text_and_numbers_as_numbers(tmp_path):
     assert [(v, t) for v, t, _, _ in data] == [(v, "s") for v in as_read]
     assert [(n, t) for _, _, n, t in data] == [(-5.0, "n"), (-0.5, "n"), (1.0, "n"), (-1.0, "n"), (2.0, "n"),
                                                 (3.0, "n"), (4.0, "n")]
+
+
+# --- a station used by other companies' trucks; contract haulage -------------------------------------------
+# A small lake built here: company A owns mine MINE-A1, charging station CS-A1 (one 100 kW connector),
+# hydrogen station H2-A1 and the battery-electric truck VIN_A; company B owns mine MINE-B1, station CS-B1 and
+# the truck VIN_B. On 2026-11-02 both trucks charge at A's station (A 100 kWh at 10:00, B 200 kWh at 11:00
+# local), both refuel at H2-A1, and B's truck loads coal at A's mine (contract haulage). The gold rows are
+# written by hand (the columns the packs need; the rest null) in the sample lake's gold schemas.
+CO_A, CO_B = "CO-A", "CO-B"
+NAME_A, NAME_B = "Alpha Coal Ltd", "Beta Haulage Ltd"
+VIN_A, VIN_B = "LALPHA00000000001", "LBETA000000000001"
+TICKET_A, TICKET_B = "WB-MINE-A1-20261102-0001", "WB-MINE-A1-20261102-0002"
+DAY = dt.date(2026, 11, 2)
+IDS_A = {CO_A, NAME_A, VIN_A, "MINE-A1", "CS-A1", "H2-A1", TICKET_A, TICKET_B}
+IDS_B = {CO_B, NAME_B, VIN_B, "MINE-B1", "CS-B1"}
+
+
+def _utc(hour: int, minute: int = 0) -> dt.datetime:
+    """2026-11-02 at a local (UTC+8) hour, as a UTC timestamp."""
+    return dt.datetime(2026, 11, 2, hour - 8, minute, tzinfo=dt.timezone.utc)
+
+
+def _silver_rows() -> dict[str, list[dict]]:
+    meta = {"source_file": "hand-built", "record_no": 1, "ingested_at": _utc(23)}
+    session = {"connector_id": "1", "station_id": "CS-A1", "meter_start_kwh": 0.0, "event_date_local": DAY, **meta}
+    return {
+        "companies": [{"company_id": CO_A, "company_name": NAME_A, **meta},
+                      {"company_id": CO_B, "company_name": NAME_B, **meta}],
+        "mines": [{"mine_id": "MINE-A1", "company_id": CO_A, "mine_type": "open_pit", "banner": "Zhungeer", **meta},
+                  {"mine_id": "MINE-B1", "company_id": CO_B, "mine_type": "open_pit", "banner": "Zhungeer", **meta}],
+        "washing_plants": [],
+        "trucks": [{"vin": VIN_A, "company_id": CO_A, "powertrain": "BEV", "battery_kwh": 282.0, **meta},
+                   {"vin": VIN_B, "company_id": CO_B, "powertrain": "BEV", "battery_kwh": 282.0, **meta}],
+        "charging_stations": [{"station_id": "CS-A1", "company_id": CO_A, "banner": "Zhungeer", **meta},
+                              {"station_id": "CS-B1", "company_id": CO_B, "banner": "Zhungeer", **meta}],
+        "h2_stations": [{"station_id": "H2-A1", "company_id": CO_A, "nameplate_kg_per_day": 1000.0,
+                         "dispensers": 2, **meta}],
+        "charging_sessions": [
+            {**session, "session_id": "S-A", "vin": VIN_A, "plug_in_ts_utc": _utc(10), "plug_out_ts_utc": _utc(11),
+             "meter_stop_kwh": 100.0, "energy_kwh": 100.0},
+            {**session, "session_id": "S-B", "vin": VIN_B, "plug_in_ts_utc": _utc(11), "plug_out_ts_utc": _utc(12),
+             "meter_stop_kwh": 200.0, "energy_kwh": 200.0}],
+    }
+
+
+def _gold_rows() -> dict[str, list[dict]]:
+    ver = {"definition_version": "charging_util_defs_v2026.1"}
+    hour = {"date_local": DAY, "connector_id": "1", "rated_kw": 100.0, "calendar_s": 3600.0, **ver}
+    day = {"date_local": DAY, "banner": "Zhungeer", "connectors": 1, "calendar_s": 86400.0, **ver}
+    return {
+        # CS-A1: A's session 100 kWh in hour 10, B's 200 kWh in hour 11; CS-B1: idle
+        "gold_charging_connector_hourly": [
+            {**hour, "hour_local": 10, "station_id": "CS-A1", "energy_kwh": 100.0, "charging_s": 3600.0},
+            {**hour, "hour_local": 11, "station_id": "CS-A1", "energy_kwh": 200.0, "charging_s": 3600.0},
+            {**hour, "hour_local": 10, "station_id": "CS-B1", "energy_kwh": 0.0, "charging_s": 0.0}],
+        "gold_charging_connector_daily": [
+            {**hour, "station_id": "CS-A1", "energy_kwh": 300.0, "sessions_per_connector_day": 2,
+             "kwh_per_connector_day": 300.0},
+            {**hour, "station_id": "CS-B1", "energy_kwh": 0.0, "sessions_per_connector_day": 0,
+             "kwh_per_connector_day": 0.0}],
+        "gold_charging_station_hourly": [
+            {**day, "hour_local": 10, "station_id": "CS-A1", "company_id": CO_A, "energy_kwh": 100.0},
+            {**day, "hour_local": 11, "station_id": "CS-A1", "company_id": CO_A, "energy_kwh": 200.0},
+            {**day, "hour_local": 10, "station_id": "CS-B1", "company_id": CO_B, "energy_kwh": 0.0}],
+        # gold traces both trucks: 100 + 200 = 300 kWh, 92 + 180 = 272 kWh into batteries, 28 kWh lost
+        "gold_charging_station_daily": [
+            {**day, "station_id": "CS-A1", "company_id": CO_A, "energy_kwh": 300.0, "sessions": 2,
+             "traced_grid_kwh": 300.0, "charge_in_battery_kwh": 272.0, "charging_loss_kwh": 28.0,
+             "charging_loss_pct": 28.0 / 300.0 * 100},
+            {**day, "station_id": "CS-B1", "company_id": CO_B, "energy_kwh": 0.0, "sessions": 0}],
+        "gold_charging_rollup_daily": [
+            {"date_local": DAY, "scope_level": "company", "scope_id": CO_A, "stations": 1, "energy_kwh": 300.0},
+            {"date_local": DAY, "scope_level": "company", "scope_id": CO_B, "stations": 1, "energy_kwh": 0.0},
+            {"date_local": DAY, "scope_level": "city", "scope_id": "ordos", "stations": 2, "energy_kwh": 300.0}],
+        # H2-A1: one fill by each company's truck (a hydrogen station row names no truck either)
+        "gold_h2_station_daily": [{"date_local": DAY, "station_id": "H2-A1", "company_id": CO_A, "fills": 2,
+                                   "h2_kg": 50.0, "definition_version": "h2_util_defs_v2026.1"}],
+        # each truck-day: its own sessions' grid kWh and the energy into its battery (telematics)
+        "gold_truck_energy_daily": [
+            {"date_local": DAY, "vin": VIN_A, "company_id": CO_A, "powertrain": "BEV", "charging_sessions": 1,
+             "grid_kwh": 100.0, "charge_in_battery_kwh": 92.0},
+            {"date_local": DAY, "vin": VIN_B, "company_id": CO_B, "powertrain": "BEV", "charging_sessions": 1,
+             "grid_kwh": 200.0, "charge_in_battery_kwh": 180.0}],
+        "gold_truck_energy_monthly": [
+            {"month_start": MONTH, "company_id": CO_A, "powertrain": "BEV", "trucks": 1, "grid_kwh": 100.0},
+            {"month_start": MONTH, "company_id": CO_B, "powertrain": "BEV", "trucks": 1, "grid_kwh": 200.0}],
+        # both trucks load at A's mine: A's own trip, and B's contract haulage
+        "gold_truck_trips": [
+            {"ticket_id": TICKET_A, "vin": VIN_A, "mine_id": "MINE-A1", "date_local": DAY, "net_t": 40.0,
+             "loaded_km": 10.0, "tonne_km": 400.0},
+            {"ticket_id": TICKET_B, "vin": VIN_B, "mine_id": "MINE-A1", "date_local": DAY, "net_t": 30.0,
+             "loaded_km": 20.0, "tonne_km": 600.0}],
+    }
+
+
+@pytest.fixture(scope="module")
+def shared_station_packs(spark, lake, tmp_path_factory):
+    """The small lake above (written with delta-rs in the sample's schemas) and the packs of A and B.
+    Returns ({company: pack folder}, build results)."""
+    from deltalake import DeltaTable, write_deltalake
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    root = tmp_path_factory.mktemp("shared_station")
+    settings = Settings(lake_root=root / "lake", landing_root=lake.landing_root, delivery_root=root / "delivery")
+    for name, rows in _silver_rows().items():
+        table = pa.Table.from_pylist(rows, to_arrow_schema(SILVER[name].schema))
+        write_deltalake(str(settings.silver_root / SILVER[name].name), table)
+    gold = _gold_rows()
+    for t in TABLES:
+        # every column nullable: the rows name only the columns the packs are checked on
+        schema = pa.schema([f.with_nullable(True) for f in pa.schema(DeltaTable(str(lake.gold_root / t.name))
+                                                                        .schema().to_arrow())])
+        write_deltalake(str(settings.gold_root / t.name), pa.Table.from_pylist(gold.get(t.name, []), schema))
+    results = extracts.build_extracts(spark, MONTH, settings=settings)
+    return {r.company_id: r.path for r in results}, results
+
+
+def _rows(pack: Path, table: str, *columns: str) -> list[tuple]:
+    return [tuple(r[c] for c in columns) for r in pq.read_table(pack / "parquet" / f"{table}.parquet").to_pylist()]
+
+
+def test_a_station_owner_sees_every_session_at_its_station_and_no_id_of_the_other_company(shared_station_packs):
+    packs, results = shared_station_packs
+    assert sorted(packs) == [CO_A, CO_B]                          # the run did not stop: both packs written
+    a = packs[CO_A]
+    # both sessions at CS-A1 are in A's station figures, per hour, connector, station and day
+    assert _rows(a, "gold_charging_connector_hourly", "station_id", "connector_id", "hour_local", "energy_kwh") == [
+        ("CS-A1", "1", 10, 100.0), ("CS-A1", "1", 11, 200.0)]
+    assert _rows(a, "gold_charging_connector_daily", "station_id", "sessions_per_connector_day",
+                 "kwh_per_connector_day") == [("CS-A1", 2, 300.0)]
+    assert _rows(a, "gold_charging_station_hourly", "station_id", "hour_local", "energy_kwh") == [
+        ("CS-A1", 10, 100.0), ("CS-A1", 11, 200.0)]
+    assert _rows(a, "gold_h2_station_daily", "station_id", "fills", "h2_kg") == [("H2-A1", 2, 50.0)]
+    assert _rows(a, "gold_charging_rollup_daily", "scope_level", "scope_id", "energy_kwh") == [
+        ("company", CO_A, 300.0)]
+    # the charging losses trace A's own truck only: its 100 kWh session, 100 / 100 of its truck-day's
+    # 92 kWh into the battery -> 100 - 92 = 8 kWh lost = 8 / 100 = 8 % (gold, over both trucks: 28 kWh, 9.33 %)
+    station_day = _rows(a, "gold_charging_station_daily", "station_id", "sessions", "energy_kwh", "traced_grid_kwh",
+                        "charge_in_battery_kwh", "charging_loss_kwh", "charging_loss_pct")
+    assert station_day == [("CS-A1", 2, 300.0, 100.0, 92.0, 8.0, pytest.approx(8.0))]
+    # A's trucks and trips only
+    assert _rows(a, "gold_truck_energy_daily", "vin", "grid_kwh") == [(VIN_A, 100.0)]
+    assert _rows(a, "gold_truck_trips", "ticket_id", "vin", "mine_id", "net_t") == [
+        (TICKET_A, VIN_A, "MINE-A1", 40.0)]
+    for rel, text in pack_texts(a).items():
+        leaked = sorted(i for i in IDS_B if i in text)
+        assert not leaked, f"A's pack {rel} names {leaked}"
+    assert all(i in "\n".join(pack_texts(a).values()) for i in (CO_A, "CS-A1", "H2-A1", VIN_A, TICKET_A))
+
+
+def test_a_truck_owner_sees_its_trucks_energy_but_not_the_other_companys_station(shared_station_packs):
+    packs, _ = shared_station_packs
+    b = packs[CO_B]
+    # B's truck: its session at A's station counts in its truck-day (1 session, 200 kWh), no station named
+    assert _rows(b, "gold_truck_energy_daily", "vin", "charging_sessions", "grid_kwh", "charge_in_battery_kwh") == [
+        (VIN_B, 1, 200.0, 180.0)]
+    assert "station_id" not in pq.read_schema(b / "parquet" / "gold_truck_energy_daily.parquet").names
+    # B's own station only (idle); A's station rows are not in B's pack
+    assert _rows(b, "gold_charging_connector_hourly", "station_id", "energy_kwh") == [("CS-B1", 0.0)]
+    assert _rows(b, "gold_charging_connector_daily", "station_id") == [("CS-B1",)]
+    assert _rows(b, "gold_charging_station_hourly", "station_id") == [("CS-B1",)]
+    assert _rows(b, "gold_charging_station_daily", "station_id", "sessions", "traced_grid_kwh") == [("CS-B1", 0, None)]
+    assert _rows(b, "gold_h2_station_daily", "station_id") == []
+    # contract haulage: B's trip is B's, but A's mine and its ticket (whose id names the mine) are withheld
+    assert _rows(b, "gold_truck_trips", "ticket_id", "vin", "mine_id", "net_t", "loaded_km", "tonne_km") == [
+        (None, VIN_B, None, 30.0, 20.0, 600.0)]
+    with (b / "csv" / "gold_truck_trips.csv").open(encoding="utf-8", newline="") as fh:
+        trip = next(csv.DictReader(fh))
+    assert (trip["ticket_id"], trip["mine_id"], trip["vin"]) == ("", "", VIN_B)
+    for rel, text in pack_texts(b).items():
+        leaked = sorted(i for i in IDS_A if i in text)
+        assert not leaked, f"B's pack {rel} names {leaked}"
+    manifest = json.loads((b / MANIFEST).read_text())
+    trips = next(t for t in manifest["tables"] if t["table"] == "gold_truck_trips")
+    assert "mine_id, ticket_id empty where mine_id is another company's" in trips["isolation"]
+
+
+def test_an_id_column_without_an_isolation_rule_stops_the_pack():
+    owners = Owners({"C01": "A", "C02": "B"}, {"company": {"C01": "C01", "C02": "C02"},
+                                                "charging_station": {"CS1": "C01"}, "truck": {"V2": "C02"}})
+    table = next(t for t in TABLES if t.name == "gold_charging_station_daily")
+    check_isolation(pa.table({"station_id": ["CS1"], "company_id": ["C01"], "energy_kwh": [300.0]}), table, "C01",
+                    owners)
+    # a gold change that put the charging truck on the station's row would name C02's truck in C01's pack
+    with pytest.raises(IsolationError, match=r"id column\(s\) \['vin'\] have no isolation rule"):
+        check_isolation(pa.table({"station_id": ["CS1"], "company_id": ["C01"], "vin": ["V2"]}), table, "C01", owners)
+
+
+def test_the_own_fleet_columns_are_the_charging_loss_columns():
+    from jobs.kpi.charging_utilisation import LOSS_COLUMNS
+
+    assert extracts.OWN_FLEET_COLUMNS == {"gold_charging_station_daily": LOSS_COLUMNS}

@@ -315,9 +315,6 @@ MEMORY_BOMBS = [
 ]
 
 
-@pytest.mark.xfail(strict=False, reason="known limit: in about half the runs on 2 cores one bomb of the series "
-                   "exhausts the bounded JVM itself (OutOfMemoryError in Spark's own threads, "
-                   "[QUERY_ENGINE_STOPPED]) instead of only its query")
 def test_memory_bombs_fail_the_query_with_one_line_in_a_bounded_jvm(lakes):
     """One child process runs the bombs one after the other: after each, the JVM is still there (the next
     bomb and a normal query still get their answer), so an out-of-memory task ends its query, not the engine."""
