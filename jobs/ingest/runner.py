@@ -454,9 +454,9 @@ def _isolated(spark: SparkSession, source: str, start: dt.date, end: dt.date, se
 
 
 # Sources of millions of rows a day. They run after the others, alone, with every core: beside the large
-# source the small sources wait for its long tasks and slow it (measured on the bench day: telematics
-# 51-59 s alone, 89 s beside the other domains). The small sources' own time is mostly the planning of
-# their one Spark typing job each (their writes are delta-rs commits of milliseconds): 1-3 s per source.
+# source the small sources wait for its long tasks and slow it (docs/benchmarks.md). The small sources'
+# own time is mostly the planning of their one Spark typing job each (their writes are small delta-rs
+# commits), which running them beside the large source would not save.
 LARGE_SOURCES = ("telematics",)
 
 

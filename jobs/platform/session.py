@@ -1,7 +1,7 @@
 """The only place a SparkSession is built.
 
-One session per process: Airflow's ``dags test`` runs every task of a DAG run in one process, and a
-Spark start costs ~10 s, so tasks share it. The Delta JARs come from a local cache (see
+One session per process: Airflow's ``dags test`` runs every task of a DAG run in one process, and
+starting Spark (a JVM, its JARs, the Delta extensions) costs more than most small tasks do, so tasks share it. The Delta JARs come from a local cache (see
 scripts/bootstrap.sh) through ``spark.jars``: no Ivy resolution, no network at session start.
 
 On a cluster (any master that is not ``local``) the executors know nothing of the repository: the

@@ -63,9 +63,9 @@ class Settings(BaseSettings):
     )
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = Field(8, ge=1)
-    # Measured on the bench day (2 cores): 3 families at a time build gold in 56 s warm against 64 s with 2;
-    # ingesting 3 domains at a time gained nothing (140 s against 136 s: a small source's time is driver
-    # CPU, which 2 cores cannot overlap), so ingestion runs one domain at a time unless the driver has more.
+    # Gold families are Spark jobs that wait on I/O and shuffles, so a third family in flight keeps 2 cores
+    # busier (docs/benchmarks.md shows the figures). A small source's ingestion time is driver CPU, which
+    # 2 cores cannot overlap, so ingestion runs one domain at a time unless the driver has more cores.
     gold_build_threads: int = Field(3, ge=1, description="KPI families built side by side by one gold build "
                                     "(1 = one after the other).")
     ingest_threads: int = Field(1, ge=1, description="Domains whose small sources `runner --all` ingests side "

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "landing"
 
 
-# 2.5-7 min on the shared 2-core machine, by load (an ingest, then an Airflow process with its own Spark)
+# slow: an ingest, then an Airflow process that starts its own Spark
 @pytest.mark.slow
 def test_forecast_dag_runs_on_the_ingested_sample(spark, tmp_path):
     settings = Settings(lake_root=tmp_path / "lake", landing_root=SAMPLE)

@@ -156,7 +156,7 @@ def test_integrated_pack_energy_equals_soc_change(world):
 
 
 def test_bev_energy_per_km_loaded_and_empty(world):
-    """DOMAIN §7: about 1.4-2.0 kWh/km loaded for a 49 t tractor, less when empty."""
+    """docs/domain.md §7: about 1.4-2.0 kWh/km loaded for a 49 t tractor, less when empty."""
     frames = clean_frames(world)
     tickets = defaultdict(list)
     for t in valid_rows(world, "weighbridge"):

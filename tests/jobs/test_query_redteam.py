@@ -310,7 +310,7 @@ MEMORY_BOMBS = [
     "SELECT length(aggregate(sequence(1, 40), 'x', (acc, x) -> concat(acc, acc)))",  # doubling: 2^40 chars
     "SELECT length(repeat(repeat('x', 40000), 40000))",                            # 1.6 G chars in one value
     "SELECT size(collect_list(repeat('x', 1000))) FROM range(10000000)",           # one 10 GB group
-    # the crash: a cross join printed whole (--limit 0) is bounded by the result size, not the JVM
+    # a cross join printed whole (--limit 0) is bounded by the result size, not the JVM
     "SELECT s.shipment_id, r.id, repeat('x', 200) AS pad FROM silver_shipments s CROSS JOIN range(3000000) r",
 ]
 

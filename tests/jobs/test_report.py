@@ -8,6 +8,7 @@ then opened in headless Chromium: the DOM must hold every chart, the screenshot 
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
 import datetime as dt
 import re
@@ -36,6 +37,38 @@ FORECAST_STATION = "CS01"                  # company C01
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT_S = 90
 DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+LANDING = Path(__file__).resolve().parents[2] / "data_samples" / "landing"
+WASHING_K = Path(__file__).resolve().parents[2] / "schemas" / "reference" / "washing_process_factors.csv"
+
+
+def landing_rows(source: str) -> list[dict[str, str]]:
+    """Every row of a source's landing CSV files (the committed sample, not anything the pipeline wrote)."""
+    rows = []
+    for path in sorted((LANDING / source).glob("*/*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def landing_charts() -> dict[str, set[tuple[str, str]]]:
+    """Which charts the November reports should hold, from the landing files alone: per kind, the
+    (banner, company) of each one. Energy trend: one per mine type per page, for mines that produced in
+    November; washing trend: one per coal type, for plants that fed raw coal with a process that has a
+    GB 29446 factor k (otherwise no graded value to plot); heatmap: one per page with stations."""
+    mines = {r["mine_id"]: r for r in landing_rows("mines")}
+    produced = {r["mine_id"] for r in landing_rows("mine_production")
+                if r["shift_date"].startswith("2026-11") and float(r["raw_coal_t"] or 0) > 0}
+    plants = {r["plant_id"]: r for r in landing_rows("washing_plants")}
+    fed = {r["plant_id"] for r in landing_rows("washing")
+           if r["prod_date"].startswith("2026-11") and float(r["raw_coal_fed_t"] or 0) > 0}
+    with WASHING_K.open(encoding="utf-8") as f:
+        graded = {(r["coal_type"], r["process"]) for r in csv.DictReader(line for line in f if not line.startswith("#"))}
+    return {
+        "energy_trend": {(mines[m]["banner"], mines[m]["company_id"], mines[m]["mine_type"]) for m in produced},
+        "washing_trend": {(p["banner"], p["company_id"], p["coal_type"]) for pid, p in plants.items()
+                          if pid in fed and (p["coal_type"], p["process"]) in graded},
+        "heatmap": {(r["banner"], r["company_id"], "") for r in landing_rows("charging_stations")},
+    }
 
 
 # --- fixtures ------------------------------------------------------------------------------------------
@@ -433,7 +466,13 @@ def test_company_report_renders_in_chromium_with_every_chart(reports, tenants, m
     dom = chromium([f"--screenshot={shot}", "--window-size=1400,4000", "--dump-dom", path.as_uri()],
                    tmp_path / "profile").stdout
     figures = re.findall(r'<figure class="chart" data-chart="(\w+)"[^>]*>\s*<img src="(data:image/png;base64,[^"]+)"', dom)
-    assert len(figures) == expected_charts(tenants["C01"], month_data) == 6
+    # C01 from the landing files: mines M001 (underground) and M004 (open pit) -> 2 energy trends; plant
+    # WP01 (thermal, dense medium) -> 1 washing trend; station CS01 -> 1 heatmap and the added forecast;
+    # 1 rail share: 2 + 1 + 1 + 1 + 1 = 6
+    landing = landing_charts()
+    from_landing = sum(len({extra for _, company, extra in entries if company == "C01"})
+                       for entries in landing.values()) + 1 + 1          # + forecast + rail share
+    assert len(figures) == expected_charts(tenants["C01"], month_data) == from_landing == 6
     assert {kind for kind, _ in figures} == {"energy_trend", "washing_trend", "rail_share", "heatmap", "forecast"}
     for kind, uri in figures:
         png = base64.b64decode(uri.split(",", 1)[1])
@@ -447,7 +486,10 @@ def test_company_report_renders_in_chromium_with_every_chart(reports, tenants, m
     chromium([f"--screenshot={bare_shot}", "--window-size=1400,4000", bare.as_uri()], tmp_path / "profile_bare")
     warm, distinct = pixel_stats(shot)
     bare_warm, bare_distinct = pixel_stats(bare_shot)
-    # measured on the sample: ~90,000 warm pixels with the charts, < 1,000 without; ~8,600 vs ~5,200 colours
+    # the page's own palette is blue, grey and white with a few coloured pills, so without its images it has
+    # almost no warm pixels (< 5,000); the heatmap cells and rail-share bars are orange-red, so with them the
+    # warm area is far larger (> 20,000 px: a 200 x 100 px patch of a 1,400 px-wide page). The charts'
+    # anti-aliased lines and colour scales add well over 1,500 colours to the page's few.
     assert warm > 20_000 and bare_warm < 5_000, (warm, bare_warm)
     assert distinct > bare_distinct + 1_500, (distinct, bare_distinct)
 
@@ -455,9 +497,16 @@ def test_company_report_renders_in_chromium_with_every_chart(reports, tenants, m
 def test_planners_report_renders_in_chromium(reports, tmp_path):
     dom = chromium(["--dump-dom", reports.planners_file.as_uri()], tmp_path / "profile").stdout
     kinds = re.findall(r'<figure class="chart" data-chart="(\w+)"', dom)
-    # rail share by banner, then per banner its mine-type trends, washing, heatmap; the forecast in CS01's banner
+    # rail share by banner, then per banner its mine-type trends, washing, heatmap; the forecast in CS01's banner.
+    # From the landing files: 5 mines, each alone in its banner (Zhungeer, Yijinhuoluo, Etuoke, Dongsheng,
+    # Etuokeqian) -> 5 energy trends; plants WP01 (Zhungeer, thermal) and WP02 (Etuoke, coking) -> 2 washing
+    # trends; stations in Zhungeer, Yijinhuoluo and Etuoke -> 3 heatmaps
+    landing = landing_charts()
+    per_banner = {kind: len({(banner, extra) for banner, _, extra in entries}) for kind, entries in landing.items()}
+    assert per_banner == {"energy_trend": 5, "washing_trend": 2, "heatmap": 3}
     assert kinds.count("rail_share") == 1 and kinds.count("forecast") == 1
-    assert kinds.count("heatmap") == 3 and kinds.count("energy_trend") == 5 and kinds.count("washing_trend") == 2
+    for kind, count in per_banner.items():
+        assert kinds.count(kind) == count, kind
     assert dom.count("<section") >= 8
 
 

@@ -1,1 +1,1 @@
-"""Benchmark of the pipeline (issue 7) and the peers it is measured against (DuckDB SQL, pandas)."""
+"""Benchmark of the pipeline and the peers it is measured against (DuckDB SQL, pandas)."""

@@ -1,5 +1,5 @@
 """Hostile landing input: every bad file, row or folder is rejected or quarantined, named, and stops nothing
-else. One test per way a run used to crash or land wrong data; real Spark, real Delta tables."""
+else. One test per way a run could crash or land wrong data; real Spark, real Delta tables."""
 from __future__ import annotations
 
 import datetime as dt

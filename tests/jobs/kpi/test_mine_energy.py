@@ -26,7 +26,7 @@ def shift(mine, day, no, raw_t, kwh, diesel_kg=None, other_kgce=None):
 
 
 SCENARIOS = [
-    # issue example split over two shifts (test_issue_example_two_shifts)
+    # the worked example of docs/kpis.md section 1 split over two shifts (test_worked_example_two_shifts)
     shift("M1", "2026-08-03", 1, 6000.0, 15000.0, 500.0), shift("M1", "2026-08-03", 2, 4000.0, 10000.0, 300.0),
     shift("EXACT", "2026-08-05", 1, 10000.0, 100000.0, 16000.0, 26396.4),
     shift("ABOVE", "2026-08-05", 1, 10000.0, 100000.0, 16000.0, 26396.5),
@@ -53,7 +53,7 @@ def rows(spark, refs):
     return by(daily(spark, refs, SCENARIOS).collect(), "mine_id", "shift_date")
 
 
-def test_issue_example_two_shifts(rows):
+def test_worked_example_two_shifts(rows):
     # Two shifts of M1 on 2026-08-03: 6,000 + 4,000 t, 15,000 + 10,000 kWh, 500 + 300 kg diesel.
     # Day: 10,000 t, 25,000 kWh, 800 kg diesel.
     # kgce = 25,000 x 0.1229 + 800 x 1.4571 = 3,072.5 + 1,165.68 = 4,238.18 -> 0.423818 kgce/t

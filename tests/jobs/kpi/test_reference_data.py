@@ -1,5 +1,5 @@
 """The checked-in reference tables: declared schemas, versions, no overlapping validity, the values
-DOMAIN.md section 6 states, placeholders flagged for review."""
+docs/domain.md states for the standards, placeholders flagged for review."""
 from __future__ import annotations
 
 import datetime as dt
@@ -79,7 +79,7 @@ def test_conversion_factors_bases(rows):
 
 
 def test_rule_params_unknown_rule_and_wrong_header(spark, tables, tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no parameters of rule 'no_such_rule' in force on 2026-01-01"):
         rule_params(tables["rule_parameters"], "no_such_rule", on_date=dt.date(2026, 1, 1))
     bad = tmp_path / "factors.csv"   # columns swapped: the declared schema must not silently re-map them
     bad.write_text("factor,carrier,unit,basis,source,version,effective_from,effective_to,needs_review,note\n"
