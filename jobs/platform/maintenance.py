@@ -256,9 +256,13 @@ def compact(table: LakeTable, settings: Settings, health: list[PartitionHealth])
         filters = list(part.partition_filters) or None
 
         def run(filters=filters):
+            from deltalake import CommitProperties
+
             optimizer = open_table(table, settings).optimize
-            if zorder:
-                return optimizer.z_order(list(zorder), partition_filters=filters, target_size=target_bytes)
+            if zorder:   # the columns are named in the commit (DESCRIBE HISTORY), as Spark's OPTIMIZE does
+                return optimizer.z_order(list(zorder), partition_filters=filters, target_size=target_bytes,
+                                         commit_properties=CommitProperties(
+                                             custom_metadata={"zOrderBy": json.dumps(list(zorder))}))
             return optimizer.compact(partition_filters=filters, target_size=target_bytes)
 
         metrics = with_retry(run)
