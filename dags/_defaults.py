@@ -5,6 +5,7 @@ import datetime as dt
 
 import pendulum
 
+from jobs.platform.alerts import on_task_failure
 from jobs.platform.settings import get_settings
 
 _SETTINGS = get_settings()
@@ -13,8 +14,10 @@ _SETTINGS = get_settings()
 LOCAL_TZ = _SETTINGS.source_timezone
 START_DATE = pendulum.datetime(2026, 1, 1, tz=LOCAL_TZ)
 # Retries absorb transient failures (e.g. a Delta write conflict that outlived its in-job retries).
+# A task that fails for good alerts by e-mail and/or webhook (COALCHAIN_ALERT_*; a blocked quality gate
+# names its failing expectations).
 DEFAULT_ARGS = {"retries": _SETTINGS.task_retries, "retry_delay": dt.timedelta(minutes=2),
-                "retry_exponential_backoff": True}
+                "retry_exponential_backoff": True, "on_failure_callback": on_task_failure}
 
 
 def local_day_before(moment) -> dt.date:

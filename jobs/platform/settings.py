@@ -110,6 +110,34 @@ class Settings(BaseSettings):
     query_memory_mb: int = Field(2048, ge=256, description="Query CLI: heap of the Spark JVM it starts; results "
                                  "brought back to the CLI are bounded to a quarter of it.")
 
+    # Lake maintenance (jobs/platform/maintenance.py, the lake_maintenance DAG)
+    maintenance_vacuum_retention_hours: int = Field(
+        720, ge=1, description="VACUUM keeps files removed less than this many hours ago; refused when shorter "
+        "than the time-travel window (30 days = 720 h, docs/queries.md).")
+    maintenance_small_file_mb: float = Field(
+        32.0, gt=0, description="A data file smaller than this is a small file: counted in ops/table_health, "
+        "and a partition with two or more is compacted.")
+    maintenance_target_file_mb: int = Field(128, ge=1, description="Size compaction aims for per output file.")
+
+    # Alerts (jobs/platform/alerts.py): e-mail and/or a webhook; none configured = alerts are only logged
+    alert_smtp_host: str | None = Field(None, description="SMTP server for alert e-mails; unset = no e-mail.")
+    alert_smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS, 465 for SSL).")
+    alert_smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description="SMTP transport security: none, starttls or ssl (implicit TLS).")
+    alert_smtp_user: str | None = Field(None, description="SMTP login; unset = no authentication.")
+    alert_smtp_password: SecretStr | None = Field(None, description="SMTP password (a secret: never logged).")
+    alert_smtp_from: str = Field("coalchain-alerts@localhost", description="Sender address of alert e-mails.")
+    alert_smtp_to: list[str] = Field(
+        default_factory=list, description='Recipients of alert e-mails, JSON list: ["ops@example.com"].')
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="URL alerts are POSTed to as JSON (a secret: chat webhooks carry a token in the URL).")
+    alert_timeout_s: float = Field(10.0, gt=0, description="Timeout of one alert delivery (SMTP or webhook).")
+    stale_source_hours: float = Field(
+        36.0, gt=0, description="A source with no new landing file for this many hours is stale (alerted).")
+    stale_source_hours_per_source: dict[str, float] = Field(
+        default_factory=dict, description='Per-source staleness limits in hours, JSON: {"shipments": 72}; '
+        "sources not named use stale_source_hours.")
+
     @property
     def bronze_root(self) -> Path:
         return self.lake_root / "bronze"
