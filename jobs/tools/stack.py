@@ -509,10 +509,11 @@ AIRFLOW_COMMANDS = {
 }
 
 
-def start_airflow(stack: Stack, names: list[str]) -> None:
+def start_airflow(stack: Stack, names: list[str], keep_settings: bool = False) -> None:
     running = [n for n in AIRFLOW_COMPONENTS if stack.alive(n)]
     state = stack.state()
-    if not running:   # a fresh start: take the caller's settings, upgrade the schema
+    if not running and not (keep_settings and "project_env" in state):
+        # a fresh start: take the caller's settings
         state["project_env"] = project_environment(stack)
         # tasks at once (LocalExecutor); each runs a Spark driver of COALCHAIN_SPARK_DRIVER_MEMORY
         state["parallelism"] = int(os.environ.get("COALCHAIN_STACK_PARALLELISM", "2"))
@@ -520,7 +521,7 @@ def start_airflow(stack: Stack, names: list[str]) -> None:
     env = airflow_environment(stack)
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
     stack.secrets()  # writes the passwords file if it is missing
-    if not running:
+    if not running:   # upgrade the schema to the installed Airflow before any component uses it
         log("airflow db migrate")
         with open(stack.log_dir / "airflow-db-migrate.log", "ab") as out:
             done = subprocess.run([str(AIRFLOW), "db", "migrate"], env={**env, "COALCHAIN_STACK_ID": stack.id},
@@ -735,7 +736,7 @@ def rotate_credentials(stack: Stack) -> int:
     log(f"new secrets written to {stack.env_file}")
     if airflow_running:
         try:
-            start_airflow(stack, list(AIRFLOW_COMPONENTS))
+            start_airflow(stack, list(AIRFLOW_COMPONENTS), keep_settings=True)
         except StackError as exc:
             log(f"ERROR: {exc}")
             return 1
