@@ -130,7 +130,7 @@ class Handle:
             time.sleep(every_s)
         pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{self.runs()}\n{self.logs()}")
 
-    def settle(self, timeout_s: float = 900) -> list[tuple]:
+    def settle(self, timeout_s: float = 2700) -> list[tuple]:
         """Wait until no run is queued or running for three looks in a row (the scheduler creates the runs
         of Asset-triggered DAGs within seconds of the events), and no backfill is still open."""
         quiet = [0]
