@@ -7,7 +7,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: bootstrap run test test-slow test-cluster sample clean-lake extracts report bench
+.PHONY: bootstrap run test test-slow test-cluster sample clean-lake extracts report bench stack-up stack-down stack-status
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -20,8 +20,10 @@ run: bootstrap
 test: bootstrap
 	@$(PY) -m pytest -m "not slow and not cluster" -q
 
-## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills); not part of `make test`.
-test-slow: bootstrap
+## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills, the native stack run by its
+## scheduler: tests/stack); not part of `make test`.
+test-slow:
+	@bash scripts/bootstrap.sh stack
 	@$(PY) -m pytest -m "slow and not cluster" -q
 
 ## The pipeline on a real Spark standalone cluster started on loopback (tests/cluster); not part of `make test`.
@@ -45,6 +47,18 @@ report: bootstrap
 ## Not part of the tests; takes long. BENCH_ARGS="--scales 1 --incremental-days 5" for a quick look.
 bench: bootstrap
 	@$(PY) -m jobs.tools.bench $(BENCH_ARGS)
+
+## The production topology natively, on 127.0.0.1 only: PostgreSQL, Airflow (api-server, scheduler, dag-processor,
+## triggerer; LocalExecutor), a Spark standalone cluster, an S3 server. State in .stack/, secrets in ~/.config/coalchain/.
+stack-up:
+	@bash scripts/bootstrap.sh stack
+	@bash scripts/stack.sh up
+
+stack-down:
+	@bash scripts/stack.sh down
+
+stack-status:
+	@bash scripts/stack.sh status
 
 clean-lake:
 	rm -rf $(ROOT)/.lake

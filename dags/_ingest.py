@@ -30,7 +30,7 @@ def ingest_task(source: str):
 
     @task(task_id=f"ingest_{source}", outlets=[SILVER[source]])
     def _ingest(logical_date=None, params=None) -> dict:
-        from jobs.ingest.runner import ingest_source, window_for
+        from jobs.ingest.runner import has_new_files, ingest_source, window_for
         from jobs.platform.session import get_spark
 
         params = params or {}
@@ -38,7 +38,10 @@ def ingest_task(source: str):
         start_param = params.get("from_date")
         start, end = window_for(
             end, params.get("lookback_days"), dt.date.fromisoformat(start_param) if start_param else None)
-        result = ingest_source(get_spark(f"ingest_{source}"), source, start, end)
+        # no unseen file in the window (a day without deliveries, a re-run, a backfill of ingested days):
+        # nothing to read, so no Spark session either
+        spark = get_spark(f"ingest_{source}") if has_new_files(source, start, end) else None
+        result = ingest_source(spark, source, start, end)
         if result.status != "succeeded":
             # bad input never fails the task: it succeeds, and says so here and in its return value
             log.warning("ingest_%s succeeded with rejects: %d row(s) quarantined (ops/quarantine), %d file(s) "

@@ -83,7 +83,8 @@ def forecast_charging_demand():
         from jobs.forecast import charging_demand
         from jobs.platform.session import get_spark
 
-        return charging_demand.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]))
+        return charging_demand.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]),
+                                       keep_unchanged=True)
 
     predict(train_if_due())
 

@@ -53,7 +53,9 @@ def kpi_daily():
         from jobs.platform.session import get_spark
 
         try:
-            return gate_silver(get_spark("kpi_daily"), [dt.date.fromisoformat(d) for d in days])
+            # no affected day (a re-run found nothing new): nothing to validate, no Spark session to start
+            spark = get_spark("kpi_daily") if days else None
+            return gate_silver(spark, [dt.date.fromisoformat(d) for d in days])
         except QualityGateError as exc:  # bad data: retrying would not change it
             summary = getattr(exc, "summary", None)
             if not summary or not summary["passed_days"]:

@@ -8,6 +8,8 @@
 # `bootstrap.sh cluster` (make test-cluster, make bench with --cluster) also resolves, once:
 #   5. hadoop-aws and the AWS SDK bundle matching PySpark's Hadoop (Spark's s3a connector), cached;
 #   6. moto's standalone S3 server in its own venv from requirements-s3server.lock (the test object store).
+# `bootstrap.sh stack` (make stack-up: the native production stack, scripts/stack.sh) does 5-6 and also:
+#   7. Debian's PostgreSQL server (Airflow's metadata database), installed with apt when it is missing.
 # Re-running is cheap: each step is skipped when its stamp matches.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,7 +83,7 @@ if [[ ! -x /usr/bin/chromium ]]; then
   [[ -x /usr/bin/chromium ]] || { log "ERROR: apt-get finished but /usr/bin/chromium is still missing"; exit 1; }
 fi
 # 5-6. Object storage: the s3a JARs and the test S3 server (only for `bootstrap.sh cluster`) ----------
-if [[ "${1:-}" == "cluster" ]]; then
+if [[ "${1:-}" == "cluster" || "${1:-}" == "stack" ]]; then
   HADOOP_AWS_VERSION="3.4.1"      # = PySpark's Hadoop (pyspark/jars/hadoop-client-api-3.4.1.jar)
   AWS_SDK_VERSION="2.24.6"        # = hadoop-project 3.4.1's aws-java-sdk-v2.version
   S3_JAR_DIR="${COALCHAIN_S3_JAR_DIR:-$HOME/.cache/coalchain/jars/hadoop-aws-$HADOOP_AWS_VERSION}"
@@ -97,5 +99,25 @@ if [[ "${1:-}" == "cluster" ]]; then
     "$S3_VENV/bin/python" -m pip install --quiet --no-deps -r requirements-s3server.lock
     echo "$s3_hash" > "$S3_VENV/.lock_hash"
   fi
+fi
+# 7. PostgreSQL for the native stack (Debian package; skipped when a server is installed) ----------------
+if [[ "${1:-}" == "stack" ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  command -v apt-get >/dev/null 2>&1 \
+    || { log "ERROR: PostgreSQL is missing and apt-get is not available; install the postgresql package by hand"; exit 1; }
+  SUDO=""
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { log "ERROR: installing PostgreSQL needs root (apt-get install postgresql)"; exit 1; }
+    SUDO="sudo -n"
+  fi
+  log "installing Debian's postgresql package (Airflow's metadata database of the native stack)"
+  apt_log="$(mktemp -t postgresql_install.XXXXXX.log)"
+  # only the server binaries are used: the stack runs its own server (initdb + postgres) on its own port
+  if ! { $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive \
+           apt-get install -y -q --no-install-recommends postgresql; } >"$apt_log" 2>&1; then
+    log "ERROR: apt-get could not install postgresql (network? package mirror?); full log: $apt_log"
+    tail -20 "$apt_log" >&2
+    exit 1
+  fi
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || { log "ERROR: postgresql installed but no initdb found"; exit 1; }
 fi
 log "ready: venv=.venv jars=$JAR_DIR airflow_home=$AIRFLOW_HOME chromium=/usr/bin/chromium"

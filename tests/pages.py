@@ -142,3 +142,109 @@ def requested_urls(net_log: Path) -> list[str]:
     except json.JSONDecodeError:            # a log cut short when the browser exits: close it
         events = json.loads(text.rstrip().rstrip(",") + "]}")["events"]
     return sorted({e["params"]["url"] for e in events if isinstance(e.get("params"), dict) and "url" in e["params"]})
+
+
+# --- a page driven like a person would (type, click), through the DevTools protocol ------------------------
+class Browser:
+    """Headless Chromium with one tab, driven over its DevTools protocol (``websockets`` of the lock) on
+    127.0.0.1: navigate, type into a field, click, read the page's text, take a screenshot."""
+
+    def __init__(self, profile: Path, width: int = 1440, height: int = 900):
+        self.profile, self.width, self.height = profile, width, height
+        self._process = None
+        self._socket = None
+        self._id = 0
+
+    def __enter__(self) -> "Browser":
+        import time
+        import urllib.request
+
+        from websockets.sync.client import connect
+
+        assert CHROMIUM.is_file(), "headless Chromium missing: run scripts/bootstrap.sh (installs Debian's chromium)"
+        self.profile.mkdir(parents=True, exist_ok=True)
+        port_file = self.profile / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)
+        self._process = subprocess.Popen(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+             f"--window-size={self.width},{self.height}", f"--user-data-dir={self.profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + CHROMIUM_TIMEOUT_S
+        while not port_file.is_file() or not port_file.read_text().strip():
+            assert time.monotonic() < deadline and self._process.poll() is None, "Chromium did not start"
+            time.sleep(0.2)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self._socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
+                  deviceScaleFactor=1, mobile=False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+
+    def send(self, method: str, **params):
+        self._id += 1
+        self._socket.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._socket.recv(timeout=CHROMIUM_TIMEOUT_S))
+            if message.get("id") == self._id:
+                assert "error" not in message, message
+                return message.get("result", {})
+
+    def navigate(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result.get("result", {}).get("value")
+
+    def wait_for(self, expression: str, what: str, timeout_s: float = 60):
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; page text:\n{self.text()[:2000]}")
+
+    def text(self) -> str:
+        return self.evaluate("document.body ? document.body.innerText : ''") or ""
+
+    def wait_for_text(self, condition, what: str, timeout_s: float = 60) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            text = self.text()
+            if condition(text):
+                time.sleep(1.0)        # let the rest of the page (badges, charts) render
+                return self.text()
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; page text:\n{self.text()[:2000]}")
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus the field and type, as keystrokes do (the page's own input handlers see it)."""
+        self.wait_for(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                      "if (!e) return false; e.focus(); return document.activeElement === e; })()", selector)
+        self.send("Input.insertText", text=text)
+
+    def screenshot(self, path: Path) -> None:
+        import base64
+
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))

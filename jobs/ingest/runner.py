@@ -213,7 +213,17 @@ def _nothing() -> None:
     pass
 
 
-def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date,
+def has_new_files(source: str, start: dt.date, end: dt.date, settings: Settings | None = None) -> bool:
+    """Whether the landing window holds a file of ``source`` that the files ledger does not know. Without one,
+    `ingest_source` reads nothing and writes nothing through Spark (only delta-rs, and only when a known
+    file comes again under another name), so it may be given ``spark=None``: a re-run or a backfill of days
+    already ingested then starts no JVM."""
+    settings = settings or get_settings()
+    found = discover(settings.landing_root, SOURCES[source], start, end)
+    return bool(_split_new(found.files, _ledger(source, settings)).new)
+
+
+def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: dt.date,
                   settings: Settings | None = None, run_id: str | None = None) -> SourceResult:
     settings = settings or get_settings()
     spec = SOURCES[source]

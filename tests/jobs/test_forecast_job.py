@@ -177,6 +177,17 @@ def test_predict_again_for_the_same_day_replaces_and_other_days_are_kept(spark, 
     assert prev == {"seasonal_naive_daily"}
 
 
+def test_predict_keeps_a_forecast_issued_by_the_same_model_from_the_same_data(spark, lake):
+    """The DAG's re-triggered run on unchanged sessions (a second backfill) writes no new table version."""
+    job.predict(spark, AS_OF, settings=lake)
+    version = job.table_version(spark, GOLD_CHARGING_FORECAST, lake)
+    kept = job.predict(spark, AS_OF, settings=lake, keep_unchanged=True)
+    assert kept["status"] == "unchanged"
+    assert job.table_version(spark, GOLD_CHARGING_FORECAST, lake) == version
+    # a day not forecast yet is written
+    assert job.predict(spark, AS_OF - dt.timedelta(days=2), settings=lake, keep_unchanged=True)["status"] == "written"
+
+
 def test_retrain_is_skipped_under_7_days_and_happens_at_7(spark, lake):
     registry = job.registry_root(lake)
     first = (registry / "LATEST").read_text().strip()

@@ -1,0 +1,454 @@
+"""The native production stack (`make stack-up`), run by its scheduler, gives the lake of a `make run`.
+
+One stack for the module, in a temporary stack folder with its own secrets file, started and stopped with
+the README's commands (`make stack-up`, `make stack-status`, `make stack-down`) and driven only with the
+commands of docs/operations.md (`scripts/stack.sh airflow ...`, `scripts/stack.sh rotate-credentials`,
+`python -m jobs.tools.restore_table`):
+
+1. the stack is up on loopback only, and a second `make stack-up` starts nothing;
+2. the scheduler runs the pipeline: the ingest DAGs are unpaused and backfilled over the sample's delivery
+   days; `kpi_daily` and the forecast DAG are started by the silver Assets; `kpi_monthly` is backfilled for
+   the month after the sample and `kpi_extracts` follows from the gold Assets. Then every bronze, silver and
+   gold table and every extract pack CSV equals those of a `make run`-style run of the same code in this
+   process (ingest of the sample window, the month's gold build, the month's packs, the last day's forecast);
+   a second backfill of the same days (`--reprocess-behavior completed`) changes no table version;
+3. the operator's view: the Airflow UI, logged in through its login form in headless Chromium, lists the
+   DAGs and their successful runs (screenshot: docs/img/airflow-ui.png);
+4. the runbook: a failed run is found and cleared, a table is restored to an earlier version, the
+   credentials are rotated (the old UI password is refused, the new one works, the scheduler still runs);
+5. `make stack-down` leaves no process of the stack behind.
+
+The tasks' Spark runs in-process (`COALCHAIN_SPARK_MASTER=local[2]`): on two cores, a standalone
+application per task (an executor JVM on a worker beside each driver JVM) roughly doubles the JVM
+starts; the cluster itself is started and checked, and tests/cluster runs the DAGs on one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from jobs.tools import stack as stack_tool
+from tests.cluster.test_cluster_pipeline import VOLATILE as CLUSTER_VOLATILE, csv_cells, delta_tables, table_rows
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "data_samples" / "landing"
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+INGEST_DAGS = {   # dags/ingest_<domain>.py SOURCES
+    "ingest_mine_operations": ("companies", "mines", "washing_plants", "mine_production", "washing"),
+    "ingest_fleet_telematics": ("trucks", "telematics"),
+    "ingest_charging": ("charging_stations", "charging_connectors", "charging_sessions", "connector_status"),
+    "ingest_hydrogen": ("h2_stations", "h2_fills"),
+    "ingest_logistics": ("weighbridge", "shipments"),
+}
+ALL_DAGS = set(INGEST_DAGS) | {"kpi_daily", "kpi_monthly", "kpi_extracts", "forecast_charging_demand"}
+MONTH = dt.date(2026, 11, 1)
+MONTHLY_RUN = "2026-12-01T06:00:00+08:00"   # kpi_monthly's cron fire time that closes 2026-11
+# issued_at: when the forecast was made; data_version names the sessions table's Delta version, which
+# counts that lake's commits (three daily MERGEs here, one in the make-run lake) for the same rows
+VOLATILE = CLUSTER_VOLATILE | {"issued_at", "data_version"}
+TIMINGS: dict[str, float] = {}
+
+pytestmark = pytest.mark.slow
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+def delivery_days(dag_id: str) -> list[dt.date]:
+    """The sample's delivery days of the DAG's sources, first to last."""
+    days = sorted({dt.date.fromisoformat(d.name) for s in INGEST_DAGS[dag_id] for d in (SAMPLE / s).iterdir()})
+    return [days[0] + dt.timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)]
+
+
+def logical_date(day: dt.date) -> str:
+    """The run covering delivery day ``day`` fires at the local midnight after it (dags/_ingest.py)."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), SHANGHAI).isoformat()
+
+
+class Handle:
+    """The running stack: its commands (run as an operator would) and a read-only look at its metadata DB."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COALCHAIN_", "AIRFLOW", "AWS_"))}
+        self.env.update(COALCHAIN_STACK_DIR=str(tmp / "stack"), COALCHAIN_STACK_ENV=str(tmp / "config" / "stack.env"),
+                        COALCHAIN_SPARK_MASTER="local[2]", COALCHAIN_SPARK_SHUFFLE_PARTITIONS="2",
+                        COALCHAIN_TASK_RETRIES="0")
+        self.stack = stack_tool.Stack(tmp / "stack", tmp / "config" / "stack.env")
+        self.commands: list[str] = []
+
+    def run(self, *cmd: str, timeout: float = 600, ok=(0,)) -> str:
+        self.commands.append(" ".join(cmd))
+        done = subprocess.run(list(cmd), env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        out = done.stdout + done.stderr
+        assert done.returncode in ok, f"{' '.join(cmd)} exited {done.returncode}:\n{out[-5000:]}\n{self.logs()}"
+        return out
+
+    def airflow(self, *args: str, **kw) -> str:
+        return self.run("scripts/stack.sh", "airflow", *args, **kw)
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        connection = stack_tool._connect(self.stack, stack_tool.DB_NAME)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
+    def runs(self, dag_id: str | None = None) -> list[tuple]:
+        """(dag_id, run_type, state, logical_date, conf) of every run, oldest first."""
+        sql = "SELECT dag_id, run_type, state, logical_date, conf FROM dag_run"
+        rows = self.query(sql + (" WHERE dag_id = %s" if dag_id else "") + " ORDER BY id", *([dag_id] if dag_id else []))
+        return [(d, t, s, l, c) for d, t, s, l, c in rows]
+
+    def logs(self) -> str:
+        parts = []
+        for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-api-server"):
+            path = self.stack.log_dir / f"{name}.log"
+            if path.is_file():
+                parts.append(f"=== {name}\n{path.read_text(errors='replace')[-1500:]}")
+        failed = sorted(self.stack.airflow_home.glob("logs/**/*.log"), key=lambda p: p.stat().st_mtime)[-2:]
+        parts += [f"--- {p}\n{p.read_text(errors='replace')[-2500:]}" for p in failed]
+        return "\n".join(parts)
+
+    def wait(self, condition, timeout_s: float, what: str, every_s: float = 3.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            dead = [n for n in stack_tool.COMPONENTS if self.stack.alive(n) is None]
+            assert not dead, f"stack components died: {dead}\n{self.logs()}"
+            result = condition()
+            if result:
+                return result
+            time.sleep(every_s)
+        pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{self.runs()}\n{self.logs()}")
+
+    def settle(self, timeout_s: float = 2700) -> list[tuple]:
+        """Wait until no run is queued or running for three looks in a row (the scheduler creates the runs
+        of Asset-triggered DAGs within seconds of the events), and no backfill is still open."""
+        quiet = [0]
+
+        def idle():
+            busy = self.query("SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')")[0][0]
+            busy += self.query("SELECT count(*) FROM backfill WHERE completed_at IS NULL")[0][0]
+            quiet[0] = quiet[0] + 1 if busy == 0 else 0
+            return quiet[0] >= 3
+
+        self.wait(idle, timeout_s, "every run to finish")
+        return self.runs()
+
+    def lake_versions(self) -> dict[str, int]:
+        """Every Delta table of the stack's lake and its latest version (from the log's file names)."""
+        lake = Path(self.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
+        return {name: max(int(p.stem) for p in (path / "_delta_log").glob("*.json"))
+                for name, path in delta_tables(lake).items()}
+
+
+def stack_pids(handle: Handle) -> list[int]:
+    components = {handle.stack.alive(n) for n in stack_tool.COMPONENTS} - {None}
+    return stack_tool.stack_processes(handle.stack.id, components)
+
+
+@pytest.fixture(scope="module")
+def handle(tmp_path_factory):
+    h = Handle(tmp_path_factory.mktemp("stack"))
+    t0 = time.monotonic()
+    out = h.run("make", "stack-up", timeout=900)
+    TIMINGS["stack-up"] = time.monotonic() - t0
+    assert re.search(r"Airflow UI: +http://127\.0\.0\.1:\d+", out), out
+    try:
+        yield h
+    finally:
+        t0 = time.monotonic()
+        out = h.run("make", "stack-down", timeout=300, ok=(0, 1, 2))
+        TIMINGS["stack-down"] = time.monotonic() - t0
+        left = stack_pids(h)
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        print("timings (s):", {k: round(v) for k, v in TIMINGS.items()})
+        print("commands run:", *h.commands, sep="\n  ")
+        shutil.rmtree(h.stack.postgres_data.parent, ignore_errors=True)   # owned by the postgres user
+        assert "no process of it is left" in out and not left, (out, left, ps)
+
+
+# ---- 1. up, idempotent, loopback ----------------------------------------------------------------------
+def test_stack_up_twice_starts_nothing_and_listens_on_loopback_only(handle):
+    pids = {n: handle.stack.alive(n) for n in stack_tool.COMPONENTS}
+    assert all(pids.values()), pids
+    out = handle.run("make", "stack-up")
+    assert "nothing started" in out and "Airflow UI:" in out, out
+    assert {n: handle.stack.alive(n) for n in stack_tool.COMPONENTS} == pids
+
+    status = handle.run("make", "stack-status")
+    for name in stack_tool.COMPONENTS:
+        assert re.search(rf"^{name}\s+running\s+{pids[name]}\b", status, re.M), status
+    assert "(2 workers alive)" in status and "health: healthy" in status, status
+
+    # every listening socket of a stack process is bound to 127.0.0.1
+    mine = set(stack_pids(handle))
+    listening = subprocess.run(["ss", "-H", "-ltnp"], capture_output=True, text=True, check=True).stdout
+    bound = []
+    for line in listening.splitlines():
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if owners & mine:
+            bound.append(line.split()[3])
+    assert len(bound) >= 9, listening   # postgres, S3, master (2), workers (2 x 2), api-server
+    assert all(a.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")) for a in bound), bound
+    # no secret in the repository: the secrets file is the configured one, readable by its owner only
+    assert oct(handle.stack.env_file.stat().st_mode & 0o777) == "0o600"
+    assert not any(k in (handle.stack.state_file.read_text()) for k in handle.stack.secrets().values())
+
+
+# ---- 2. the pipeline, run by the scheduler ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reference(spark, tmp_path_factory, handle):
+    """A `make run`-style run of the same code in this process: every ingest source over the sample's
+    delivery window (scripts/run_pipeline.sh's `from_date`/`to_date`), the month's gold build (what
+    kpi_monthly runs), the month's extract packs (kpi_extracts) and the forecast of the last sessions day."""
+    from jobs.delivery.extracts import build_extracts
+    from jobs.forecast import charging_demand
+    from jobs.ingest.runner import ingest_all
+    from jobs.kpi.build import build, record_build
+    from jobs.platform.settings import Settings
+
+    t0 = time.monotonic()
+    root = tmp_path_factory.mktemp("reference")
+    settings = Settings(lake_root=root / "lake", landing_root=SAMPLE, delivery_root=root / "delivery",
+                        company_key_salt=handle.stack.secrets()["COALCHAIN_COMPANY_KEY_SALT"])
+    days = sorted({d for dag in INGEST_DAGS for d in delivery_days(dag)})
+    ingest_all(spark, days[0], days[-1], settings)
+    started = dt.datetime.now(dt.timezone.utc)
+    result = build(spark, MONTH, dt.date(2026, 11, 30), settings)
+    record_build(spark, result, started, settings)
+    build_extracts(spark, MONTH, settings=settings)
+    charging_demand.predict(spark, delivery_days("ingest_charging")[-1], settings=settings)
+    TIMINGS["reference run (in-process)"] = time.monotonic() - t0
+    return settings
+
+
+@pytest.fixture(scope="module")
+def pipeline(handle):
+    """The scheduler runs the pipeline; returns the runs and the lake's table versions after it."""
+    t0 = time.monotonic()
+    handle.wait(lambda: {r[0] for r in handle.query("SELECT dag_id FROM serialized_dag")} >= ALL_DAGS, 300,
+                "the dag-processor to serialize every DAG")
+    handle.airflow("dags", "unpause", "--treat-dag-id-as-regex", "-y",
+                   "^(ingest_.*|kpi_daily|kpi_extracts|forecast_charging_demand)$")
+    backfill_ingest(handle)
+    runs = handle.settle()
+    TIMINGS["backfill + Asset-triggered DAGs"] = time.monotonic() - t0
+
+    t1 = time.monotonic()
+    # kpi_monthly: the backfill is created while the DAG is paused, so unpausing it does not first start
+    # the scheduled run of the same logical date (with the clock past it, that is the latest cron time)
+    handle.airflow("backfill", "create", "--dag-id", "kpi_monthly", "--from-date", MONTHLY_RUN,
+                   "--to-date", MONTHLY_RUN)
+    handle.airflow("dags", "unpause", "kpi_monthly")
+    runs = handle.settle()
+    # the last sessions day's forecast, re-run by hand (the runbook's "re-run a day")
+    last_sessions_day = delivery_days("ingest_charging")[-1].isoformat()
+    handle.airflow("dags", "trigger", "forecast_charging_demand", "--conf", json.dumps({"as_of": last_sessions_day}))
+    runs = handle.settle()
+    TIMINGS["kpi_monthly + kpi_extracts + forecast"] = time.monotonic() - t1
+    return runs
+
+
+def backfill_ingest(handle: Handle, reprocess: bool = False) -> None:
+    """`airflow backfill create` for each ingest DAG over its sources' delivery days, side by side."""
+    procs = []
+    for dag_id in INGEST_DAGS:
+        days = delivery_days(dag_id)
+        cmd = ["scripts/stack.sh", "airflow", "backfill", "create", "--dag-id", dag_id,
+               "--from-date", logical_date(days[0]), "--to-date", logical_date(days[-1]), "--max-active-runs", "1"]
+        if reprocess:
+            cmd += ["--reprocess-behavior", "completed"]
+        handle.commands.append(" ".join(cmd))
+        procs.append((cmd, subprocess.Popen(cmd, env=handle.env, cwd=REPO, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True)))
+    for cmd, proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{' '.join(cmd)}:\n{out[-3000:]}"
+
+
+def test_the_scheduler_ran_every_dag(handle, pipeline):
+    runs = pipeline
+    by_dag = {}
+    for dag_id, run_type, state, logical, _ in runs:
+        by_dag.setdefault(dag_id, []).append((run_type, state, logical))
+    for dag_id in INGEST_DAGS:
+        backfilled = [(s, l) for t, s, l in by_dag[dag_id] if t == "backfill"]
+        assert [l.astimezone(SHANGHAI).date() - dt.timedelta(days=1) for _, l in backfilled] == \
+            delivery_days(dag_id), backfilled
+        assert all(s == "success" for s, _ in backfilled), backfilled
+    # Asset-triggered: kpi_daily from the silver Assets, the forecast from the sessions, extracts from gold
+    for dag_id in ("kpi_daily", "forecast_charging_demand", "kpi_extracts"):
+        triggered = [s for t, s, _ in by_dag.get(dag_id, []) if t == "asset_triggered"]
+        assert triggered, (dag_id, by_dag.get(dag_id))
+    assert all(s == "success" for t, s, _ in by_dag["kpi_daily"]), by_dag["kpi_daily"]
+    assert [(t, s) for t, s, _ in by_dag["kpi_monthly"]] == [("backfill", "success")], by_dag["kpi_monthly"]
+    assert all(s == "success" for _, s, _ in by_dag["kpi_extracts"]), by_dag["kpi_extracts"]
+    assert by_dag["forecast_charging_demand"][-1][:2] == ("manual", "success"), by_dag["forecast_charging_demand"]
+    # the packs of the month kpi_monthly closed were built by the kpi_extracts run it triggered
+    packs = Path(handle.stack.state()["project_env"]["COALCHAIN_DELIVERY_ROOT"]) / "extracts" / "2026-11"
+    assert len([p for p in packs.iterdir() if p.is_dir()]) == 3, sorted(packs.iterdir())
+    out = handle.airflow("dags", "list-runs", "kpi_monthly")
+    assert "success" in out and "backfill" in out, out
+
+
+def test_gold_and_extract_packs_equal_a_make_run(handle, pipeline, reference):
+    stack_lake = Path(handle.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
+    stack_tables, ref_tables = delta_tables(stack_lake), delta_tables(reference.lake_root)
+    compared = [n for n in ref_tables if n.split("/")[0] in ("bronze", "silver", "gold")]
+    assert len([n for n in compared if n.startswith("gold/")]) >= 10, compared
+    assert set(compared) <= set(stack_tables), sorted(set(compared) - set(stack_tables))
+    as_of = delivery_days("ingest_charging")[-1]
+    differing = []
+    for name in compared:
+        ref_columns, ref_rows = table_rows(ref_tables[name])
+        columns, rows = table_rows(stack_tables[name])
+        if name == "gold/gold_charging_forecast":   # the stack also forecast the earlier days
+            at = columns.index("forecast_date_local")
+            rows = [r for r in rows if r[at] == as_of]
+            assert ref_rows and {r[at] for r in ref_rows} == {as_of}
+        if (columns, rows) != (ref_columns, ref_rows):
+            differing.append(f"{name}: {len(rows)} rows vs {len(ref_rows)} in the make-run lake; only stack e.g. "
+                             f"{sorted(set(rows) - set(ref_rows), key=repr)[:2]}; only make run e.g. "
+                             f"{sorted(set(ref_rows) - set(rows), key=repr)[:2]}")
+    assert not differing, "\n".join(differing)
+    assert sum(len(table_rows(stack_tables[n])[1]) for n in compared if n.startswith("silver/")) > 10_000
+
+    stack_packs = Path(handle.stack.state()["project_env"]["COALCHAIN_DELIVERY_ROOT"]) / "extracts"
+    ref_packs = reference.delivery_dir / "extracts"
+    csvs = sorted(p.relative_to(ref_packs) for p in ref_packs.rglob("*.csv"))
+    assert csvs and csvs == sorted(p.relative_to(stack_packs) for p in stack_packs.rglob("*.csv"))
+    assert [str(p) for p in csvs if csv_cells(ref_packs / p) != csv_cells(stack_packs / p)] == []
+
+
+def test_a_second_backfill_changes_no_table_version(handle, pipeline):
+    before = handle.lake_versions()
+    assert len(before) > 30, before
+    last_backfill = handle.query("SELECT max(id) FROM backfill")[0][0]
+    t0 = time.monotonic()
+    backfill_ingest(handle, reprocess=True)
+    runs = handle.settle()
+    TIMINGS["second backfill"] = time.monotonic() - t0
+    # the same runs, cleared and run again (a logical date has one run)
+    rerun = handle.query("SELECT count(*) FROM backfill_dag_run WHERE backfill_id > %s AND dag_run_id IS NOT NULL "
+                         "AND exception_reason IS NULL", last_backfill)[0][0]
+    assert rerun == sum(len(delivery_days(d)) for d in INGEST_DAGS), handle.query("SELECT * FROM backfill_dag_run")
+    tries = handle.query("SELECT count(*) FROM task_instance WHERE dag_id LIKE 'ingest_%%' AND run_id LIKE "
+                         "'backfill%%' AND try_number >= 2 AND state = 'success'")[0][0]
+    assert tries >= sum(len(delivery_days(d)) * len(INGEST_DAGS[d]) for d in INGEST_DAGS), tries
+    assert all(r[2] == "success" for r in runs), [r for r in runs if r[2] != "success"]
+    after = handle.lake_versions()
+    assert {n: (before[n], after.get(n)) for n in before if after.get(n) != before[n]} == {}
+    assert set(after) == set(before)
+
+
+# ---- 3. the operator's view ---------------------------------------------------------------------------
+def test_the_airflow_ui_shows_the_dags_and_their_green_runs(handle, pipeline):
+    from tests.pages import Browser
+
+    password = handle.stack.secrets()["AIRFLOW_ADMIN_PASSWORD"]
+    screenshot = REPO / "docs" / "img" / "airflow-ui.png"
+    with Browser(handle.tmp / "chromium", height=1650) as browser:   # all nine DAG cards
+        login(browser, handle.stack.ui_url(), password)
+        browser.navigate(f"{handle.stack.ui_url()}/dags")
+        text = browser.wait_for_text(lambda t: all(d in t for d in ALL_DAGS), "the DAG list")
+        assert "kpi_daily" in text
+        browser.screenshot(screenshot)
+        browser.navigate(f"{handle.stack.ui_url()}/dag_runs")
+        runs_text = browser.wait_for_text(lambda t: "success" in t.lower(), "the runs list")
+    assert "failed" not in runs_text.lower(), runs_text[:3000]
+    assert screenshot.stat().st_size > 20_000
+
+
+def login(browser, ui: str, password: str) -> None:
+    """Log in through the simple auth manager's form, as a person would: type, click."""
+    browser.navigate(ui)
+    browser.wait_for(f"document.querySelector('input[name=username]') !== null", "the login form")
+    browser.type_into("input[name=username]", stack_tool.ADMIN_USER)
+    browser.type_into("input[name=password]", password)
+    browser.evaluate("document.querySelector('button[type=submit]').click()")
+    browser.wait_for("document.querySelector('input[name=password]') === null "
+                     "&& document.cookie.includes('_token')", "the login to finish")
+
+
+# ---- 4. the runbook -----------------------------------------------------------------------------------
+def test_a_failed_run_is_found_and_cleared(handle, pipeline):
+    """docs/operations.md, "Recover after a failed run": the run is listed as failed, its task log names the
+    cause, `tasks clear --only-failed` runs it again."""
+    handle.airflow("dags", "trigger", "kpi_extracts", "--conf", json.dumps({"month": "2026-10"}))
+    handle.settle()
+    failed = handle.airflow("dags", "list-runs", "kpi_extracts", "--state", "failed", "-o", "plain")
+    assert len([line for line in failed.splitlines() if line.startswith("kpi_extracts") and "failed" in line]) == 1, failed
+    logs = [p for p in handle.stack.airflow_home.glob("logs/dag_id=kpi_extracts/**/*.log")
+            if "no gold" in p.read_text(errors="replace").lower() or "2026-10" in p.read_text(errors="replace")]
+    assert logs, "the failed task's log does not name the month"
+    tries_before = handle.query("SELECT max(try_number) FROM task_instance WHERE dag_id = 'kpi_extracts' "
+                                "AND state = 'failed'")[0][0]
+    handle.airflow("tasks", "clear", "kpi_extracts", "--only-failed", "--yes")
+    handle.wait(lambda: handle.query("SELECT max(try_number) FROM task_instance WHERE dag_id = 'kpi_extracts'")[0][0]
+                > tries_before, 120, "the cleared task to run again")
+    handle.settle()
+
+
+def test_a_table_is_restored_to_an_earlier_version(handle, pipeline):
+    lake = Path(handle.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
+    table = lake / "gold" / "gold_rail_share_monthly"
+    versions = handle.run("scripts/stack.sh", "run", ".venv/bin/python", "-m", "jobs.tools.restore_table",
+                          "gold_rail_share_monthly", "--list")
+    latest = max(int(v) for v in re.findall(r"^\s*(\d+)\s", versions, re.M))
+    assert latest >= 1, versions
+    current = table_rows(table)
+    from deltalake import DeltaTable
+
+    earlier = DeltaTable(str(table), version=0).to_pyarrow_table().num_rows
+    out = handle.run("scripts/stack.sh", "run", ".venv/bin/python", "-m", "jobs.tools.restore_table",
+                     "gold_rail_share_monthly", "--version", "0")
+    assert f"version {latest} -> {latest + 1}" in out, out
+    assert DeltaTable(str(table)).to_pyarrow_table().num_rows == earlier
+    # and back: the restore is a commit like any other
+    handle.run("scripts/stack.sh", "run", ".venv/bin/python", "-m", "jobs.tools.restore_table",
+               "gold_rail_share_monthly", "--version", str(latest))
+    assert table_rows(table) == current
+
+
+def test_credentials_are_rotated(handle, pipeline):
+    old = handle.stack.secrets()
+    handle.run("scripts/stack.sh", "rotate-credentials", timeout=600)
+    new = stack_tool._read_env_file(handle.stack.env_file)
+    for key in ("POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY",
+                "AIRFLOW_FERNET_KEY"):
+        assert new[key] != old[key], key
+    assert new["COALCHAIN_COMPANY_KEY_SALT"] == old["COALCHAIN_COMPANY_KEY_SALT"]
+    token = "/auth/token"
+
+    def log_in(password: str) -> int:
+        request = urllib.request.Request(handle.stack.ui_url() + token, method="POST",
+                                         data=json.dumps({"username": "admin", "password": password}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert log_in(old["AIRFLOW_ADMIN_PASSWORD"]) == 401
+    assert log_in(new["AIRFLOW_ADMIN_PASSWORD"]) == 201
+    import psycopg2
+
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        stack_tool._connect(handle.stack, password=old["POSTGRES_PASSWORD"])
+    # the restarted scheduler still runs tasks on the new secrets
+    handle.airflow("dags", "trigger", "forecast_charging_demand",
+                   "--conf", json.dumps({"as_of": delivery_days("ingest_charging")[-1].isoformat()}))
+    runs = handle.settle()
+    assert runs[-1][:3] == ("forecast_charging_demand", "manual", "success"), runs[-3:]
+    assert "healthy" in handle.run("make", "stack-status")
