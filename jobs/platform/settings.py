@@ -19,6 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DELTA_VERSION = "4.0.1"
 # a local folder or s3://bucket/prefix (see jobs/platform/storage.py)
 LocationSetting = Annotated[Location, BeforeValidator(parse_location)]
+# An optional setting given as an empty variable (as compose passes one left empty in .env) is unset.
+EmptyIsUnset = BeforeValidator(lambda value: None if value == "" else value)
 
 
 class Settings(BaseSettings):
@@ -120,16 +122,16 @@ class Settings(BaseSettings):
     maintenance_target_file_mb: int = Field(128, ge=1, description="Size compaction aims for per output file.")
 
     # Alerts (jobs/platform/alerts.py): e-mail and/or a webhook; none configured = alerts are only logged
-    alert_smtp_host: str | None = Field(None, description="SMTP server for alert e-mails; unset = no e-mail.")
+    alert_smtp_host: Annotated[str | None, EmptyIsUnset] = Field(None, description="SMTP server for alert e-mails; unset = no e-mail.")
     alert_smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS, 465 for SSL).")
     alert_smtp_security: Literal["none", "starttls", "ssl"] = Field(
         "none", description="SMTP transport security: none, starttls or ssl (implicit TLS).")
-    alert_smtp_user: str | None = Field(None, description="SMTP login; unset = no authentication.")
-    alert_smtp_password: SecretStr | None = Field(None, description="SMTP password (a secret: never logged).")
+    alert_smtp_user: Annotated[str | None, EmptyIsUnset] = Field(None, description="SMTP login; unset = no authentication.")
+    alert_smtp_password: Annotated[SecretStr | None, EmptyIsUnset] = Field(None, description="SMTP password (a secret: never logged).")
     alert_smtp_from: str = Field("coalchain-alerts@localhost", description="Sender address of alert e-mails.")
     alert_smtp_to: list[str] = Field(
         default_factory=list, description='Recipients of alert e-mails, JSON list: ["ops@example.com"].')
-    alert_webhook_url: SecretStr | None = Field(
+    alert_webhook_url: Annotated[SecretStr | None, EmptyIsUnset] = Field(
         None, description="URL alerts are POSTed to as JSON (a secret: chat webhooks carry a token in the URL).")
     alert_timeout_s: float = Field(10.0, gt=0, description="Timeout of one alert delivery (SMTP or webhook).")
     stale_source_hours: float = Field(

@@ -479,7 +479,9 @@ def test_env_example_lists_every_variable_and_no_secret(compose, env_example):
     required = {r.name for r in refs if r.op in ("?", ":?")}
     for ref in refs:
         if SECRET_NAME.search(ref.name):
-            assert ref.op in ("?", ":?"), f"compose.yaml gives the secret {ref.name} a default"
+            # required, or optional with an empty default (an unset channel): never a secret value
+            assert ref.op in ("?", ":?") or (ref.op in ("-", ":-") and ref.arg == ""), \
+                f"compose.yaml gives the secret {ref.name} a default"
         elif ref.op in ("-", ":-"):
             assert env_example[ref.name] == ref.arg, \
                 f"{ref.name}: .env.example says {env_example[ref.name]!r}, compose.yaml defaults to {ref.arg!r}"

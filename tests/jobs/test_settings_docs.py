@@ -81,7 +81,7 @@ def documented_default(cell: str, code_value):
     if isinstance(code_value, Path):
         path = Path(text).expanduser()
         return (path if path.is_absolute() else REPO_ROOT / path).resolve()
-    if isinstance(code_value, dict):
+    if isinstance(code_value, (dict, list)):
         return json.loads(text)
     return text
 
@@ -97,7 +97,7 @@ def normalised_code_default(value):
         return float(value)
     if isinstance(value, Path):
         return value.resolve()
-    return value
+    return list(value) if isinstance(value, tuple) else value
 
 
 def suggested_row(env: str) -> str:
