@@ -7,7 +7,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: bootstrap run test test-slow test-cluster sample clean-lake extracts report bench stack-up stack-down stack-status
+.PHONY: bootstrap run test test-slow test-cluster test-stack sample clean-lake extracts report bench stack-up stack-down stack-status
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -18,18 +18,22 @@ run: bootstrap
 
 ## The test suite (real Spark, Delta, Airflow). `.ci/run` runs it, then test-slow and test-cluster.
 test: bootstrap
-	@$(PY) -m pytest -m "not slow and not cluster" -q
+	@$(PY) -m pytest -m "not slow and not cluster and not stack" -q
 
-## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills, the native stack run by its
-## scheduler: tests/stack); not part of `make test`.
-test-slow:
+## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills); not part of `make test`.
+test-slow: bootstrap
+	@$(PY) -m pytest -m "slow and not cluster and not stack" -q
+
+## The native stack (PostgreSQL, Airflow LocalExecutor, Spark cluster, S3 server) driven by its scheduler:
+## backfill, Asset-triggered KPIs, the Airflow UI in Chromium (tests/stack).
+test-stack:
 	@bash scripts/bootstrap.sh stack
-	@$(PY) -m pytest -m "slow and not cluster" -q
+	@$(PY) -m pytest -m stack -q
 
 ## The pipeline on a real Spark standalone cluster started on loopback (tests/cluster); not part of `make test`.
 test-cluster:
 	@bash scripts/bootstrap.sh cluster
-	@$(PY) -m pytest -m cluster -q
+	@$(PY) -m pytest -m "cluster and not stack" -q
 
 ## Regenerate the committed sample (bit-for-bit identical).
 sample: bootstrap

@@ -57,7 +57,7 @@ MONTHLY_RUN = "2026-12-01T06:00:00+08:00"   # kpi_monthly's cron fire time that 
 VOLATILE = CLUSTER_VOLATILE | {"issued_at", "data_version"}
 TIMINGS: dict[str, float] = {}
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.stack
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
