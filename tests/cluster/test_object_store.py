@@ -1,4 +1,4 @@
-"""The table layer (jobs/delta_tables.py) on a real S3 HTTP endpoint: moto's standalone server on 127.0.0.1.
+"""The table layer (jobs/platform/delta_log.py and delta_tables.py) on a real S3 HTTP endpoint: moto's standalone server on 127.0.0.1.
 
 Every write path the pipeline uses, against one table in a bucket, through the storage module only:
 Spark creates the table (s3a), delta-rs appends, replaces by predicate and MERGEs, a staged Parquet file
