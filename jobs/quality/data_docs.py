@@ -12,7 +12,7 @@ Refresh the copies (needs the npm client and the registry; nothing else does)::
 
     python -m jobs.quality.data_docs --vendor      # rewrites vendor/data_docs/ from the pinned packages
 
-A GX upgrade whose templates name another CDN file is caught by ``tests/jobs/test_data_docs.py`` (every
+A GX upgrade whose templates name another CDN file is caught by ``tests/jobs/quality/test_data_docs.py`` (every
 remote asset URL in GX's templates must have a local copy), and logged at build time.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """kpi_extracts: which months a run builds, from its trigger (the DAG body is jobs.delivery.extracts, tested in
-tests/jobs/test_extracts.py)."""
+tests/jobs/delivery/test_extracts.py)."""
 from __future__ import annotations
 
 import importlib

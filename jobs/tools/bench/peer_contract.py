@@ -18,7 +18,7 @@ Tolerances: relative 1e-6 or absolute 1e-6, whichever is looser (``math.isclose`
 exact decimals and the peers' are doubles, and sums run in a different order; both differences stay
 near 1e-12 relative, far inside 1e-6. Anything beyond the tolerance is a disagreement to explain.
 
-Known disagreement (tests/jobs/test_bench_peers.py pins it): our truck_intervals takes a frame with
+Known disagreement (tests/jobs/tools/test_bench_peers.py pins it): our truck_intervals takes a frame with
 speed 0 whose odometer advances to the next frame as standstill, so negative current there is charging;
 the written rule (truck_energy.py docstring, docs/kpis.md section 3: standstill = speed 0 AND no odometer
 advance) makes it regen, and the peers follow the written rule. regen_kwh and battery_net_kwh of

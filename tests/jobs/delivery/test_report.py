@@ -37,8 +37,8 @@ FORECAST_STATION = "CS01"                  # company C01
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_TIMEOUT_S = 90
 DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
-LANDING = Path(__file__).resolve().parents[2] / "data_samples" / "landing"
-WASHING_K = Path(__file__).resolve().parents[2] / "schemas" / "reference" / "washing_process_factors.csv"
+LANDING = Path(__file__).resolve().parents[3] / "data_samples" / "landing"
+WASHING_K = Path(__file__).resolve().parents[3] / "schemas" / "reference" / "washing_process_factors.csv"
 
 
 def landing_rows(source: str) -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from jobs.platform import alerts
 from jobs.platform.settings import Settings, get_settings
 from tests.sinks import HttpReceiver, SmtpSink
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _settings(tmp_path: Path, **alert) -> Settings:

@@ -1,7 +1,7 @@
 """Great Expectations Data Docs that open offline (jobs.quality.data_docs, jobs.quality.validation.build_data_docs), on a tiny
 lake validated by the real suites, opened in headless Chromium inside a network namespace with no network.
 
-The lake (rows built by hand, as in tests/jobs/test_quality.py):
+The lake (rows built by hand, as in tests/jobs/quality/test_validation.py):
 
 * silver_companies C01, silver_trucks BEV (rated 34.5 t) and FCEV, silver_mines M1 (not validated here);
 * silver_telematics 2026-11-05: 3 frames, one with coordinate system 'BD09' -> one **warning** failure;
@@ -23,7 +23,7 @@ import pytest
 from jobs.quality import data_docs
 from jobs.quality import validation as q
 from jobs.platform.settings import Settings
-from tests.jobs.test_quality import BEV, FCEV, _write, frame
+from tests.jobs.quality.test_validation import BEV, FCEV, _write, frame
 from tests.pages import chromium, offline_problems, requested_urls
 
 WARNING_DAY, CRITICAL_DAY = dt.date(2026, 11, 5), dt.date(2026, 11, 3)

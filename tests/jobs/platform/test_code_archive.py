@@ -8,7 +8,7 @@ from pathlib import Path
 from jobs.platform.session import code_archive, is_local_master
 from jobs.platform.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def small_tree(root: Path) -> Path:

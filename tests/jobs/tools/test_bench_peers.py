@@ -23,7 +23,7 @@ from jobs.tools.bench import peer_contract as pc
 from jobs.tools.bench import peers_duckdb, peers_pandas
 
 PEERS = {"duckdb": peers_duckdb, "pandas": peers_pandas}
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SAMPLE_START, SAMPLE_END = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
 
 

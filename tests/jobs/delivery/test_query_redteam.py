@@ -21,7 +21,7 @@ import pytest
 
 from jobs.delivery.query import EXIT_REFUSED, EXIT_SQL_ERROR, MAX_STATEMENT_CHARS, discover_tables, main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 REFUSED, ERROR = EXIT_REFUSED, EXIT_SQL_ERROR
 
 

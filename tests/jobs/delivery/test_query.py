@@ -22,7 +22,7 @@ from jobs.delivery.query import (
 from jobs.platform.settings import Settings
 from schemas.tables import QUARANTINE, SILVER
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOCS = REPO / "docs" / "queries.md"
 
 
