@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from jobs.tools import stack as stack_tool
-from tests.cluster.test_cluster_pipeline import VOLATILE as CLUSTER_VOLATILE, csv_cells, delta_tables, table_rows
+from tests.cluster.test_cluster_pipeline import VOLATILE as CLUSTER_VOLATILE, _normalised, csv_cells, delta_tables
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "landing"
@@ -56,6 +56,16 @@ MONTHLY_RUN = "2026-12-01T06:00:00+08:00"   # kpi_monthly's cron fire time that 
 # counts that lake's commits (three daily MERGEs here, one in the make-run lake) for the same rows
 VOLATILE = CLUSTER_VOLATILE | {"issued_at", "data_version"}
 TIMINGS: dict[str, float] = {}
+
+
+def table_rows(path: Path) -> tuple[list[str], list[tuple]]:
+    """The table's columns (but the VOLATILE ones) and rows, sorted; floats to 12 significant digits."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path)).to_pyarrow_table()
+    columns = sorted(c for c in table.column_names if c not in VOLATILE)
+    rows = [tuple(_normalised(row[c]) for c in columns) for row in table.select(columns).to_pylist()]
+    return columns, sorted(rows, key=repr)
 
 pytestmark = pytest.mark.slow
 
