@@ -337,8 +337,8 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
 def _issued_from(as_of: dt.date, settings: Settings) -> set[tuple[str, str]]:
     """(model_version, data_version) of the rows forecast for ``as_of`` so far (delta-rs, no Spark job)."""
     partition = ("forecast_date_local", as_of.isoformat())
-    models = delta_tables.read_column(GOLD_CHARGING_FORECAST, "model_version", partition, settings)
-    data = delta_tables.read_column(GOLD_CHARGING_FORECAST, "data_version", partition, settings)
+    models = delta_log.read_column(GOLD_CHARGING_FORECAST, "model_version", partition, settings)
+    data = delta_log.read_column(GOLD_CHARGING_FORECAST, "data_version", partition, settings)
     return set(zip(models, data))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.platform import delta_tables, maintenance
+from jobs.platform import delta_log, maintenance
 from jobs.platform.maintenance import RetentionTooShortError
 from jobs.platform.settings import Settings
 from schemas.tables import INGEST_AUDIT, SILVER
@@ -39,7 +39,7 @@ def _build_lake(spark, root: Path) -> Settings:
     _append(spark, settings, _frames(d2, ["VIN_C", "VIN_A"], 1) + _frames(d3, ["VIN_B"], 1))   # day 2: 1, day 3: 1
     _append(spark, settings, _frames(d2, ["VIN_B", "VIN_A"], 3) + _frames(d3, ["VIN_A"], 2))   # day 2: 2, day 3: 2
     _append(spark, settings, _frames(d2, ["VIN_A"], 5))                                         # day 2: 3
-    delta_tables.append_rows(spark, INGEST_AUDIT, [_audit_row()], settings)
+    delta_log.append_rows(spark, INGEST_AUDIT, [_audit_row()], settings)
     return settings
 
 
@@ -52,7 +52,7 @@ def _table_rows(spark, settings: Settings, version: int | None = None) -> list[t
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    path = str(delta_tables.table_path(TELEMATICS, settings))
+    path = str(delta_log.table_path(TELEMATICS, settings))
     return sorted(tuple(r) for r in reader.load(path).collect())
 
 
@@ -67,7 +67,7 @@ def _health(spark, settings: Settings):
 
 def test_compaction_keeps_every_row_and_health_has_the_hand_counted_files(spark, tmp_path):
     settings = _build_lake(spark, tmp_path)
-    table_dir = Path(delta_tables.table_path(TELEMATICS, settings))
+    table_dir = Path(delta_log.table_path(TELEMATICS, settings))
     before_rows = _table_rows(spark, settings)
     assert len(before_rows) == 2 + 1 + 2 + 1 + 1          # 7 frames written by the three appends
     bytes_by_day = {day: sum(p.stat().st_size for p in _data_files(table_dir / f"event_date_local={day}"))
@@ -95,20 +95,20 @@ def test_compaction_keeps_every_row_and_health_has_the_hand_counted_files(spark,
     assert report["silver_telematics"]["partitions_compacted"] == 2
     assert report["silver_telematics"]["files_removed"] == 5 and report["silver_telematics"]["files_added"] == 2
     assert report["ingest_audit"]["partitions_compacted"] == 0
-    history = delta_tables._log(str(table_dir)).history()
+    history = delta_log.log_table(str(table_dir)).history()
     optimize = [h for h in history if h["operation"] == "OPTIMIZE"]
     assert len(optimize) == 2                             # one commit per compacted day
     assert all(h["operationMetrics"]["plannerStrategy"] == "zOrder" for h in optimize), optimize
     assert all(h["zOrderBy"] == '["vin", "event_ts_utc"]' for h in optimize), optimize
     # the unpartitioned ops table has one file: nothing to compact, no OPTIMIZE commit
     audit_dir = settings.lake_root / "ops" / "ingest_audit"
-    assert not [h for h in delta_tables._log(str(audit_dir)).history() if h["operation"] == "OPTIMIZE"]
+    assert not [h for h in delta_log.log_table(str(audit_dir)).history() if h["operation"] == "OPTIMIZE"]
 
 
 def test_second_run_changes_no_table_version(spark, tmp_path):
     settings = _build_lake(spark, tmp_path)
     maintenance.run(settings)
-    first = delta_tables._log(str(delta_tables.table_path(TELEMATICS, settings))).version()
+    first = delta_log.log_table(str(delta_log.table_path(TELEMATICS, settings))).version()
     second = {r["table"]: r for r in maintenance.run(settings)["reports"]}
     assert second["silver_telematics"]["partitions_compacted"] == 0
     assert second["silver_telematics"]["properties_set"] == {}
@@ -117,8 +117,8 @@ def test_second_run_changes_no_table_version(spark, tmp_path):
 
 def test_time_travel_within_the_retention_works_after_vacuum(spark, tmp_path):
     settings = _build_lake(spark, tmp_path)
-    table_dir = Path(delta_tables.table_path(TELEMATICS, settings))
-    version_before = delta_tables._log(str(table_dir)).version()
+    table_dir = Path(delta_log.table_path(TELEMATICS, settings))
+    version_before = delta_log.log_table(str(table_dir)).version()
     rows_before = _table_rows(spark, settings)
     small_files = _data_files(table_dir)
     # an untracked file a crashed write left 40 days ago: older than the retention, VACUUM removes it
@@ -143,8 +143,8 @@ def test_time_travel_within_the_retention_works_after_vacuum(spark, tmp_path):
 
 def test_a_retention_shorter_than_the_time_travel_window_is_refused(spark, tmp_path):
     settings = _build_lake(spark, tmp_path)
-    table_dir = Path(delta_tables.table_path(TELEMATICS, settings))
-    version = delta_tables._log(str(table_dir)).version()
+    table_dir = Path(delta_log.table_path(TELEMATICS, settings))
+    version = delta_log.log_table(str(table_dir)).version()
     files = _data_files(table_dir)
 
     # 719 h = one hour short of 30 days × 24 h
@@ -155,7 +155,7 @@ def test_a_retention_shorter_than_the_time_travel_window_is_refused(spark, tmp_p
         maintenance.vacuum(table, settings, retention_hours=0)
     with pytest.raises(RetentionTooShortError):
         maintenance.run(settings.model_copy(update={"maintenance_vacuum_retention_hours": 168}))
-    assert delta_tables._log(str(table_dir)).version() == version   # nothing ran
+    assert delta_log.log_table(str(table_dir)).version() == version   # nothing ran
     assert _data_files(table_dir) == files
     assert not (settings.lake_root / "ops" / "table_health").exists()
     assert maintenance.main(["--retention-hours", "24"]) == 2
@@ -163,7 +163,7 @@ def test_a_retention_shorter_than_the_time_travel_window_is_refused(spark, tmp_p
 
 def test_a_shorter_log_retention_on_a_table_is_raised_to_the_window(spark, tmp_path):
     settings = _build_lake(spark, tmp_path)
-    table_dir = Path(delta_tables.table_path(TELEMATICS, settings))
+    table_dir = Path(delta_log.table_path(TELEMATICS, settings))
     table = maintenance.LakeTable("silver", "silver_telematics", table_dir)
     maintenance.open_table(table, settings).alter.set_table_properties(
         {"delta.logRetentionDuration": "interval 2 days", "delta.deletedFileRetentionDuration": "interval 60 days"})
