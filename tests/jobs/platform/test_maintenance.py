@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.platform import delta_log, maintenance
+from jobs.platform import delta_log, delta_tables, maintenance
 from jobs.platform.maintenance import RetentionTooShortError
 from jobs.platform.settings import Settings
 from schemas.tables import INGEST_AUDIT, SILVER
