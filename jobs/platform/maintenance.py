@@ -215,7 +215,7 @@ def record_health(settings: Settings, run_id: str, stage: str, rows: list[Partit
          "small_file_share": r.small_file_share, "small_file_bytes": r.small_file_bytes}
         for r in rows], schema=schema)
     location = settings.lake_root / TABLE_HEALTH.layer / TABLE_HEALTH.name
-    from jobs.platform.delta_tables import with_retry
+    from jobs.platform.delta_log import with_retry
 
     with_retry(lambda: write_deltalake(storage.delta_uri(location), data, mode="append",
                                        storage_options=storage.delta_storage_options(settings, location)))
@@ -237,7 +237,7 @@ def ensure_retention_properties(table: LakeTable, settings: Settings, retention_
         if current_hours < retention_hours:
             wanted[prop] = f"interval {retention_hours} hours"
     if wanted:
-        from jobs.platform.delta_tables import with_retry
+        from jobs.platform.delta_log import with_retry
 
         with_retry(lambda: open_table(table, settings).alter.set_table_properties(wanted))
     return wanted
@@ -245,7 +245,7 @@ def ensure_retention_properties(table: LakeTable, settings: Settings, retention_
 
 def compact(table: LakeTable, settings: Settings, health: list[PartitionHealth]) -> dict:
     """Compact (Z-order where configured) every partition with two or more small files."""
-    from jobs.platform.delta_tables import with_retry
+    from jobs.platform.delta_log import with_retry
 
     zorder = ZORDER_COLUMNS.get(table.name)
     target_bytes = settings.maintenance_target_file_mb * 1024 * 1024
