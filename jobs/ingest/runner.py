@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_tables
+from jobs.platform import delta_tables, storage
 from jobs.ingest.bronze import bronze_table
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
@@ -222,7 +222,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
     result = SourceResult(source)
 
     with result.stage("discover"):
-        found = discover(settings.landing_root, spec, start, end)
+        found = discover(settings.landing_root, spec, start, end, settings)
         result.files_rejected = list(found.rejected)
         split = _split_new(found.files, _ledger(source, settings))
         new_files, duplicate_files = split.new, split.duplicates
@@ -234,7 +234,7 @@ def ingest_source(spark: SparkSession, source: str, start: dt.date, end: dt.date
 
     silver_spec = SILVER[source]
     staged, notes, per_file = None, {}, {}
-    release = partial(remove_staging, settings.lake_root, run_id) if source == "telematics" else _nothing
+    release = partial(remove_staging, settings.lake_root, run_id, settings) if source == "telematics" else _nothing
     try:
         if readable:
             staged, notes, per_file = _ingest_files(spark, source, spec, silver_spec, readable, rejected, result,
@@ -276,10 +276,10 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
     # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
     if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
         with result.stage("parse"):
-            remove_stale(settings.lake_root)
+            remove_stale(settings.lake_root, settings=settings)
             staged = stage_frames(spark, files, started_at, settings.source_timezone,
                                   settings.lateness_allowance_days, settings.lake_root, run_id,
-                                  settings.max_record_bytes)
+                                  settings.max_record_bytes, settings)
         rejected.update(staged.rejected)
         stats = staged.counts
         with result.stage("bronze"):
@@ -288,7 +288,7 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
                 delta_tables.replace_where(staged.bronze, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
     else:  # a few thousand rows: split here, typed by one Spark job, written through delta-rs
         with result.stage("bronze"):
-            batch = bronze_table(files, spec, started_at, settings.max_record_bytes)
+            batch = bronze_table(files, spec, started_at, settings.max_record_bytes, settings)
             rejected.update(batch.rejected)
             notes = batch.notes
             bronze = batch.table
@@ -352,7 +352,8 @@ def _ledger(source: str, settings: Settings) -> dict[str, tuple[str, str | None,
         return {}
     from deltalake import DeltaTable as LogReader
 
-    log = LogReader(str(delta_tables.table_path(INGESTED_FILES, settings)))
+    path = str(delta_tables.table_path(INGESTED_FILES, settings))
+    log = LogReader(path, storage_options=storage.options_for(path))
     columns = [c for c in ("file_sha256", "source_file", "status", "reason") if c in log.schema().to_arrow().names]
     rows = log.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
     ledger: dict[str, tuple[str, str | None, set[str]]] = {}
@@ -390,9 +391,10 @@ def _add_ledger_reason(settings: Settings) -> None:
     from deltalake import DeltaTable as LogTable
     from deltalake.schema import Field as LogField
 
-    log = LogTable(str(delta_tables.table_path(INGESTED_FILES, settings)))
+    path = str(delta_tables.table_path(INGESTED_FILES, settings))
+    log = LogTable(path, storage_options=storage.options_for(path))
     if "reason" not in [f.name for f in log.schema().fields]:
-        delta_tables.with_retry(lambda: LogTable(str(delta_tables.table_path(INGESTED_FILES, settings))).alter.add_columns(
+        delta_tables.with_retry(lambda: LogTable(path, storage_options=storage.options_for(path)).alter.add_columns(
             [LogField("reason", "string", nullable=True)]))
 
 
