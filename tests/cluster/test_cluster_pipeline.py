@@ -7,6 +7,10 @@ side by side, then kpi_daily; then kpi_extracts), once on ``local[2]`` and once 
 into its own lake and Airflow home. The DAGs and jobs are the same; only environment variables differ.
 Every bronze, silver, ops and gold table and every extract pack CSV must then be equal, row for row and
 value for value (floats to 12 significant digits), apart from the columns that record when or in which run a row was written.
+
+The same cluster then runs the pipeline with the landing zone and the lake in a bucket of an S3 endpoint
+(moto's server): the sample uploaded to ``s3://pipeline/landing``, every source ingested and gold built by
+the jobs' command lines on the cluster; every silver and gold table in the bucket equals the local run's.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from jobs.tools.local_cluster import LocalSparkCluster, spark_home
+from tests.cluster.conftest import bucket_settings, bucket_table, upload_tree
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -103,10 +108,11 @@ def delta_tables(lake: Path) -> dict[str, Path]:
     return {str(log.parent.relative_to(lake)): log.parent for log in sorted(lake.rglob("_delta_log"))}
 
 
-def table_rows(path: Path) -> tuple[list[str], list[tuple]]:
+def table_rows(path) -> tuple[list[str], list[tuple]]:
+    """A table's rows (a local folder, or a delta-rs table already opened) without the volatile columns."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(str(path)).to_pyarrow_table()
+    table = (DeltaTable(str(path)) if isinstance(path, Path) else path).to_pyarrow_table()
     columns = sorted(c for c in table.column_names if c not in VOLATILE)
     rows = [tuple(_normalised(row[c]) for c in columns) for row in table.select(columns).to_pylist()]
     return columns, sorted(rows, key=repr)
@@ -191,3 +197,57 @@ def test_spark_submit_of_a_job(cluster, lakes, tmp_path):
     for table in ("silver/silver_shipments", "silver/silver_weighbridge"):
         assert (submitted / table / "_delta_log").is_dir(), table
         assert table_rows(submitted / table) == table_rows(local_lake / table)
+
+
+@pytest.fixture(scope="module")
+def bucket_lake(tmp_path_factory, cluster, s3_server):
+    """The sample pipeline on the cluster with landing zone and lake in a bucket: ``runner --all`` and
+    ``kpi.build --affected`` (what kpi_daily runs after the quality gate), over the days the local run
+    ingested. Returns the lake's URI."""
+    from jobs.tools.demo import landing_window
+
+    s3_server.create_bucket("pipeline")
+    sample = REPO / "data_samples" / "landing"
+    assert upload_tree(s3_server, sample, "s3://pipeline/landing") > 50
+    tmp = tmp_path_factory.mktemp("bucket")
+    env = pipeline_env(tmp, "bucket", COALCHAIN_SPARK_MASTER=cluster.master_url,
+                       COALCHAIN_SPARK_CONF=json.dumps({"spark.cores.max": "2", "spark.executor.memory": "1g"}),
+                       COALCHAIN_LAKE_ROOT="s3://pipeline/lake", COALCHAIN_LANDING_ROOT="s3://pipeline/landing",
+                       COALCHAIN_SPARK_PROFILE="small", **s3_server.environment())
+    first, last = landing_window(sample)
+    log = tmp / "bucket.log"
+    # exit 3 = succeeded with rejects: the sample's injected faults are quarantined
+    assert run([sys.executable, "-m", "jobs.ingest.runner", "--all", "--from", first, "--to", last], env, log,
+               ok=(0, 3)) == 3
+    run([sys.executable, "-m", "jobs.kpi.build", "--affected"], env, log)
+    return "s3://pipeline/lake"
+
+
+def bucket_tables(server, lake: str) -> dict[str, str]:
+    """Every table in the bucket lake: name (``layer/table``) → URI."""
+    from jobs.platform import storage
+
+    names = {f.rel_key.split("/_delta_log/")[0] for f in storage.list_files(bucket_settings(server),
+                                                                             storage.parse_location(lake))
+             if "/_delta_log/" in f.rel_key}
+    return {name: (storage.parse_location(lake) / name).uri for name in sorted(names)}
+
+
+def test_lake_and_landing_in_a_bucket_give_the_same_silver_and_gold(lakes, bucket_lake, s3_server):
+    local_lake = lakes[0]
+    local_tables = delta_tables(local_lake)
+    in_bucket = bucket_tables(s3_server, bucket_lake)
+    compared = sorted(n for n in in_bucket if n.startswith(("silver/", "gold/")))
+    assert [n for n in compared if n.startswith("silver/")] == sorted(n for n in local_tables if n.startswith("silver/"))
+    assert len([n for n in compared if n.startswith("gold/")]) >= 10
+    differing = []
+    for name in compared:
+        local = table_rows(local_tables[name])
+        bucket = table_rows(bucket_table(s3_server, in_bucket[name]))
+        if local != bucket:
+            differing.append(f"{name}: {len(local[1])} vs {len(bucket[1])} rows; only local e.g. "
+                             f"{sorted(set(local[1]) - set(bucket[1]), key=repr)[:2]}; only in the bucket e.g. "
+                             f"{sorted(set(bucket[1]) - set(local[1]), key=repr)[:2]}")
+    assert not differing, "\n".join(differing)
+    silver_rows = sum(len(table_rows(bucket_table(s3_server, in_bucket[n]))[1]) for n in compared if n.startswith("silver/"))
+    assert silver_rows > 10_000
