@@ -208,7 +208,7 @@ def bucket_lake(tmp_path_factory, cluster, s3_server):
 
     s3_server.create_bucket("pipeline")
     sample = REPO / "data_samples" / "landing"
-    assert upload_tree(s3_server, sample, "s3://pipeline/landing") > 50
+    upload_tree(s3_server, sample, "s3://pipeline/landing")
     tmp = tmp_path_factory.mktemp("bucket")
     env = pipeline_env(tmp, "bucket", COALCHAIN_SPARK_MASTER=cluster.master_url,
                        COALCHAIN_SPARK_CONF=json.dumps({"spark.cores.max": "2", "spark.executor.memory": "1g"}),
