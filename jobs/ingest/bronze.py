@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs.ingest.landing import LandingFile
 from jobs.ingest.parse import DEFAULT_MAX_RECORD_BYTES, FileRejected, parse_file
+from jobs.platform import storage
 from schemas.sources import SourceSpec
 
 _ARROW_SCHEMA = pa.schema([
@@ -27,8 +28,9 @@ def _strip_scheme(uri: str) -> str:
 
 
 def file_meta(files: list[LandingFile]) -> dict[str, tuple[str, dt.date, str]]:
-    """Path → (rel_path, landing_date, sha256) of each landing file, for the tasks that read them."""
-    return {str(f.path): (f.rel_path, f.landing_date, f.sha256) for f in files}
+    """Path → (rel_path, landing_date, sha256) of each landing file, for the tasks that read them; the path
+    as Spark reads it (a local path, or ``s3a://bucket/key``)."""
+    return {storage.spark_uri(f.path): (f.rel_path, f.landing_date, f.sha256) for f in files}
 
 
 def landing_files(spark: SparkSession, meta: dict[str, tuple]) -> DataFrame:
@@ -76,15 +78,20 @@ class BronzeBatch:
 
 
 def bronze_table(files: list[LandingFile], spec: SourceSpec, ingested_at: dt.datetime,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> BronzeBatch:
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, settings=None) -> BronzeBatch:
     """One bronze row per record of the readable ``files``, read and split in this process: the small
-    sources' few thousand rows a day cost less to split here than to plan a Spark job for."""
+    sources' few thousand rows a day cost less to split here than to plan a Spark job for. ``settings``
+    give the object store's endpoint and credentials for files in a bucket."""
     out = BronzeBatch(pa.Table.from_batches([], schema=_ARROW_SCHEMA))
     batches = []
+    if settings is None and any(storage.is_object_store(f.path) for f in files):
+        from jobs.platform.settings import get_settings
+
+        settings = get_settings()
     for f in files:
         try:
-            file_rows, notes = file_batches(f.path.read_bytes(), f.rel_path, f.landing_date, f.sha256, spec,
-                                            ingested_at, max_record_bytes)
+            file_rows, notes = file_batches(storage.read_bytes(settings, f.path), f.rel_path, f.landing_date,
+                                            f.sha256, spec, ingested_at, max_record_bytes)
         except FileRejected as exc:
             out.rejected[f.sha256] = exc.reason
             continue

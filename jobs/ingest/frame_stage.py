@@ -18,20 +18,21 @@ they are (``delta_log.add_files``, ``delta_log.add_files_to_empty``); the rest g
 
 The staging folder is the run's own (``<lake>/_staging/telematics/<run id>``) and is removed when the
 run ends; a file a retried task writes again replaces its earlier attempt (the name is the file's
-checksum). Nothing counts as ingested until the files ledger says so, as for every source.
+checksum). Nothing counts as ingested until the files ledger says so, as for every source. With the lake
+in a bucket the staging folder is a prefix of it: the tasks write their Parquet objects through the
+storage layer's pyarrow filesystem (an object appears only when its upload completes, so no partial file
+is ever listed), and the driver reads their footers and commits them by server-side copy.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import os
-import shutil
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +41,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from jobs.platform import delta_log
+from jobs.platform import delta_log, storage
 from jobs.ingest.bronze import each_file, file_meta, landing_files
 from jobs.ingest.frames import BRONZE_FRAME_ARROW, frame_batches
 from jobs.ingest.landing import LandingFile
@@ -81,44 +82,61 @@ class StagedFrames:
 
     def silver_rows(self, spark: SparkSession, files: list[delta_log.DataFile]) -> DataFrame:
         """The rows of some staged silver files, with their event day from the folder name, as in the table."""
-        paths = [str(f.path) for f in files]
-        base = str(Path(paths[0]).parent.parent) if paths else None
+        paths = [storage.spark_uri(f.path) for f in files]
+        base = storage.spark_uri(files[0].path.parent.parent) if files else None
         return spark.read.schema(_SILVER.schema).option("basePath", base).parquet(*paths)
 
 
-def staging_root(lake_root: Path) -> Path:
-    return Path(lake_root) / STAGING_DIR / "telematics"
+def staging_root(lake_root: storage.Location) -> storage.Location:
+    return lake_root / STAGING_DIR / "telematics"
 
 
-def staging_folder(lake_root: Path, run_id: str) -> Path:
+def staging_folder(lake_root: storage.Location, run_id: str) -> storage.Location:
     return staging_root(lake_root) / run_id
 
 
-def remove_staging(lake_root: Path, run_id: str) -> None:
+def _settings(settings):
+    if settings is None:
+        from jobs.platform.settings import get_settings
+
+        return get_settings()
+    return settings
+
+
+def remove_staging(lake_root: storage.Location, run_id: str, settings=None) -> None:
     """Remove a run's staged files (once its Delta writes are done, or failed)."""
-    shutil.rmtree(staging_folder(lake_root, run_id), ignore_errors=True)
+    storage.remove_tree(_settings(settings), staging_folder(lake_root, run_id))
 
 
-def remove_stale(lake_root: Path, now: float | None = None) -> list[Path]:
-    """Remove staging folders left by runs killed more than ``STALE_AFTER_S`` ago (never a live run's)."""
+def remove_stale(lake_root: storage.Location, now: float | None = None, settings=None) -> list[storage.Location]:
+    """Remove staging folders left by runs killed more than ``STALE_AFTER_S`` ago (never a live run's): in a
+    folder by the run folder's time, in a bucket by the newest object of the run's prefix."""
     root, now = staging_root(lake_root), now or time.time()
-    stale = [p for p in root.glob("*") if p.is_dir() and now - p.stat().st_mtime > STALE_AFTER_S] if root.is_dir() else []
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
+    if storage.is_object_store(root):
+        settings = _settings(settings)
+        newest: dict[str, float] = {}
+        for stored in storage.list_files(settings, root):
+            run = stored.rel_key.split("/", 1)[0]
+            newest[run] = max(newest.get(run, 0.0), stored.mtime_s or now)
+        stale = [root / run for run, mtime_s in sorted(newest.items()) if now - mtime_s > STALE_AFTER_S]
+    else:
+        stale = [p for p in root.glob("*") if p.is_dir() and now - p.stat().st_mtime > STALE_AFTER_S] if root.is_dir() else []
+    for location in stale:
+        storage.remove_tree(settings, location)
     return stale
 
 
 def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.datetime, tz: str,
-                 lateness_days: int, lake_root: Path, run_id: str,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> StagedFrames:
+                 lateness_days: int, lake_root: storage.Location, run_id: str,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, settings=None) -> StagedFrames:
     """Parse, type and stage ``files`` (one Spark task per file); returns the staged rows and counts."""
     folder = staging_folder(lake_root, run_id)
     bronze_dir, silver_dir, bad_dir = folder / "bronze", folder / "silver", folder / "bad"
-    for d in (bronze_dir, silver_dir, bad_dir):
-        d.mkdir(parents=True, exist_ok=True)
+    # the tasks write through this filesystem (it travels with them, credentials included, never logged)
+    out_fs = storage.filesystem(_settings(settings) if storage.is_object_store(folder) else settings, folder)
     meta = file_meta(files)
     typed_arrow = arrow_schema(typed_schema())
-    bronze_str, silver_str, bad_str = str(bronze_dir), str(silver_dir), str(bad_dir)
+    bronze_str, silver_str, bad_str = (storage.fs_path(d) for d in (bronze_dir, silver_dir, bad_dir))
 
     def stage_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for content, rel_path, landing_date, sha in each_file(batches, meta):
@@ -127,7 +145,7 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
             try:
                 counts, hashes = _stage_file(content, rel_path, lineage, tz, lateness_days, typed_arrow,
                                              _bronze_file(bronze_str, landing_date, sha), silver_str, sha,
-                                             f"{bad_str}/{sha}.parquet", max_record_bytes)
+                                             f"{bad_str}/{sha}.parquet", max_record_bytes, out_fs)
             except FileRejected as exc:   # nothing of the file was staged
                 yield _rejected_batch(sha, exc.reason)
                 continue
@@ -138,15 +156,21 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
     counts = [r for r in rows if r["n"]]
     silver_days = sorted({(r["file_sha256"], r["event_date_local"]) for r in counts if not r["_bad"]})
     sharing = sharing_keys({r["file_sha256"]: np.frombuffer(r["key_hashes"], np.int64) for r in rows if r["key_hashes"]})
-    silver_files = [_silver_data_file(Path(_silver_file(silver_str, day, sha)), day, sha) for sha, day in silver_days]
+    silver_files = [_silver_data_file(silver_dir / _silver_rel(day, sha), day, sha, out_fs)
+                    for sha, day in silver_days]
+    bronze_uri, bad_uri = storage.spark_uri(bronze_dir), storage.spark_uri(bad_dir)
+    # every file that was not rejected left a bronze and a bad-rows file (maybe of 0 rows); with none, there
+    # is no folder (nor prefix) to read
+    staged_any = any(sha not in rejected for _, _, sha in meta.values())
     return StagedFrames(
         # landing_date comes from the folder names, as in the table
-        bronze=spark.read.schema(BRONZE_TELEMATICS_SCHEMA).option("basePath", bronze_str).parquet(bronze_str),
-        bad=spark.read.schema(typed_schema()).parquet(bad_str),
+        bronze=(spark.read.schema(BRONZE_TELEMATICS_SCHEMA).option("basePath", bronze_uri).parquet(bronze_uri)
+                if staged_any else spark.createDataFrame([], BRONZE_TELEMATICS_SCHEMA)),
+        bad=spark.read.schema(typed_schema()).parquet(bad_uri) if staged_any else spark.createDataFrame([], typed_schema()),
         counts=counts,
-        bronze_files=[f for f in (_bronze_data_file(Path(_bronze_file(bronze_str, day, sha)), day, sha, rel_path)
+        bronze_files=[f for f in (_bronze_data_file(bronze_dir / _bronze_rel(day, sha), day, sha, rel_path, out_fs)
                                   for rel_path, day, sha in meta.values() if sha not in rejected) if f.num_records],
-        silver_files=combine_small(silver_files, sharing),
+        silver_files=combine_small(silver_files, sharing, filesystem=out_fs),
         files_sharing_keys=sharing,
         rejected=rejected,
     )
@@ -155,11 +179,15 @@ def stage_frames(spark: SparkSession, files: list[LandingFile], ingested_at: dt.
 SMALL_FILE_ROWS = 100_000   # staged silver files below this many rows are combined per event day
 
 
-def combine_small(files: list[delta_log.DataFile], sharing: set[str], small_rows: int = SMALL_FILE_ROWS) -> list[delta_log.DataFile]:
+def combine_small(files: list[delta_log.DataFile], sharing: set[str], small_rows: int = SMALL_FILE_ROWS,
+                  filesystem=None) -> list[delta_log.DataFile]:
     """The staged silver files with those of fewer than ``small_rows`` rows combined into one file per
     event day, so that late and small deliveries do not leave the table many tiny files. Only files that
     share no key with another file are combined (their rows stay distinct); the combined file has no
     single landing file (``key_value`` None)."""
+    from pyarrow import fs as pafs
+
+    filesystem = filesystem or pafs.LocalFileSystem()
     small: dict[str, list[delta_log.DataFile]] = {}
     kept = []
     for f in files:
@@ -172,10 +200,11 @@ def combine_small(files: list[delta_log.DataFile], sharing: set[str], small_rows
             kept.extend(group)
             continue
         path = group[0].path.parent / f"combined-{uuid.uuid4().hex}.parquet"
-        tmp = _hidden(str(path))
-        pq.write_table(pa.concat_tables([pq.ParquetFile(f.path).read() for f in group]), tmp)
-        os.replace(tmp, path)
-        kept.append(_silver_data_file(path, dt.date.fromisoformat(day), None))
+        rows = pa.concat_tables([_read_file(filesystem, f.path) for f in group])
+        written = _begin(filesystem, storage.fs_path(path))
+        pq.write_table(rows, written, filesystem=filesystem)
+        _finish(written, storage.fs_path(path))
+        kept.append(_silver_data_file(path, dt.date.fromisoformat(day), None, filesystem))
     return kept
 
 
@@ -204,12 +233,57 @@ def key_hashes(vin: pa.Array, event_ts_utc: pa.Array) -> np.ndarray:
     return (vin_hash[codes_np] ^ (ts * _GOLDEN)).view(np.int64)
 
 
+def _bronze_rel(landing_date: dt.date, sha: str) -> str:
+    return f"landing_date={landing_date.isoformat()}/{sha}.parquet"
+
+
+def _silver_rel(event_day: dt.date, sha: str) -> str:
+    return f"{_SILVER_PARTITION}={event_day.isoformat()}/{sha}.parquet"
+
+
 def _bronze_file(folder: str, landing_date: dt.date, sha: str) -> str:
-    return f"{folder}/landing_date={landing_date.isoformat()}/{sha}.parquet"
+    return f"{folder}/{_bronze_rel(landing_date, sha)}"
 
 
 def _silver_file(folder: str, event_day: dt.date, sha: str) -> str:
-    return f"{folder}/{_SILVER_PARTITION}={event_day.isoformat()}/{sha}.parquet"
+    return f"{folder}/{_silver_rel(event_day, sha)}"
+
+
+def _local(filesystem) -> bool:
+    from pyarrow import fs as pafs
+
+    return isinstance(filesystem, pafs.LocalFileSystem)
+
+
+def _begin(filesystem, path: str) -> str:
+    """The name a staged file is written under until it is complete. In a folder: a hidden name (Spark's
+    reader skips it) renamed by ``_finish``, so a task that dies mid-file leaves no partial file for the
+    Delta writes to read. In a bucket: the object's own key, since an object appears only once its upload
+    completes (an interrupted upload is never listed)."""
+    if not _local(filesystem):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return _hidden(path)
+
+
+def _finish(written: str, path: str) -> None:
+    if written != path:
+        os.replace(written, path)
+
+
+def _read_file(filesystem, location: storage.Location) -> pa.Table:
+    """One staged Parquet file's columns (no partition column from its folder name)."""
+    with filesystem.open_input_file(storage.fs_path(location)) as fh:
+        return pq.ParquetFile(fh).read()
+
+
+def _footer(filesystem, location: storage.Location) -> tuple[pq.FileMetaData, int]:
+    """A staged file's Parquet footer and size in bytes."""
+    from pyarrow import fs as pafs
+
+    filesystem = filesystem or pafs.LocalFileSystem()
+    with filesystem.open_input_file(storage.fs_path(location)) as fh:
+        return pq.read_metadata(fh), fh.size()
 
 
 def _footer_range(meta: pq.FileMetaData, column: str) -> tuple:
@@ -221,45 +295,50 @@ def _footer_range(meta: pq.FileMetaData, column: str) -> tuple:
     return low, high, sum(g.null_count for g in groups if g is not None)
 
 
-def _bronze_data_file(path: Path, landing_date: dt.date, sha: str, rel_path: str) -> delta_log.DataFile:
+def _bronze_data_file(path: storage.Location, landing_date: dt.date, sha: str, rel_path: str,
+                      filesystem=None) -> delta_log.DataFile:
     """A staged bronze file with the statistics the bronze table keeps (file, source file, record range),
     read from its Parquet footer. A file without rows has no record range; it is not committed."""
-    meta = pq.read_metadata(path)
+    meta, size_bytes = _footer(filesystem, path)
     low, high, _ = _footer_range(meta, "record_no")
     return delta_log.DataFile(
         path=path, partition_values={"landing_date": landing_date.isoformat()}, key_value=sha,
         num_records=meta.num_rows,
         min_values={"file_sha256": sha, "source_file": rel_path, "record_no": low},
         max_values={"file_sha256": sha, "source_file": rel_path, "record_no": high},
-        null_count={"file_sha256": 0, "source_file": 0, "record_no": 0},
+        null_count={"file_sha256": 0, "source_file": 0, "record_no": 0}, size_bytes=size_bytes,
     )
 
 
-def _silver_data_file(path: Path, event_day: dt.date, sha: str | None) -> delta_log.DataFile:
+def _silver_data_file(path: storage.Location, event_day: dt.date, sha: str | None,
+                      filesystem=None) -> delta_log.DataFile:
     """A staged silver file with the statistics the silver table keeps (its natural key's columns)."""
-    meta = pq.read_metadata(path)
+    meta, size_bytes = _footer(filesystem, path)
     low, high, nulls = {}, {}, {}
     for column in _SILVER.stats_cols:
         low[column], high[column], nulls[column] = _footer_range(meta, column)
     return delta_log.DataFile(path=path, partition_values={_SILVER_PARTITION: event_day.isoformat()}, key_value=sha,
-                       num_records=meta.num_rows, min_values=low, max_values=high, null_count=nulls)
+                       num_records=meta.num_rows, min_values=low, max_values=high, null_count=nulls,
+                       size_bytes=size_bytes)
 
 
 def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_days: int,
                 typed_arrow: pa.Schema, bronze_path: str, silver_folder: str, sha: str,
-                bad_path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[Counter, np.ndarray]:
+                bad_path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                filesystem=None) -> tuple[Counter, np.ndarray]:
     """Write one landing file's bronze rows, its silver rows (one file per event day, each key once) and
     its bad rows; return the typed rows' counts by (bad, local event day) and the silver rows' key hashes."""
+    from pyarrow import fs as pafs
+
+    filesystem = filesystem or pafs.LocalFileSystem()
     counts: Counter = Counter()
     good_batches: list[pa.RecordBatch] = []
-    # written under hidden names (Spark's reader skips them) and renamed when complete: a task that dies
-    # mid-file leaves no partial file for the Delta writes to read
-    bronze_tmp, bad_tmp = _hidden(bronze_path), _hidden(bad_path)
-    os.makedirs(os.path.dirname(bronze_path), exist_ok=True)
     batches = frame_batches(content, rel_path, lineage, max_record_bytes=max_record_bytes)
     first = next(batches, None)   # a file rejected as a whole raises here, before anything is written
-    bronze_out = pq.ParquetWriter(bronze_tmp, _BRONZE_FILE_ARROW)
-    bad_out = pq.ParquetWriter(bad_tmp, typed_arrow)
+    # never a partial file where the Delta writes read (see _begin)
+    bronze_tmp, bad_tmp = _begin(filesystem, bronze_path), _begin(filesystem, bad_path)
+    bronze_out = pq.ParquetWriter(bronze_tmp, _BRONZE_FILE_ARROW, filesystem=filesystem)
+    bad_out = pq.ParquetWriter(bad_tmp, typed_arrow, filesystem=filesystem)
     try:
         for bronze in _chain(first, batches):
             bronze_out.write_batch(bronze.drop_columns(["landing_date"]))
@@ -284,9 +363,9 @@ def _stage_file(content: bytes, rel_path: str, lineage: dict, tz: str, lateness_
         hashes = key_hashes(good.column("vin").combine_chunks(), good.column("event_ts_utc").combine_chunks())
         keep = last_record_per_key(good, hashes)
         good, hashes = good.filter(keep), hashes[keep]
-        _write_silver_days(good, silver_folder, sha)
-    os.replace(bronze_tmp, bronze_path)
-    os.replace(bad_tmp, bad_path)
+        _write_silver_days(good, silver_folder, sha, filesystem)
+    _finish(bronze_tmp, bronze_path)
+    _finish(bad_tmp, bad_path)
     return counts, hashes
 
 
@@ -309,17 +388,16 @@ def last_record_per_key(rows: pa.Table, hashes: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _write_silver_days(rows: pa.Table, folder: str, sha: str) -> None:
+def _write_silver_days(rows: pa.Table, folder: str, sha: str, filesystem) -> None:
     """One silver file per event day of ``rows``, without the partition column (the folder names it)."""
     days = rows.column(_SILVER_PARTITION)
     if days.null_count:  # typing rejects a frame without an event day; this would be a bug, not bad input
         raise ValueError(f"{sha}: {days.null_count} typed rows without {_SILVER_PARTITION}")
     for day in pc.unique(days).to_pylist():
         path = _silver_file(folder, day, sha)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = _hidden(path)
-        pq.write_table(rows.filter(pc.equal(days, day)).select(_SILVER_FILE_COLUMNS), tmp)
-        os.replace(tmp, path)
+        written = _begin(filesystem, path)
+        pq.write_table(rows.filter(pc.equal(days, day)).select(_SILVER_FILE_COLUMNS), written, filesystem=filesystem)
+        _finish(written, path)
 
 
 def _hidden(path: str) -> str:

@@ -232,7 +232,7 @@ def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: 
     result = SourceResult(source)
 
     with result.stage("discover"):
-        found = discover(settings.landing_root, spec, start, end)
+        found = discover(settings.landing_root, spec, start, end, settings)
         result.files_rejected = list(found.rejected)
         split = _split_new(found.files, _ledger(source, settings))
         new_files, duplicate_files = split.new, split.duplicates
@@ -244,7 +244,7 @@ def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: 
 
     silver_spec = SILVER[source]
     staged, notes, per_file = None, {}, {}
-    release = partial(remove_staging, settings.lake_root, run_id) if source == "telematics" else _nothing
+    release = partial(remove_staging, settings.lake_root, run_id, settings) if source == "telematics" else _nothing
     try:
         if readable:
             staged, notes, per_file = _ingest_files(spark, source, spec, silver_spec, readable, rejected, result,
@@ -286,10 +286,10 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
     # 1. bronze: replace this batch's files (idempotent if a crashed run wrote them already)
     if source == "telematics":  # parsed, typed and staged in one pass per file (see frame_stage)
         with result.stage("parse"):
-            remove_stale(settings.lake_root)
+            remove_stale(settings.lake_root, settings=settings)
             staged = stage_frames(spark, files, started_at, settings.source_timezone,
                                   settings.lateness_allowance_days, settings.lake_root, run_id,
-                                  settings.max_record_bytes)
+                                  settings.max_record_bytes, settings)
         rejected.update(staged.rejected)
         stats = staged.counts
         with result.stage("bronze"):
@@ -298,7 +298,7 @@ def _ingest_files(spark, source: str, spec: SourceSpec, silver_spec: TableSpec, 
                 delta_tables.replace_where(staged.bronze, BRONZE[source], f"{dates_cond} AND {sha_cond}", settings)
     else:  # a few thousand rows: split here, typed by one Spark job, written through delta-rs
         with result.stage("bronze"):
-            batch = bronze_table(files, spec, started_at, settings.max_record_bytes)
+            batch = bronze_table(files, spec, started_at, settings.max_record_bytes, settings)
             rejected.update(batch.rejected)
             notes = batch.notes
             bronze = batch.table
@@ -360,9 +360,8 @@ def _ledger(source: str, settings: Settings) -> dict[str, tuple[str, str | None,
     delta-rs (no Spark job); a ledger of an earlier layout has no reason column."""
     if not delta_log.table_exists(INGESTED_FILES, settings):
         return {}
-    from deltalake import DeltaTable as LogReader
 
-    log = LogReader(str(delta_log.table_path(INGESTED_FILES, settings)))
+    log = delta_log.log_table(str(delta_log.table_path(INGESTED_FILES, settings)))
     columns = [c for c in ("file_sha256", "source_file", "status", "reason") if c in log.schema().to_arrow().names]
     rows = log.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
     ledger: dict[str, tuple[str, str | None, set[str]]] = {}
@@ -397,12 +396,12 @@ def _add_ledger_reason(settings: Settings) -> None:
     commit; the old rows read null)."""
     if not delta_log.table_exists(INGESTED_FILES, settings):
         return
-    from deltalake import DeltaTable as LogTable
     from deltalake.schema import Field as LogField
 
-    log = LogTable(str(delta_log.table_path(INGESTED_FILES, settings)))
+    path = str(delta_log.table_path(INGESTED_FILES, settings))
+    log = delta_log.log_table(path)
     if "reason" not in [f.name for f in log.schema().fields]:
-        delta_log.with_retry(lambda: LogTable(str(delta_log.table_path(INGESTED_FILES, settings))).alter.add_columns(
+        delta_log.with_retry(lambda: delta_log.log_table(path).alter.add_columns(
             [LogField("reason", "string", nullable=True)]))
 
 

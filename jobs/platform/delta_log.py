@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pyspark.sql import SparkSession
 
@@ -236,14 +236,18 @@ def insert_missing(spark: SparkSession, spec: TableSpec, rows: list[tuple], cond
 @dataclass(frozen=True)
 class DataFile:
     """A finished Parquet file of one partition of a table (its data columns, no partition column), to be
-    committed as it is: what ``add_files`` takes."""
-    path: Path
+    committed as it is: what ``add_files`` takes. ``path`` is a local file or an object in a bucket."""
+    path: storage.Location
     partition_values: dict[str, str]
     key_value: str | None                # the value of the file's key column, if every row has the same one
     num_records: int
     min_values: dict = field(default_factory=dict)
     max_values: dict = field(default_factory=dict)
     null_count: dict = field(default_factory=dict)
+    size_bytes: int | None = None        # known already (an object in a bucket); else read from the file
+
+    def file_size_bytes(self) -> int:
+        return self.size_bytes if self.size_bytes is not None else Path(self.path).stat().st_size
 
     def stats_json(self) -> str:
         return json.dumps({"numRecords": self.num_records, "minValues": self.min_values,
@@ -354,10 +358,10 @@ def _commit_files(log, spec: TableSpec, path: str, files: list[DataFile], remove
     try:
         for f in files:
             rel = "/".join([*[f"{k}={v}" for k, v in f.partition_values.items()],
-                            f"part-{uuid.uuid4().hex}-{f.path.stem}.parquet"])
+                            f"part-{uuid.uuid4().hex}-{PurePosixPath(f.path.name).stem}.parquet"])
             _link(f.path, path, rel)
             added.append(rel)
-            actions.append(AddAction(rel, f.path.stat().st_size, f.partition_values, now_ms, True, f.stats_json()))
+            actions.append(AddAction(rel, f.file_size_bytes(), f.partition_values, now_ms, True, f.stats_json()))
         log.create_write_transaction(actions, mode="append", schema=log.schema(),
                                      partition_by=list(spec.partition_cols) or None,
                                      commit_properties=CommitProperties(custom_metadata={
@@ -407,13 +411,13 @@ def _files_holding(log, partitions: set[tuple], key: str, keys: list[str]) -> li
     return found
 
 
-def _link(source: Path, table: str, rel: str) -> None:
+def _link(source: storage.Location, table: str, rel: str) -> None:
     """Put the staged file ``source`` at ``rel`` in the table folder without copying its bytes where the
     file system allows (a hard link: the staged file stays readable for a fallback write until the run
-    removes its staging folder); into a bucket it is uploaded."""
+    removes its staging folder); into a bucket it is copied inside the store (or uploaded from disk)."""
     location = storage.parse_location(table)
     if storage.is_object_store(location):
-        storage.upload(get_settings(), source, location / rel)
+        storage.copy(get_settings(), source, location / rel)
         return
     target = Path(table) / rel
     target.parent.mkdir(parents=True, exist_ok=True)

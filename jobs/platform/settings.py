@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="Where extract packs and HTML reports are written (default <lake_root>/../delivery, "
         "i.e. beside the lake, never inside a table folder).",
     )
+    quality_root: Path | None = Field(
+        None,
+        description="Where the quality gate keeps GX's validation results and the Data Docs site (default "
+        "<lake_root>/quality; with the lake in a bucket, quality/ in the delivery folder).",
+    )
     company_key_salt: str = Field(
         "coalchain",
         description="Salt for the hashed company keys used in delivery paths (company ids never appear raw "
@@ -159,6 +164,14 @@ class Settings(BaseSettings):
         if not isinstance(self.lake_root, Path):  # a lake in a bucket: packs go to a local folder
             return REPO_ROOT / "delivery"
         return self.lake_root.parent / "delivery"
+
+    @property
+    def quality_dir(self) -> Path:
+        if self.quality_root is not None:
+            return self.quality_root
+        if not isinstance(self.lake_root, Path):  # a lake in a bucket: GX's file stores stay on a file system
+            return self.delivery_dir / "quality"
+        return self.lake_root / "quality"
 
     @property
     def extracts_root(self) -> Path:

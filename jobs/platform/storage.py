@@ -190,8 +190,72 @@ def upload(settings: "Settings", source: Path, target: S3Location) -> None:
                   destination_filesystem=filesystem(settings, target))
 
 
+def copy(settings: "Settings", source: Location, target: S3Location) -> None:
+    """Put the file ``source`` (local, or an object: copied inside the store) at ``target`` in a bucket."""
+    if not isinstance(source, S3Location):
+        upload(settings, source, target)
+        return
+    from pyarrow import fs
+
+    if source.bucket == target.bucket:   # a server-side copy: the bytes never leave the store
+        filesystem(settings, target).copy_file(fs_path(source), fs_path(target))
+    else:
+        fs.copy_files(fs_path(source), fs_path(target), source_filesystem=filesystem(settings, source),
+                      destination_filesystem=filesystem(settings, target))
+
+
 def delete(settings: "Settings", target: S3Location) -> None:
     try:
         filesystem(settings, target).delete_file(fs_path(target))
     except FileNotFoundError:
         pass
+
+
+def remove_tree(settings: "Settings", target: Location) -> None:
+    """Remove a folder, or every object under a prefix, with all it holds; nothing there is no error."""
+    if not isinstance(target, S3Location):
+        import shutil
+
+        shutil.rmtree(target, ignore_errors=True)
+        return
+    try:
+        filesystem(settings, target).delete_dir(fs_path(target))
+    except FileNotFoundError:
+        pass
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    location: Location
+    rel_key: str            # below the listed prefix, "/"-separated
+    size_bytes: int
+    mtime_s: float | None   # modification time (seconds since the epoch), if the store reports one
+
+
+def list_files(settings: "Settings", prefix: S3Location) -> list[StoredFile]:
+    """Every object under ``prefix`` (sorted by key), never one outside it; folder markers are left out."""
+    from pyarrow import fs
+
+    base = fs_path(prefix)
+    infos = filesystem(settings, prefix).get_file_info(fs.FileSelector(base, recursive=True, allow_not_found=True))
+    found = []
+    for info in sorted(infos, key=lambda i: i.path):
+        if info.type != fs.FileType.File or not info.path.startswith(base + "/"):
+            continue
+        rel = info.path[len(base) + 1:]
+        key = f"{prefix.key}/{rel}" if prefix.key else rel   # the key as stored, never normalised
+        found.append(StoredFile(S3Location(prefix.bucket, key), rel, int(info.size or 0),
+                                info.mtime.timestamp() if info.mtime else None))
+    return found
+
+
+def open_input(settings: "Settings", location: Location):
+    """A binary stream of a file or object, as stored (a ``.gz`` is not decompressed)."""
+    if not isinstance(location, S3Location):
+        return open(location, "rb")
+    return filesystem(settings, location).open_input_stream(fs_path(location), compression=None)
+
+
+def read_bytes(settings: "Settings", location: Location) -> bytes:
+    with open_input(settings, location) as stream:
+        return stream.read()

@@ -16,8 +16,9 @@ Where results go:
 
 * ``<lake_root>/ops/quality_results`` (Delta, :data:`schemas.quality.QUALITY_RESULTS`): one row per
   expectation per run, replaced per (table, run_id) so retries do not duplicate;
-* ``<lake_root>/quality/gx_results/`` : GX's own validation-result JSON (its filesystem store layout);
-* ``<lake_root>/quality/data_docs/index.html`` : GX Data Docs, rendered by GX's site builder from those
+* ``<quality_root>/gx_results/`` (``Settings.quality_dir``: ``<lake_root>/quality`` for a lake in a folder):
+  GX's own validation-result JSON (its filesystem store layout);
+* ``<quality_root>/data_docs/index.html`` : GX Data Docs, rendered by GX's site builder from those
   JSON files (:func:`build_data_docs`), with every asset local so they open offline (jobs.quality.data_docs);
   a run's status there is the gate's verdict (only a critical failure fails it). :func:`latest_gate_pages`
   finds each table's page of the latest gate run.
@@ -356,7 +357,7 @@ def _exception_of(info) -> str | None:
 
 # --- recording -------------------------------------------------------------------------------------------
 def quality_root(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).lake_root / "quality"
+    return (settings or get_settings()).quality_dir
 
 
 def results_dir_of(settings: Settings | None = None) -> Path:
@@ -421,7 +422,7 @@ def _store_gx_result(result: QualityResult, results_dir: Path) -> None:
 def build_data_docs(results_dir: Path | None = None, *, settings: Settings | None = None,
                     results: Sequence[QualityResult] = ()) -> Path:
     """Render GX Data Docs with GX's own site builder from the validation results stored by
-    :func:`write_results` into ``<lake_root>/quality/data_docs/``; returns the path of ``index.html``.
+    :func:`write_results` into ``<quality_root>/data_docs/``; returns the path of ``index.html``.
 
     With ``results`` (already written), only their pages and the index are rendered - what a DAG task
     does after its validation, so the cost does not grow with the history; without, the whole site.

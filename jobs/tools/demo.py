@@ -18,9 +18,17 @@ from jobs.platform.settings import get_settings
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def landing_window() -> tuple[str, str]:
-    root = get_settings().landing_root
-    days = sorted({d.name for src in root.iterdir() if src.is_dir() for d in src.iterdir() if _DAY.match(d.name)})
+def landing_window(root=None) -> tuple[str, str]:
+    """First and last delivery day of the landing zone (a folder, or a prefix in a bucket)."""
+    from jobs.platform import storage
+
+    settings = get_settings()
+    root = settings.landing_root if root is None else root
+    if storage.is_object_store(root):
+        days = sorted({parts[1] for f in storage.list_files(settings, root)
+                       if len(parts := f.rel_key.split("/")) == 3 and _DAY.match(parts[1])})
+    else:
+        days = sorted({d.name for src in root.iterdir() if src.is_dir() for d in src.iterdir() if _DAY.match(d.name)})
     if not days:
         sys.exit(f"no landing folders <source>/<yyyy-mm-dd> under {root}")
     return days[0], days[-1]

@@ -1,12 +1,16 @@
-"""The whole sample pipeline on a real Spark standalone cluster gives the same lake as ``local[*]``.
+"""The whole sample pipeline on a real Spark standalone cluster, with the landing zone and the lake in a
+bucket, gives the same lake as ``local[*]`` on a local disk.
 
 `make test-cluster` runs this file. It starts, on 127.0.0.1 only, a Spark master and two workers from the
-pinned PySpark whose environment does not contain the repository (jobs.tools.local_cluster), then runs the
-pipeline twice through real Airflow (`airflow dags test`, scripts/run_pipeline.sh: the five ingest DAGs
-side by side, then kpi_daily; then kpi_extracts), once on ``local[2]`` and once on the cluster, each
-into its own lake and Airflow home. The DAGs and jobs are the same; only environment variables differ.
-Every bronze, silver, ops and gold table and every extract pack CSV must then be equal, row for row and
-value for value (floats to 12 significant digits), apart from the columns that record when or in which run a row was written.
+pinned PySpark whose environment does not contain the repository (jobs.tools.local_cluster), and an S3
+endpoint (moto's standalone server, tests/cluster/conftest.py). The pipeline then runs twice through real
+Airflow (`airflow dags test`, scripts/run_pipeline.sh: the five ingest DAGs side by side, then kpi_daily
+with its quality gate; then kpi_extracts): once on ``local[2]`` with the sample landing zone and the lake in
+local folders, once on the cluster with the sample uploaded to ``s3://pipeline/landing`` and the lake at
+``s3://pipeline/lake``. The DAGs and jobs are the same; only environment variables differ. Every bronze,
+silver, ops and gold table and every extract pack CSV must then be equal, row for row and value for value
+(floats to 12 significant digits), apart from the columns that record when or in which run a row was
+written. spark-submit of a job on the cluster, with a lake on disk, is checked against the same reference.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from jobs.tools.local_cluster import LocalSparkCluster, spark_home
+from tests.cluster.conftest import bucket_settings, bucket_table, upload_tree
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -71,22 +76,39 @@ def cluster(tmp_path_factory):
 CLUSTER_CONF = json.dumps({"spark.cores.max": "1", "spark.executor.memory": "1g"})
 
 
+BUCKET_LAKE, BUCKET_LANDING = "s3://pipeline/lake", "s3://pipeline/landing"
+
+
 @pytest.fixture(scope="module")
-def lakes(tmp_path_factory, cluster):
+def lakes(tmp_path_factory, cluster, s3_server):
+    """(local lake folder, bucket lake's tables by name, the cluster's applications of the bucket run, tmp)."""
     tmp = tmp_path_factory.mktemp("cluster")
     local = pipeline_env(tmp, "local", COALCHAIN_SPARK_MASTER="local[2]")
     run_pipeline(local, tmp / "local.log")
+    s3_server.create_bucket("pipeline")
+    upload_tree(s3_server, REPO / "data_samples" / "landing", BUCKET_LANDING)
     before = {app["id"] for app in cluster.status().get("completedapps", [])}
     remote = pipeline_env(tmp, "cluster", COALCHAIN_SPARK_MASTER=cluster.master_url,
-                          COALCHAIN_SPARK_CONF=CLUSTER_CONF)
+                          COALCHAIN_SPARK_CONF=CLUSTER_CONF, COALCHAIN_LAKE_ROOT=BUCKET_LAKE,
+                          COALCHAIN_LANDING_ROOT=BUCKET_LANDING, **s3_server.environment())
     run_pipeline(remote, tmp / "cluster.log")
     applications = [app for app in cluster.status().get("completedapps", []) if app["id"] not in before]
-    return Path(local["COALCHAIN_LAKE_ROOT"]), Path(remote["COALCHAIN_LAKE_ROOT"]), applications, tmp
+    return Path(local["COALCHAIN_LAKE_ROOT"]), bucket_tables(s3_server, BUCKET_LAKE), applications, tmp
+
+
+def bucket_tables(server, lake: str) -> dict[str, object]:
+    """Every Delta table of the lake in the bucket: name (``layer/table``) → the table opened with delta-rs."""
+    from jobs.platform import storage
+
+    location = storage.parse_location(lake)
+    names = {f.rel_key.split("/_delta_log/")[0] for f in storage.list_files(bucket_settings(server), location)
+             if "/_delta_log/" in f.rel_key}
+    return {name: bucket_table(server, (location / name).uri) for name in sorted(names)}
 
 
 def test_the_cluster_ran_the_jobs(lakes):
     """The cluster lake was written by executors of the standalone cluster, not by a local fallback:
-    the master saw one application per process of the cluster run (init, 5 ingest DAGs, kpi_daily,
+    the master saw one application per process of the bucket run (init, 5 ingest DAGs, kpi_daily,
     summary, kpi_extracts: at least 8)."""
     _, _, applications, _ = lakes
     assert len(applications) >= 8, applications
@@ -103,10 +125,11 @@ def delta_tables(lake: Path) -> dict[str, Path]:
     return {str(log.parent.relative_to(lake)): log.parent for log in sorted(lake.rglob("_delta_log"))}
 
 
-def table_rows(path: Path) -> tuple[list[str], list[tuple]]:
+def table_rows(path) -> tuple[list[str], list[tuple]]:
+    """A table's rows (a local folder, or a delta-rs table already opened) without the volatile columns."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(str(path)).to_pyarrow_table()
+    table = (DeltaTable(str(path)) if isinstance(path, Path) else path).to_pyarrow_table()
     columns = sorted(c for c in table.column_names if c not in VOLATILE)
     rows = [tuple(_normalised(row[c]) for c in columns) for row in table.select(columns).to_pylist()]
     return columns, sorted(rows, key=repr)
@@ -124,8 +147,8 @@ def _normalised(value):
 
 
 def test_same_tables_on_the_cluster(lakes):
-    local_lake, cluster_lake, _, _ = lakes
-    local_tables, cluster_tables = delta_tables(local_lake), delta_tables(cluster_lake)
+    local_lake, cluster_tables, _, _ = lakes
+    local_tables = delta_tables(local_lake)
     assert sorted(cluster_tables) == sorted(local_tables)
     layers = {name.split("/")[0] for name in local_tables}
     assert {"bronze", "silver", "gold", "ops"} <= layers, layers
@@ -172,8 +195,9 @@ def csv_cells(path: Path) -> list[tuple]:
 
 
 def test_spark_submit_of_a_job(cluster, lakes, tmp_path):
-    """`spark-submit $(python -m jobs.platform.session submit-args) scripts/spark_job.py jobs.ingest.runner` ingests the logistics
-    domain on the cluster: the same silver shipments as the Airflow run of the pipeline."""
+    """`spark-submit $(python -m jobs.platform.session submit-args) scripts/spark_job.py jobs.ingest.runner`
+    ingests the logistics domain on the cluster into a lake on disk: the same silver shipments as the
+    local Airflow run of the pipeline."""
     local_lake, _, _, _ = lakes
     env = pipeline_env(tmp_path, "submit", COALCHAIN_SPARK_MASTER=cluster.master_url,
                        COALCHAIN_SPARK_CONF=CLUSTER_CONF, SPARK_HOME=str(spark_home()))

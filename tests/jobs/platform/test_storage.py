@@ -72,3 +72,13 @@ def test_a_local_lake_needs_no_object_store_settings(tmp_path):
     assert spark_conf(settings) == {}
     assert delta_storage_options(settings, settings.lake_root) is None
     assert settings.delivery_dir == tmp_path / "delivery"
+    assert settings.quality_dir == tmp_path / "lake" / "quality"
+
+
+def test_files_for_people_stay_on_a_file_system_when_the_lake_is_in_a_bucket(tmp_path):
+    """GX's result store and Data Docs are file stores: with the lake in a bucket they go to the delivery
+    folder, unless COALCHAIN_QUALITY_ROOT names another."""
+    in_bucket = Settings(_env_file=None, lake_root="s3://lake/prod", delivery_root=tmp_path / "out")
+    assert in_bucket.quality_dir == tmp_path / "out" / "quality"
+    chosen = Settings(_env_file=None, lake_root="s3://lake/prod", quality_root=tmp_path / "gx")
+    assert chosen.quality_dir == tmp_path / "gx"

@@ -1,0 +1,48 @@
+"""Shared by the cluster tests: one S3 endpoint (moto's standalone server on 127.0.0.1) for the session,
+and helpers to put a landing zone into a bucket and read a lake back from one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.tools.local_cluster import LocalS3Server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    with LocalS3Server(log_path=tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+def bucket_settings(server: LocalS3Server, **values):
+    """A settings object pointing at ``server`` (the same variables a deployment sets)."""
+    from jobs.platform.settings import Settings
+
+    env = server.environment()
+    return Settings(_env_file=None, aws_endpoint_url=env["AWS_ENDPOINT_URL"],
+                    aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                    aws_region=env["AWS_REGION"], s3_allow_http=True, s3_path_style=True, **values)
+
+
+def upload_tree(server: LocalS3Server, folder: Path, target: str) -> int:
+    """Every file under ``folder`` to the prefix ``target`` (s3://bucket/prefix), keys relative to it; the
+    number of files."""
+    from jobs.platform import storage
+
+    settings = bucket_settings(server)
+    prefix = storage.parse_location(target)
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    for path in files:
+        storage.upload(settings, path, prefix / path.relative_to(folder).as_posix())
+    return len(files)
+
+
+def bucket_table(server: LocalS3Server, uri: str):
+    """A Delta table in the bucket, read with delta-rs."""
+    from deltalake import DeltaTable
+
+    from jobs.platform import storage
+
+    settings = bucket_settings(server)
+    return DeltaTable(uri, storage_options=storage.delta_storage_options(settings, storage.parse_location(uri)))
