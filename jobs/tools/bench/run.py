@@ -17,7 +17,8 @@ What it measures, each the same way every run (wall clock, in this one process, 
 6. scaling: 1×, 2×, 4× the fleet (telemetry grows with trucks);
 7. with ``--cluster``: the 1× day again on a Spark standalone cluster started on loopback (two workers
    of one core each, jobs.tools.local_cluster; the project's code shipped to the executors), in a second process,
-   as a ratio to ``local[*]`` of the same run.
+   with the landing zone and the lake in a bucket of a loopback S3 endpoint (moto's server; the upload of
+   the landing zone is timed apart), as a ratio to ``local[*]`` on local disk of the same run.
 
 Results go to ``<work>/results/<timestamp>.json`` and a dated row is appended to docs/benchmarks.md.
 """
@@ -178,34 +179,58 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
 
 # --- the same day on a standalone cluster ---------------------------------------------------------------
 def run_cluster_pass(work: Path, landing: Path, local: dict) -> dict:
-    """The 1× day through a loopback standalone cluster, in a child process (one SparkSession per process),
-    into a fresh lake; with its ratios to the local pass of this run."""
-    from jobs.tools.local_cluster import LocalSparkCluster
+    """The 1× day through a loopback standalone cluster, with the landing zone and the lake in a bucket of
+    a loopback S3 endpoint, in a child process (one SparkSession per process); with its ratios to the
+    local pass of this run."""
+    from jobs.platform import storage
+    from jobs.tools.local_cluster import LocalS3Server, LocalSparkCluster
 
-    lake = work / "lake_cluster"
-    shutil.rmtree(lake, ignore_errors=True)
-    with LocalSparkCluster(workers=2, cores_per_worker=1, memory_per_worker="6g",
-                           work_dir=work / "cluster") as cluster:
-        env = {**os.environ, "COALCHAIN_SPARK_MASTER": cluster.master_url, "SPARK_LOCAL_IP": "127.0.0.1",
-               "COALCHAIN_SPARK_CONF": json.dumps({"spark.executor.memory": "5g"}), "PYTHONPATH": str(REPO_ROOT)}
-        done = subprocess.run([sys.executable, "-m", "jobs.tools.bench.run", "--one-pass", str(landing), "--work", str(lake)],
-                              env=env, capture_output=True, text=True, timeout=3600)
+    days = delivery_days(landing)
+    with LocalS3Server(log_path=work / "moto.log") as s3, \
+            LocalSparkCluster(workers=2, cores_per_worker=1, memory_per_worker="6g",
+                              work_dir=work / "cluster") as cluster:
+        s3.create_bucket("bench")
+        s3_env = s3.environment()
+        settings = Settings(_env_file=None, aws_endpoint_url=s3_env["AWS_ENDPOINT_URL"],
+                            aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"], aws_region=s3_env["AWS_REGION"],
+                            s3_allow_http=True, s3_path_style=True)
+        t0 = time.perf_counter()
+        prefix = storage.parse_location("s3://bench/landing")
+        files = [f for f in sorted(landing.rglob("*")) if f.is_file()]
+        for f in files:
+            storage.upload(settings, f, prefix / f.relative_to(landing).as_posix())
+        upload_s = round(time.perf_counter() - t0, 2)
+        env = {**os.environ, **s3_env, "COALCHAIN_SPARK_MASTER": cluster.master_url, "SPARK_LOCAL_IP": "127.0.0.1",
+               "COALCHAIN_SPARK_CONF": json.dumps({"spark.executor.memory": "5g"}), "PYTHONPATH": str(REPO_ROOT),
+               # the session reads these to put the S3 connector on its classpath
+               "COALCHAIN_LAKE_ROOT": "s3://bench/lake", "COALCHAIN_LANDING_ROOT": prefix.uri}
+        log_path = work / "cluster_pass.log"
+        with open(log_path, "w") as log_file:
+            done = subprocess.run([sys.executable, "-m", "jobs.tools.bench.run", "--one-pass", prefix.uri,
+                                   "--work", "s3://bench/lake", "--days", f"{days[0]},{days[-1]}"],
+                                  env=env, stdout=subprocess.PIPE, stderr=log_file, text=True, timeout=3600)
     if done.returncode != 0:
-        raise RuntimeError(f"cluster pass failed:\n{done.stderr[-3000:]}")
+        errors = [line for line in log_path.read_text(errors="replace").splitlines()
+                  if "Error" in line or "Exception" in line][:10]
+        raise RuntimeError(f"cluster pass failed (log: {log_path}):\n" + "\n".join(errors))
     run = json.loads(done.stdout.strip().splitlines()[-1])
     run["master"] = "standalone, 2 workers x 1 core, loopback"
+    run["storage"] = "landing and lake in a bucket of moto's S3 server, loopback"
+    run["landing_upload_s"] = upload_s
+    run["landing_files"] = len(files)
     run["landing_to_gold_ratio_to_local"] = round(run["landing_to_gold_s"] / local["landing_to_gold_s"], 2)
     if run.get("telematics_rows_per_s") and local.get("telematics_rows_per_s"):
         run["telematics_rows_per_s_ratio_to_local"] = round(run["telematics_rows_per_s"] / local["telematics_rows_per_s"], 2)
     return run
 
 
-def one_pass(landing: Path, lake: Path) -> None:
-    """``--one-pass``: ingest and build one landing zone with the environment's master; JSON on the last line."""
+def one_pass(landing: str, lake: str, days: list[dt.date]) -> None:
+    """``--one-pass``: ingest and build one landing zone (a folder or a bucket prefix) into a lake with the
+    environment's master and object store; JSON on the last line."""
     from jobs.platform.session import get_spark
 
     settings = Settings(lake_root=lake, landing_root=landing, spark_profile="default")
-    days = delivery_days(landing)
     t0 = time.perf_counter()
     spark = get_spark("coalchain-bench-pass")
     start_s = time.perf_counter() - t0
@@ -332,17 +357,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--incremental-days", type=int, default=30)
     p.add_argument("--incremental-trucks", type=int, default=60)
     p.add_argument("--no-peers", action="store_true")
-    p.add_argument("--work", type=Path, default=REPO_ROOT / ".bench")
+    p.add_argument("--work", default=str(REPO_ROOT / ".bench"))
     p.add_argument("--doc", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     p.add_argument("--cluster", action="store_true",
-                   help="also run the 1x day on a loopback standalone cluster and print its ratios to local[*]")
-    p.add_argument("--one-pass", type=Path, help=argparse.SUPPRESS)  # the cluster pass's child process
+                   help="also run the 1x day on a loopback standalone cluster with landing zone and lake in a "
+                        "loopback S3 bucket, and print its ratios to local[*]")
+    p.add_argument("--one-pass", help=argparse.SUPPRESS)  # the cluster pass's child process: its landing
+    p.add_argument("--days", help=argparse.SUPPRESS)      # and its first,last delivery day
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("COALCHAIN_SPARK_PROFILE", "default")
     if args.one_pass:
-        one_pass(args.one_pass, args.work)
+        one_pass(args.one_pass, args.work, [dt.date.fromisoformat(d) for d in args.days.split(",")])
         return
+    args.work = Path(args.work)
 
     from jobs.platform.session import get_spark
 
