@@ -30,8 +30,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.platform import delta_log, delta_tables
-from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_energy, rail_share, targets,
-                      truck_energy, washing)
+from jobs.kpi import (chain_energy, charging_flexibility, charging_utilisation, h2_utilisation, mine_energy,
+                      rail_share, targets, truck_energy, washing)
 from jobs.platform.session import scheduler_pool
 from jobs.platform.settings import Settings, get_settings
 from schemas import gold
@@ -295,7 +295,8 @@ def _write_station_months(b: GoldBuild, daily: str, monthly: str, rollup: str, *
 
 def build_charging_utilisation(b: GoldBuild) -> dict[str, DataFrame]:
     """Charging utilisation per connector-hour, connector-day, station-hour, station-day and station-month,
-    with company / banner / city roll-ups; charging losses need the truck family's truck-days."""
+    with company / banner / city roll-ups, and load flexibility per station-hour; charging losses need the
+    truck family's truck-days."""
     inp, start, end = b.inputs, b.start, b.end
     stations = inp.dims["charging_stations"]
     cu = inp.rules("charging_utilisation", end)
@@ -313,6 +314,8 @@ def build_charging_utilisation(b: GoldBuild) -> dict[str, DataFrame]:
         b.write("gold_charging_connector_daily", c_daily)
         b.write("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
             c_hourly, concurrency=concurrency, stations=stations))
+        b.write("gold_charging_flexibility_hourly", charging_flexibility.charging_flexibility_hourly(
+            sessions, connectors=inp.dims["charging_connectors"], stations=stations, start_date=start, end_date=end))
         # charging losses need the truck-days (energy into the battery) of the rebuilt days
         losses = charging_utilisation.station_charging_losses(
             sessions.filter(F.col("event_date_local").between(F.lit(start), F.lit(end))),
