@@ -6,7 +6,9 @@ extract  the run of as-of day D of ``gold_charging_forecast`` and days D − 27 
          ``gold_charging_flexibility_hourly`` (written by the gold build);
 transform  :func:`jobs.kpi.charging_flexibility.charging_flexibility_forecast`: the P50 of each hour of
          D + 1 x the station's historical flexible share of that local hour;
-load     replace the partition ``forecast_date_local = D`` (a re-run or backfill never duplicates).
+load     replace the partition ``forecast_date_local = D`` (a re-run or backfill never duplicates), through
+         the gold catalogue's writer (:func:`jobs.kpi.build.write_declared`): the rows must have the schema
+         ``schemas/gold.py`` declares for the table, which the forecast job writes.
 
 Run after each forecast (``charging_demand.predict`` calls :func:`write_flexibility_forecast`). A day whose
 gold flexibility rows are not built yet is simply not in the history.
@@ -18,26 +20,20 @@ import datetime as dt
 import json
 import logging
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from jobs.kpi.build import write_declared
 from jobs.kpi.charging_flexibility import FORECAST_HISTORY_DAYS, charging_flexibility_forecast
-from jobs.platform import delta_tables
+from jobs.platform import delta_log, delta_tables
 from jobs.platform.settings import Settings, get_settings
+from schemas import gold
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
-from schemas.tables import TableSpec
 
 log = logging.getLogger(__name__)
 
-FLEXIBILITY_HOURLY = TableSpec("gold_charging_flexibility_hourly", "gold", T.StructType())
+FLEXIBILITY_HOURLY = gold.table("gold_charging_flexibility_hourly").spec
 TABLE_NAME = "gold_charging_flexibility_forecast"
-
-
-def table_spec(df: DataFrame) -> TableSpec:
-    """The table takes the schema its transform produces (its final select is the contract)."""
-    return TableSpec(TABLE_NAME, "gold", df.schema, natural_key=("forecast_date_local", "station_id", "ts_local"),
-                     partition_cols=("forecast_date_local",))
 
 
 def write_flexibility_forecast(spark: SparkSession, as_of: dt.date, settings: Settings | None = None) -> dict:
@@ -45,7 +41,7 @@ def write_flexibility_forecast(spark: SparkSession, as_of: dt.date, settings: Se
     that day or without any flexibility history table (a lake whose gold is not built)."""
     settings = settings or get_settings()
     for spec in (GOLD_CHARGING_FORECAST, FLEXIBILITY_HOURLY):
-        if not delta_tables.table_exists(spec, settings):
+        if not delta_log.table_exists(spec, settings):
             return {"status": "skipped", "reason": f"{spec.name} does not exist"}
     run = delta_tables.read_existing(spark, GOLD_CHARGING_FORECAST, settings).filter(
         F.col("forecast_date_local") == F.lit(as_of))
@@ -56,7 +52,7 @@ def write_flexibility_forecast(spark: SparkSession, as_of: dt.date, settings: Se
         rows = df.count()
         if rows == 0:
             return {"status": "skipped", "reason": f"no forecast run for {as_of}"}
-        delta_tables.replace_where(df, table_spec(df), f"forecast_date_local = '{as_of.isoformat()}'", settings)
+        write_declared(spark, TABLE_NAME, df, [as_of], settings, job=gold.FORECAST_JOB)
         no_history = df.filter(F.col("share_basis") == "none").select("station_id").distinct().count()
     finally:
         df.unpersist()
