@@ -163,7 +163,8 @@ def weekday_hour_heatmaps(df: pd.DataFrame, *, value_col: str, colorbar_label: s
                 grid[int(weekday), int(hour)] = float(value)
         image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=colours, vmin=0, vmax=vmax,
                           interpolation="nearest")
-        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10)
+        # a name is text: no mathtext, so "$" in a station name is drawn as it is
+        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10, parse_math=False)
         ax.set_yticks(range(7), WEEKDAYS)
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)])
         ax.set_xlabel("hour of day (local)")
@@ -251,7 +252,7 @@ def forecast_bands(fc: pd.DataFrame, actual: pd.DataFrame, *, stations: Sequence
         if not a.empty:
             ax.plot(pd.to_datetime(a["ts_local"]), a["energy_kwh"].astype(float), linestyle="none", marker=".",
                     color="#212121", markersize=5, label="actual")
-        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10)
+        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10, parse_math=False)
         ax.set_ylabel("energy (kWh per hour)")
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
