@@ -13,7 +13,9 @@ are queued); D's end, local midnight in the source time zone, is the feature cut
 2. `predict`: forecasts the 168 hours after the cut-off and replaces the partition
    `forecast_date_local = D` of `gold_charging_forecast` (a re-run or backfill of D never duplicates).
    Every row carries its `model_version` (a registry folder, or `seasonal_naive_daily`: the fallback
-   served while history is too short to train), `data_version` and `feature_cutoff_ts_utc`.
+   served while history is too short to train), `data_version` and `feature_cutoff_ts_utc`. Then it replaces
+   the same partition of `gold_charging_flexibility_forecast`: the flexible energy of day D + 1 per station
+   and hour (docs/kpis.md §5a), once the gold build has written `gold_charging_flexibility_hourly`.
 
 Params: `as_of` (yyyy-mm-dd) overrides the as-of day (backfills: trigger once per day); `force_retrain`.
 The work is `jobs.forecast.charging_demand` (`python -m jobs.forecast.charging_demand train|predict --as-of D` by hand).
@@ -76,7 +78,7 @@ def forecast_charging_demand():
                                     force=bool(params.get("force_retrain")))
         return {"as_of": as_of, **result}
 
-    @task(outlets=[GOLD["gold_charging_forecast"]])
+    @task(outlets=[GOLD["gold_charging_forecast"], GOLD["gold_charging_flexibility_forecast"]])
     def predict(trained: dict) -> dict:
         import datetime as dt
 

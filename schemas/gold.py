@@ -441,6 +441,24 @@ TABLES: tuple[GoldTable, ...] = (
         key=ROLLUP_KEY, period_col="month_start", owner=ROLLUP, extract_title="company roll-up per month",
         reports=True, columns=_charging_rollup(MONTH),
     ),
+    # Load flexibility (docs/kpis.md §5a, jobs/kpi/charging_flexibility.py): the energy of each station-hour that
+    # could have moved without missing a departure, and the station-day's peak a schedule using it would remove.
+    GoldTable(
+        "gold_charging_flexibility_hourly", "charging_utilisation", grain="charging station × local hour",
+        key=("date_local", "hour_local", "station_id"), period_col="date_local", owner=company(_CS),
+        extract_title="load flexibility per station and hour", reports=True,
+        columns=(("date_local", DATE, NOT_NULL), ("hour_local", INT, NOT_NULL), ("station_id", STRING, NOT_NULL),
+                 *STATION,
+                 *((c, BIGINT, NOT_NULL) for c in ("sessions", "flexible_sessions", "capacity_exceeded_sessions",
+                                                   "unrated_sessions")),
+                 *((c, DOUBLE, NOT_NULL) for c in ("plugged_in_h", "slack_h", "as_charged_kwh", "must_run_kwh",
+                                                   "flexible_kwh")),
+                 ("flexible_share_pct", DOUBLE),                  # null for an hour without energy
+                 ("capacity_excess_kwh", DOUBLE, NOT_NULL),
+                 # the station-day's values, repeated on each of its hours: take one, never sum them
+                 *((c, DOUBLE, NOT_NULL) for c in ("day_peak_as_charged_kw", "day_min_peak_kw", "day_peak_removed_kw")),
+                 DEFINITION),
+    ),
     # --- 6. hydrogen-station utilisation --------------------------------------------------------------------
     GoldTable(
         "gold_h2_station_daily", "h2_utilisation", grain="hydrogen station × local day",
@@ -514,6 +532,31 @@ TABLES: tuple[GoldTable, ...] = (
             ("feature_cutoff_ts_utc", TIMESTAMP, NOT_NULL),   # no data at or after this instant was used
             ("issued_at", TIMESTAMP, NOT_NULL),               # wall-clock time of the run (UTC)
             ("forecast_date_local", DATE, NOT_NULL),          # as-of day D: run key and partition
+        ),
+    ),
+    # The flexible energy of the forecast day D + 1 of each run (docs/kpis.md §5a): the P50 x the station's
+    # flexible share of that local hour over the 28 days up to D (jobs/forecast/flexibility.py, run by predict).
+    GoldTable(
+        "gold_charging_flexibility_forecast", "charging_forecast",
+        grain="charging station × hour of the forecast day × as-of day",
+        key=("forecast_date_local", "station_id", "ts_local"), period_col="forecast_date_local",
+        owner=entity("station_id", "charging_station"), written_by=FORECAST_JOB,
+        not_extracted="an estimate for the next day from the forecast, not figures of the month",
+        columns=(
+            ("forecast_date_local", DATE, NOT_NULL),          # as-of day D of the forecast run: partition
+            ("date_local", DATE, NOT_NULL),                   # the forecast day, D + 1
+            ("hour_local", INT, NOT_NULL),
+            ("station_id", STRING, NOT_NULL),
+            ("ts_local", TIMESTAMP, NOT_NULL),                # start of the hour, Asia/Shanghai wall-clock time
+            ("lead_h", INT, NOT_NULL),                        # 1..24
+            ("p50_kwh", DOUBLE, NOT_NULL),                    # the run's P50 of the hour
+            ("flexible_share_pct", DOUBLE),                   # the station's historical share; null: no history
+            ("flexible_p50_kwh", DOUBLE),                     # p50_kwh x flexible_share_pct / 100
+            ("share_basis", STRING, NOT_NULL),                # station_hour | station | none
+            ("history_days", BIGINT, NOT_NULL),               # days of flexibility history found
+            ("method", STRING, NOT_NULL),                     # the forecast run's method and model
+            ("model_version", STRING, NOT_NULL),
+            DEFINITION,
         ),
     ),
 )

@@ -328,10 +328,12 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
                        model_version=model_version, data_version=inputs.data_version, cutoff_utc=cutoff_utc,
                        issued_at=issued_at, as_of=as_of)
     delta_tables.replace_where(df, GOLD_CHARGING_FORECAST, f"forecast_date_local = '{as_of.isoformat()}'", settings)
+    from jobs.forecast.flexibility import write_flexibility_forecast    # flexible kWh of the forecast day
+    flexibility = write_flexibility_forecast(spark, as_of, settings)
     return {"status": "written", "rows": len(rows), "stations": int(fc["site_id"].nunique()),
             "model_version": model_version, "data_version": inputs.data_version,
             "feature_cutoff_ts_utc": cutoff_utc.isoformat(), "data_complete_until_local": str(complete_until),
-            "forecast_date_local": as_of.isoformat()}
+            "forecast_date_local": as_of.isoformat(), "flexibility": flexibility}
 
 
 def _issued_from(as_of: dt.date, settings: Settings) -> set[tuple[str, str]]:

@@ -30,8 +30,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.platform import delta_log, delta_tables
-from jobs.kpi import (chain_energy, charging_utilisation, h2_utilisation, mine_energy, rail_share, targets,
-                      truck_energy, washing)
+from jobs.kpi import (chain_energy, charging_flexibility, charging_utilisation, h2_utilisation, mine_energy,
+                      rail_share, targets, truck_energy, washing)
 from jobs.platform.session import scheduler_pool
 from jobs.platform.settings import Settings, get_settings
 from schemas import gold
@@ -131,15 +131,36 @@ def write_reference_tables(spark: SparkSession, inputs: Inputs, settings: Settin
     return written
 
 
-def declared_for_build(name: str) -> gold.GoldTable:
-    """The catalogue's declaration of a table this build writes; :class:`UndeclaredTable` otherwise."""
+def declared_for_build(name: str, job: str = gold.KPI_BUILD) -> gold.GoldTable:
+    """The catalogue's declaration of a table ``job`` (by default this build) writes; :class:`UndeclaredTable`
+    otherwise."""
     try:
         table = gold.table(name)
     except KeyError as exc:
         raise UndeclaredTable(str(exc.args[0])) from None
-    if table.written_by != gold.KPI_BUILD:
-        raise UndeclaredTable(f"{name} is declared as written by {table.written_by}, not by the gold build")
+    if table.written_by != job:
+        who = "the gold build" if job == gold.KPI_BUILD else job
+        raise UndeclaredTable(f"{name} is declared as written by {table.written_by}, not by {who}")
     return table
+
+
+def write_declared(spark: SparkSession, name: str, df: DataFrame, periods: list[dt.date], settings: Settings, *,
+                   job: str = gold.KPI_BUILD) -> int:
+    """Replace ``periods`` (values of the table's partition column) of gold table ``name`` with ``df``, whose
+    schema must be the one the catalogue declares for a table ``job`` writes (:class:`UndeclaredTable`
+    otherwise, before anything is written). Returns the rows written."""
+    table = declared_for_build(name, job)
+    wrong = table.schema_differences(df.schema)
+    if wrong:
+        raise UndeclaredTable(f"{name}: the transform's output differs from its declaration in "
+                              f"schemas/gold.py: {'; '.join(wrong)}")
+    # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with
+    # delta-rs, which spares each table a Spark write stage and a Spark Delta commit
+    rows = df.toArrow()
+    delta_log.replace_rows(spark, table.spec, rows,
+                           delta_log.in_list_condition(table.period_col, [v.isoformat() for v in periods]),
+                           settings, exact_columns=True)
+    return rows.num_rows
 
 
 @dataclass
@@ -178,21 +199,11 @@ class GoldBuild:
         build's days (daily tables) or months (monthly tables)."""
         started = time.perf_counter()
         table = declared_for_build(name)
-        wrong = table.schema_differences(df.schema)
-        if wrong:
-            raise UndeclaredTable(f"{name}: the transform's output differs from its declaration in "
-                                  f"schemas/gold.py: {'; '.join(wrong)}")
         periods = periods or (self.months if table.monthly else self.days)
-        spec, period_col = table.spec, table.period_col
-        # a gold table is a few thousand rows per rebuilt period: collected as Arrow and written with
-        # delta-rs, which spares each table a Spark write stage and a Spark Delta commit
-        rows = df.toArrow()
-        delta_log.replace_rows(self.spark, spec, rows,
-                                  delta_log.in_list_condition(period_col, [v.isoformat() for v in periods]),
-                                  self.settings, exact_columns=True)
-        self.result.tables[name] = rows.num_rows
+        self.result.tables[name] = write_declared(self.spark, name, df, periods, self.settings)
         self.result.step_s[name] = round(time.perf_counter() - started, 2)
-        return delta_tables.read_table(self.spark, spec, self.settings).filter(F.col(period_col).isin(periods))
+        return delta_tables.read_table(self.spark, table.spec, self.settings).filter(
+            F.col(table.period_col).isin(periods))
 
 
 # --- one function per KPI family ----------------------------------------------------------------------------
@@ -295,7 +306,8 @@ def _write_station_months(b: GoldBuild, daily: str, monthly: str, rollup: str, *
 
 def build_charging_utilisation(b: GoldBuild) -> dict[str, DataFrame]:
     """Charging utilisation per connector-hour, connector-day, station-hour, station-day and station-month,
-    with company / banner / city roll-ups; charging losses need the truck family's truck-days."""
+    with company / banner / city roll-ups, and load flexibility per station-hour; charging losses need the
+    truck family's truck-days."""
     inp, start, end = b.inputs, b.start, b.end
     stations = inp.dims["charging_stations"]
     cu = inp.rules("charging_utilisation", end)
@@ -313,6 +325,8 @@ def build_charging_utilisation(b: GoldBuild) -> dict[str, DataFrame]:
         b.write("gold_charging_connector_daily", c_daily)
         b.write("gold_charging_station_hourly", charging_utilisation.charging_station_hourly(
             c_hourly, concurrency=concurrency, stations=stations))
+        b.write("gold_charging_flexibility_hourly", charging_flexibility.charging_flexibility_hourly(
+            sessions, connectors=inp.dims["charging_connectors"], stations=stations, start_date=start, end_date=end))
         # charging losses need the truck-days (energy into the battery) of the rebuilt days
         losses = charging_utilisation.station_charging_losses(
             sessions.filter(F.col("event_date_local").between(F.lit(start), F.lit(end))),

@@ -41,7 +41,7 @@ matplotlib.rcParams.update({
 
 @dataclass
 class Chart:
-    kind: str                               # energy_trend | washing_trend | heatmap | rail_share | forecast
+    kind: str                               # energy_trend | washing_trend | heatmap | flexibility | rail_share | forecast
     title: str
     caption: str
     png_base64: str
@@ -129,26 +129,42 @@ def level_trend(df: pd.DataFrame, *, kind: str, date_col: str, value_col: str, n
 def occupancy_heatmaps(df: pd.DataFrame, *, stations: Sequence[tuple[str, str]], title: str, caption: str
                        ) -> Chart | None:
     """One hour × weekday grid per station (small multiples), occupancy % on a shared colour scale."""
+    return weekday_hour_heatmaps(df, value_col="occupancy_pct", colorbar_label="occupancy (%)", kind="heatmap",
+                                 stations=stations, title=title, caption=caption, cmap="YlOrRd")
+
+
+def flexibility_heatmaps(df: pd.DataFrame, *, stations: Sequence[tuple[str, str]], title: str, caption: str
+                         ) -> Chart | None:
+    """One hour × weekday grid per station: the share (%) of the energy charged that could have been moved
+    out of that hour (``flexible_share_pct``); grey = nothing charged there."""
+    return weekday_hour_heatmaps(df, value_col="flexible_share_pct", colorbar_label="flexible share of kWh (%)",
+                                 kind="flexibility", stations=stations, title=title, caption=caption, cmap="YlGnBu")
+
+
+def weekday_hour_heatmaps(df: pd.DataFrame, *, value_col: str, colorbar_label: str, kind: str,
+                          stations: Sequence[tuple[str, str]], title: str, caption: str, cmap: str) -> Chart | None:
+    """Small multiples of hour × weekday grids of a percentage column, on a shared colour scale."""
     shown = [(sid, label) for sid, label in stations if (df["station_id"] == sid).any()]
     if not shown:
         return None
-    vmax = float(np.nanmax(df["occupancy_pct"].to_numpy(dtype=float))) if df["occupancy_pct"].notna().any() else 0.0
+    vmax = float(np.nanmax(df[value_col].to_numpy(dtype=float))) if df[value_col].notna().any() else 0.0
     vmax = max(10.0, math.ceil(vmax / 10.0) * 10.0)
     ncols = 1 if len(shown) == 1 else 2
     nrows = math.ceil(len(shown) / ncols)
     fig = Figure(figsize=(WIDTH_IN, 2.5 * nrows + 0.6))
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    cmap = matplotlib.colormaps["YlOrRd"].with_extremes(bad="#eceff1")
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="#eceff1")
     image = None
     for ax, (sid, label) in zip(axes.flat, shown):
         s = df[df["station_id"] == sid]
         grid = np.full((7, 24), np.nan)
-        for r in s.itertuples(index=False):
-            if r.occupancy_pct is not None and not pd.isna(r.occupancy_pct):
-                grid[int(r.weekday), int(r.hour_local)] = float(r.occupancy_pct)
-        image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=0, vmax=vmax,
+        for weekday, hour, value in zip(s["weekday"], s["hour_local"], s[value_col]):
+            if value is not None and not pd.isna(value):
+                grid[int(weekday), int(hour)] = float(value)
+        image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=colours, vmin=0, vmax=vmax,
                           interpolation="nearest")
-        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10)
+        # a name is text: no mathtext, so "$" in a station name is drawn as it is
+        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10, parse_math=False)
         ax.set_yticks(range(7), WEEKDAYS)
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}" for h in range(0, 24, 3)])
         ax.set_xlabel("hour of day (local)")
@@ -160,8 +176,8 @@ def occupancy_heatmaps(df: pd.DataFrame, *, stations: Sequence[tuple[str, str]],
     fig.suptitle(title, x=0.01, ha="left", fontweight="bold", fontsize=11)
     fig.tight_layout(rect=(0, 0, 0.9, 0.97))
     cax = fig.add_axes((0.92, 0.12, 0.015, 0.76))
-    fig.colorbar(image, cax=cax, label="occupancy (%)")
-    return Chart("heatmap", title, caption, to_png_base64(fig), [sid for sid, _ in shown])
+    fig.colorbar(image, cax=cax, label=colorbar_label)
+    return Chart(kind, title, caption, to_png_base64(fig), [sid for sid, _ in shown])
 
 
 # --- rail share ---------------------------------------------------------------------------------------
@@ -236,7 +252,7 @@ def forecast_bands(fc: pd.DataFrame, actual: pd.DataFrame, *, stations: Sequence
         if not a.empty:
             ax.plot(pd.to_datetime(a["ts_local"]), a["energy_kwh"].astype(float), linestyle="none", marker=".",
                     color="#212121", markersize=5, label="actual")
-        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10)
+        ax.set_title(f"{sid} · {label}" if label and label != sid else sid, loc="left", fontsize=10, parse_math=False)
         ax.set_ylabel("energy (kWh per hour)")
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))

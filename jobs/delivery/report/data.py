@@ -137,6 +137,8 @@ class MonthData:
     charging_rollup: pd.DataFrame           # gold_charging_rollup_monthly: company / banner / city rows of the month
     station_month: pd.DataFrame             # gold_charging_station_monthly, with status_unknown_pct
     heatmap: pd.DataFrame                   # station x weekday x local hour: occupancy over the month
+    flex_heatmap: pd.DataFrame              # station x weekday x local hour: flexible share of the energy charged
+    flex_station_month: pd.DataFrame        # per station: the month's flexible share and peaks it could remove
     h2_rollup: pd.DataFrame                 # gold_h2_rollup_monthly: company / banner / city rows of the month
     fleet: pd.DataFrame                     # gold_truck_energy_monthly: company x powertrain
     targets: pd.DataFrame                   # gold_target_tracking (city; planners only)
@@ -243,6 +245,8 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
                    # a cell whose whole time had no known connector status has no value (not 0 %)
                    .withColumn("occupancy_pct", F.when(F.col("status_unknown_s") < F.col("calendar_s"),
                                                        _pct("plugged_in_s", "calendar_s"))))
+    flex_heatmap, flex_station_month = _flexibility(_filter(lake.gold("gold_charging_flexibility_hourly"),
+                                                            between("date_local")))
     station_month = month_rows("gold_charging_station_monthly")
     if station_month is not None:
         # the share of connector time without a known status: how far the percentages are lower bounds
@@ -266,6 +270,9 @@ def load_month(lake: Lake, month: dt.date) -> MonthData:
         "charging_rollup": (month_rows("gold_charging_rollup_monthly"), ["scope_level", "scope_id"]),
         "station_month": (station_month, ["station_id", "company_id", "banner"]),
         "heatmap": (heatmap, ["station_id", "company_id", "banner", "weekday", "hour_local", "occupancy_pct"]),
+        "flex_heatmap": (flex_heatmap, ["station_id", "company_id", "banner", "weekday", "hour_local",
+                                        "as_charged_kwh", "flexible_kwh", "flexible_share_pct"]),
+        "flex_station_month": (flex_station_month, list(FLEX_STATION_COLUMNS)),
         "h2_rollup": (month_rows("gold_h2_rollup_monthly"), ["scope_level", "scope_id"]),
         "fleet": (month_rows("gold_truck_energy_monthly"), ["company_id", "powertrain"]),
         "targets": (month_rows("gold_target_tracking"), ["target_id"]),
@@ -310,6 +317,38 @@ def _filter(df: DataFrame | None, cond) -> DataFrame | None:
 
 def _pct(num: str, den: str):
     return F.when(F.col(den) > 0, F.col(num).cast("double") / F.col(den).cast("double") * 100.0)
+
+
+FLEX_STATION_COLUMNS = ("station_id", "company_id", "banner", "days", "as_charged_kwh", "flexible_kwh",
+                        "flexible_share_pct", "max_day_peak_as_charged_kw", "mean_day_peak_removed_kw",
+                        "max_day_peak_removed_kw", "capacity_exceeded_session_hours")
+
+
+def _flexibility(flex: DataFrame | None) -> tuple[DataFrame | None, DataFrame | None]:
+    """Load flexibility of the month: per station, weekday and hour the flexible share of the energy charged
+    (ratio of the month's sums), and per station the share and the station-day peaks it could have removed
+    (each station-day's ``day_`` values counted once, not once per hour)."""
+    if flex is None:
+        return None, None
+    keys = ["station_id", "company_id", "banner"]
+    heatmap = (flex.withColumn("weekday", (F.dayofweek("date_local") + 5) % 7)
+               .groupBy(*keys, "weekday", "hour_local")
+               .agg(F.sum("as_charged_kwh").alias("as_charged_kwh"), F.sum("flexible_kwh").alias("flexible_kwh"))
+               .withColumn("flexible_share_pct", _pct("flexible_kwh", "as_charged_kwh")))
+    days = flex.groupBy(*keys, "date_local").agg(
+        F.sum("as_charged_kwh").alias("as_charged_kwh"), F.sum("flexible_kwh").alias("flexible_kwh"),
+        F.max("day_peak_as_charged_kw").alias("day_peak_as_charged_kw"),
+        F.max("day_peak_removed_kw").alias("day_peak_removed_kw"),
+        F.sum("capacity_exceeded_sessions").alias("capacity_exceeded_session_hours"))
+    month = (days.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("days"), F.sum("as_charged_kwh").alias("as_charged_kwh"),
+        F.sum("flexible_kwh").alias("flexible_kwh"),
+        F.max("day_peak_as_charged_kw").alias("max_day_peak_as_charged_kw"),
+        F.avg("day_peak_removed_kw").alias("mean_day_peak_removed_kw"),
+        F.max("day_peak_removed_kw").alias("max_day_peak_removed_kw"),
+        F.sum("capacity_exceeded_session_hours").alias("capacity_exceeded_session_hours"))
+        .withColumn("flexible_share_pct", _pct("flexible_kwh", "as_charged_kwh")))
+    return heatmap, month.select(*FLEX_STATION_COLUMNS)
 
 
 def _forecast(lake: Lake, first: dt.date, last: dt.date, stations: DataFrame | None,
@@ -387,7 +426,7 @@ def _quality(lake: Lake, first: dt.date, last: dt.date
 # --- tenant isolation --------------------------------------------------------------------------------
 # Frames holding one row per entity (or per entity and time) with the entity's company_id.
 _ENTITY_FRAMES = ("mines", "stations", "mine_daily", "mine_monthly", "washing_daily", "washing_monthly",
-                  "station_month", "heatmap", "fleet", "forecast")
+                  "station_month", "heatmap", "flex_heatmap", "flex_station_month", "fleet", "forecast")
 # Roll-up frames with scope_level / scope_id: a company keeps its own company row only.
 _ROLLUP_FRAMES = ("mine_rollup", "washing_rollup", "washing_rate", "chain_rollup", "charging_rollup", "h2_rollup")
 

@@ -223,6 +223,29 @@ def charging_section(d: MonthData, sink: ChartSink, *, anchor: str = "charging",
     return Section(anchor, heading or "Charging station utilisation", join([fig, tbl]))
 
 
+def flexibility_section(d: MonthData, sink: ChartSink, *, anchor: str = "flexibility", heading: str | None = None
+                        ) -> Section:
+    """Load flexibility of the month (docs/kpis.md §5a): the flexible share of the energy charged per weekday and
+    hour, and per station the share and the station-day peaks a schedule using the slack would have removed."""
+    fm = d.flex_station_month.sort_values("station_id") if len(d.flex_station_month) else d.flex_station_month
+    names = dict(zip(d.stations["station_id"], d.stations["station_name"]))
+    stations = [(sid, str(names.get(sid) or sid)) for sid in sorted(d.flex_heatmap["station_id"].dropna().unique())]
+    chart = charts.flexibility_heatmaps(d.flex_heatmap, stations=stations,
+                                        title="Flexible share of charging energy by weekday and hour",
+                                        caption=texts().flexibility_caption())
+    fig = sink.figure(chart, kind="flexibility", empty_title="No load flexibility data",
+                      empty_text="No rows in gold_charging_flexibility_hourly for these stations this month.")
+    rows = [[text(r.get("station_id")), text(names.get(r.get("station_id"), "")), num(r.get("as_charged_kwh"), 0),
+             num(r.get("flexible_kwh"), 0), num(r.get("flexible_share_pct"), 1),
+             num(r.get("max_day_peak_as_charged_kw"), 0), num(r.get("mean_day_peak_removed_kw"), 1),
+             num(r.get("max_day_peak_removed_kw"), 0), num(r.get("capacity_exceeded_session_hours"), 0)]
+            for r in fm.to_dict("records")]
+    tbl = table(["Station", "Name", "Energy charged (kWh)", "Flexible (kWh)", "Flexible share (%)",
+                 "Highest day peak (kW)", "Peak removed, mean day (kW)", "Peak removed, best day (kW)",
+                 "Flagged session-hours"], rows, numeric=(2, 3, 4, 5, 6, 7, 8)) if rows else ""
+    return Section(anchor, heading or "Load flexibility", join([fig, tbl]))
+
+
 def forecast_section(d: MonthData, sink: ChartSink, *, anchor: str = "forecast", heading: str | None = None) -> Section:
     fc = d.forecast
     if fc.empty:
@@ -540,6 +563,7 @@ def planners_report(d: MonthData, *, generated_at: dt.datetime, report_name: str
             parts.append(washing_section(b, sink, anchor="", heading="Washing electricity per tonne"))
         if len(b.stations) or len(b.heatmap):
             parts.append(charging_section(b, sink, anchor="", heading="Charging station utilisation"))
+            parts.append(flexibility_section(b, sink, anchor="", heading="Load flexibility"))
             parts.append(forecast_section(b, sink, anchor="", heading="Charging energy forecast"))
         inner = join(blocks().sub(p.title, p.body) for p in parts)
         sections.append(Section(slug, f"Banner: {banner}", inner, f"Companies with sites here: {companies or '–'}."))

@@ -406,6 +406,33 @@ def test_hostile_names_in_the_data_are_shown_as_text_not_markup(month_data):
     assert len(dom.texts("style")) == 1
 
 
+HOSTILE_STATION = '<img src=x onerror=alert(1)> $\\frac{$ =HYPERLINK("http://evil.example")'
+
+
+def test_planners_report_shows_load_flexibility_beside_each_charging_heatmap(reports):
+    html = reports.planners_file.read_text(encoding="utf-8")
+    charts = re.findall(r'<figure class="chart" data-chart="(heatmap|flexibility)" data-entities="([^"]*)"', html)
+    # each banner with stations (3 in the sample): its occupancy heatmap, then the flexibility heatmap of the
+    # same stations; then a table per banner with the month's figures per station
+    assert [kind for kind, _ in charts] == ["heatmap", "flexibility"] * 3
+    assert [e for k, e in charts if k == "flexibility"] == [e for k, e in charts if k == "heatmap"]
+    dom = Dom(html)
+    assert dom.texts("th").count("Flexible share (%)") == 3 and dom.texts("h3").count("Load flexibility") == 3
+
+
+def test_hostile_station_names_in_the_flexibility_section_are_text(month_data):
+    """A station name holding markup, mathtext or a formula is drawn in the chart title as it is (no
+    mathtext parse error) and shown in the table as text: the section gains no element."""
+    d = dataclasses.replace(month_data, stations=month_data.stations.assign(station_name=HOSTILE_STATION))
+    html = str(render.flexibility_section(d, render.ChartSink("hostile")).html())
+    assert "<img src=x" not in html and 'data-chart="flexibility"' in html
+    dom = Dom(html)
+    assert dom.texts("td").count(HOSTILE_STATION) == len(d.flex_station_month) > 0
+    assert {name for name, _, _ in dom.elements} <= {"section", "h2", "figure", "img", "figcaption", "b", "div",
+                                                      "table", "thead", "tbody", "tr", "th", "td"}
+    assert all(a["src"].startswith("data:image/png;base64,") for name, a, _ in dom.elements if name == "img")
+
+
 # --- bad input -----------------------------------------------------------------------------------------
 def test_unknown_or_empty_month_is_a_clear_error(spark, report_lake, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -35,7 +35,7 @@ def built(spark, sample_gold_lake, tmp_path_factory):
 
 def test_every_kpi_table_is_written_with_versions(spark, built):
     settings, result = built
-    assert len(result.tables) == 25   # every table the catalogue declares for the build (schemas/gold.py)
+    assert len(result.tables) == 26   # every table the catalogue declares for the build (schemas/gold.py)
     empty = [name for name, rows in result.tables.items() if rows == 0]
     assert empty == []
     mine = gold(spark, settings, "gold_mine_energy_daily")
@@ -150,3 +150,19 @@ def test_building_day_by_day_gives_the_same_tables_as_one_range_build(spark, sam
         assert len(a) > 0 and len(a) == len(b), name
         pd.testing.assert_frame_equal(a[sorted(a.columns)], b[sorted(b.columns)], check_exact=False, rtol=1e-9,
                                       obj=name)
+
+
+def test_flexibility_energy_equals_the_utilisation_energy_per_station_hour(spark, built):
+    """Both tables spread each session's kWh over its charging time the same way: per station and hour the
+    flexibility table's as-charged energy is the utilisation table's energy, and never less than what it
+    calls flexible or must-run; the minimum peak never exceeds the as-charged peak."""
+    settings, _ = built
+    keys = ["date_local", "hour_local", "station_id"]
+    flex = gold(spark, settings, "gold_charging_flexibility_hourly").filter(F.col("date_local").between(START, END))
+    util = gold(spark, settings, "gold_charging_station_hourly").filter(F.col("date_local").between(START, END))
+    both = flex.join(util.select(*keys, "energy_kwh"), on=keys, how="inner").toPandas()
+    assert len(both) == flex.count() > 0 and both["as_charged_kwh"].sum() > 0
+    assert (both["as_charged_kwh"] - both["energy_kwh"]).abs().max() < 1e-6
+    assert ((both["flexible_kwh"] + both["must_run_kwh"] - both["as_charged_kwh"]).abs() < 1e-6).all()
+    assert (both["day_min_peak_kw"] <= both["day_peak_as_charged_kw"] + 1e-6).all()
+    assert (both["flexible_kwh"] >= -1e-9).all() and (both["day_peak_removed_kw"] >= -1e-6).all()
