@@ -44,7 +44,7 @@ def test_scores_and_offsets_in_units_of_the_site_scale():
 def test_calibration_cut_is_the_end_of_the_last_complete_day():
     # hourly: issued at 23:00 of day 2 (index 71) -> 71 (its own day is complete); at 15:00 (63) -> 47
     assert list(calibration_cut(np.array([71, 63, 47, 48]), 24)) == [71, 47, 47, 47]
-    assert list(calibration_cut(np.array([5]), 1)) == [5]                          # daily: the issue day
+    assert list(calibration_cut(np.array([5]), 1)) == [5]                          # daily: the day it was issued on
 
 
 def test_rolling_offsets_use_only_the_window_before_the_cut_and_the_site_pool():
