@@ -16,7 +16,8 @@ import pandas as pd
 
 from .baselines import BASELINES, baseline_forecasts
 from .features import FeatureConfig, Panel, build_features, horizon_lags
-from .gbm import fit_horizon_model, predict_cells, validate_refit
+from .calibration import apply_offsets, conformity_scores, rolling_offsets
+from .gbm import fit_horizon_model, predict_cells, served_band, validate_refit
 
 MODELS = ("model",) + BASELINES
 
@@ -35,8 +36,9 @@ class BacktestConfig:
     # candidate training windows (None = all history, N = last N days) chosen per refit on the two weeks
     # before the origin; set to (None,) to always train on all history
     window_candidates: tuple = (None, 120)
-    # at each refit, on the same two weeks: serve a seasonal-naive baseline that beat the model there, and
-    # calibrate P10/P90 on the errors there (see models.gbm.validate_refit)
+    # at each refit, on the same two weeks: serve a seasonal-naive baseline that beat the model there
+    # (models.gbm.validate_refit); calibrate P10/P90 per site on a rolling window of out-of-sample errors
+    # that starts with those two weeks (models.calibration)
     fallback: bool = True
     calibrate: bool = True
     # shrink the P50 toward a recent same-hour average, reference and weight chosen on the same two weeks
@@ -105,7 +107,10 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
         t_idx, s_idx = t_idx[active], s_idx[active]
         if len(t_idx) == 0:
             continue
-        q = predict_cells(model, F, t_idx, s_idx)
+        if cfg.calibrate and check.residuals:
+            q = rolling_calibrated(model, F, panel, t_idx, s_idx, H, check.residuals)
+        else:
+            q = predict_cells(model, F, t_idx, s_idx)
         fr = pd.DataFrame({
             "site_id": np.asarray(panel.sites, dtype=object)[s_idx],
             "ts": panel.index[t_idx],
@@ -135,6 +140,24 @@ def run_backtest(panel: Panel, cfg: BacktestConfig) -> tuple[pd.DataFrame, dict]
         "features": asdict(cfg.features),
     }
     return pred, metrics
+
+
+def rolling_calibrated(model, F: dict, panel: Panel, t_idx: np.ndarray, s_idx: np.ndarray, horizon: int,
+                       residuals: dict) -> pd.DataFrame:
+    """The served forecasts of the cells with the rolling per-site conformal band (:mod:`models.calibration`):
+    scores from the refit's validation fortnight, then from the refit's own forecasts of these cells, each
+    used only by forecasts issued (at ``t - horizon``) after the end of the day its actual fell in."""
+    b = served_band(model, F, t_idx, s_idx)
+    y = panel.y[t_idx, s_idx]
+    lo, hi = conformity_scores(y, b["p10"], b["p90"], b["scale"])
+    known = np.isfinite(y)
+    log_t = np.concatenate([residuals["t"], t_idx[known]])
+    log_s = np.concatenate([residuals["s"], s_idx[known]])
+    log_lo = np.concatenate([residuals["lo"], lo[known]])
+    log_hi = np.concatenate([residuals["hi"], hi[known]])
+    add_p10, add_p90 = rolling_offsets(log_t, log_s, log_lo, log_hi, t_idx - horizon, s_idx, panel.spd)
+    p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], add_p10, add_p90, b["scale"])
+    return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})
 
 
 # --------------------------------------------------------------------------------------------------

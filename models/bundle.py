@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .calibration import ALPHA_SIDE, MIN_SITE_SCORES, WINDOW_DAYS
 from .features import FeatureConfig
 from .gbm import HorizonModel
 
@@ -44,6 +45,11 @@ class ForecastBundle:
             "train_window_days": {str(h): m.info.get("train_window_days") for h, m in self.models.items()},
             "served": {str(h): getattr(m, "served", "model") for h, m in self.models.items()},
             "calibration": {str(h): getattr(m, "calibration", {}) for h, m in self.models.items()},
+            "interval_calibration": {
+                "method": "rolling per-site conformal (models.calibration)", "window_days": WINDOW_DAYS,
+                "miss_share_per_side": ALPHA_SIDE, "min_site_scores": MIN_SITE_SCORES,
+                "validation_scores": {str(h): len((getattr(m, "residuals", None) or {}).get("lo", ()))
+                                      for h, m in self.models.items()}},
             "blend": {str(h): getattr(m, "blend", {}) for h, m in self.models.items()},
             "level_variant": {str(h): getattr(m, "level_variant", None) for h, m in self.models.items()},
             "validation_mae": {str(h): m.info.get("val_mae") for h, m in self.models.items()},

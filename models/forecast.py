@@ -40,7 +40,8 @@ from .backtest import BacktestConfig, plot_backtest, run_backtest
 from .bundle import MODEL_CODE_VERSION, MODEL_NAME, ForecastBundle  # noqa: F401
 from .features import (KNOWN_EXOG, FeatureConfig, build_features, normalize_freq, read_input, steps_per_day,
                        to_panel)
-from .gbm import HorizonModel, fit_horizon_model, predict_cells, validate_refit
+from .calibration import WINDOW_DAYS, apply_offsets, conformity_scores, rolling_offsets
+from .gbm import HorizonModel, fit_horizon_model, predict_cells, served_band, validate_refit
 from .registry import load_bundle, save_bundle
 
 
@@ -129,7 +130,7 @@ def predict(bundle: ForecastBundle, history_df: pd.DataFrame, start=None, horizo
         F = build_features(panel, h, bundle.config)
         t_idx = np.repeat(last + leads, len(sites))
         s_idx = np.tile(np.arange(len(sites)), len(leads))
-        q = predict_cells(bundle.models[h], F, t_idx, s_idx)
+        q = calibrated_cells(bundle.models[h], F, panel, h, last, t_idx, s_idx)
         frames.append(pd.DataFrame({
             "site_id": np.asarray(sites, dtype=object)[s_idx], "ts": panel.index[t_idx],
             "lead": t_idx - last, "model_horizon": h, "issued_at": panel.index[last],
@@ -141,6 +142,35 @@ def predict(bundle: ForecastBundle, history_df: pd.DataFrame, start=None, horizo
     out = pd.concat(frames, ignore_index=True).sort_values(["site_id", "ts"], ignore_index=True)
     assert len(out) == len(sites) * len(t_all)
     return out
+
+
+def calibrated_cells(model, F: dict, panel, horizon: int, last: int, t_idx: np.ndarray,
+                     s_idx: np.ndarray) -> pd.DataFrame:
+    """Served forecasts of the cells ``(t_idx, s_idx)`` issued at grid index ``last``, with the rolling
+    per-site conformal band (:mod:`models.calibration`): its scores are the model's validation-fortnight
+    scores and those of its own forecasts of the known history after its training end (out of sample: the
+    model never saw those targets), in the window before ``last``. A model without stored scores (pickled
+    before they existed, or trained without calibration) gets its fixed offsets (:func:`predict_cells`)."""
+    res = getattr(model, "residuals", None) or {}
+    if len(res.get("lo", ())) == 0:
+        return predict_cells(model, F, t_idx, s_idx)
+    ti = panel.index.get_indexer(pd.DatetimeIndex(res["ts"]))
+    si = pd.Index(panel.sites).get_indexer(pd.Index(res["site"], dtype=object))
+    keep = (ti >= 0) & (si >= 0) & (ti <= last)
+    log = [ti[keep], si[keep], np.asarray(res["lo"])[keep], np.asarray(res["hi"])[keep]]
+    trained_to = int(np.searchsorted(panel.index, pd.Timestamp(model.train_end), side="right")) - 1
+    first = max(trained_to + 1, last - WINDOW_DAYS * panel.spd + 1, horizon)
+    if first <= last:
+        hist_t, hist_s = np.nonzero(np.isfinite(panel.y[first:last + 1]))
+        hist_t = hist_t + first
+        if len(hist_t):
+            b = served_band(model, F, hist_t, hist_s)
+            lo, hi = conformity_scores(panel.y[hist_t, hist_s], b["p10"], b["p90"], b["scale"])
+            log = [np.concatenate([a, v]) for a, v in zip(log, (hist_t, hist_s, lo, hi))]
+    add_p10, add_p90 = rolling_offsets(*log, np.full(len(t_idx), last), s_idx, panel.spd)
+    b = served_band(model, F, t_idx, s_idx)
+    p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], add_p10, add_p90, b["scale"])
+    return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})
 
 
 def backtest(df: pd.DataFrame, freq: str = "h", horizon: int = 24, test_fraction: float = 1 / 3,

@@ -19,6 +19,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from .calibration import ALPHA_SIDE, apply_offsets, conformal_quantile, conformity_scores
 from .features import FeatureConfig, Panel, build_features, feature_names, gather, horizon_lags
 from .level import PREFIX as LEVEL_PREFIX
 from .level import VARIANTS as LEVEL_VARIANTS
@@ -101,6 +102,8 @@ class HorizonModel:
     calibration: dict = field(default_factory=dict)   # {"p10": offset, "p90": offset} in units of the scale
     blend: dict = field(default_factory=dict)         # {"reference": feature, "model_weight": w}; {} = none
     level_variant: str | None = None      # models.level variant of level_shape / gbm_level_mix
+    # validation-fortnight conformity scores (ts, site, lo, hi) that seed the rolling calibration at predict
+    residuals: dict = field(default_factory=dict)
 
     def predict_frame(self, X: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
         """The raw GBM quantiles (kWh), before any fallback or calibration."""
@@ -217,11 +220,12 @@ def served_p50(served: str, gbm_p50: np.ndarray, level: np.ndarray) -> np.ndarra
     return lv if served == "level_shape" else LEVEL_MIX_WEIGHT * gbm_p50 + (1 - LEVEL_MIX_WEIGHT) * lv
 
 
-def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.ndarray) -> pd.DataFrame:
-    """P10/P50/P90 (kWh) of the cells, as served: the GBM quantiles, the seasonal-naive value or the level x
-    shape P50 (alone or mixed with the GBM's) the refit check chose (where it exists), with the calibration
-    offsets added to P10/P90. Column ``method`` names what each row's P50 is (``gbm_quantile``, the
-    baseline's name, ``level_shape`` or ``gbm_level_mix``)."""
+def served_band(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.ndarray) -> dict:
+    """The served forecast of the cells *before* interval calibration: ``p10, p50, p90`` (kWh), ``method``
+    and ``scale`` (the site scale each row is calibrated in). P50 = the GBM's, the seasonal-naive value or
+    the level x shape P50 (alone or mixed with the GBM's) the refit check chose (where it exists); the raw
+    band is the GBM's P10/P90 for the GBM and the P50 itself (zero width) for a served baseline or level
+    candidate, whose interval comes from the calibration of its own errors."""
     X = gather(F, t_idx, s_idx)
     scale = F["_scale"][t_idx, s_idx]
     with threadpool_limits(limits=n_threads(), user_api="openmp"):
@@ -229,7 +233,6 @@ def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.nda
     s = np.where(np.isnan(scale), model.default_scale, scale)
     p10, p50, p90 = (q[c].to_numpy() for c in ("p10", "p50", "p90"))
     served = getattr(model, "served", "model")            # models pickled before the refit check existed
-    cal = getattr(model, "calibration", None) or {}
     method = np.full(len(q), "gbm_quantile", dtype=object)
     blend = getattr(model, "blend", None) or {}
     if served == "model" and blend.get("reference") in F:
@@ -240,25 +243,30 @@ def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.nda
         method[ok] = "gbm_blend"
     level = level_p50(F, getattr(model, "level_variant", None), t_idx, s_idx) if served in LEVEL_SERVED else None
     if level is not None:
-        # like a served baseline: P10/P90 = the served P50 + the quantiles of its own validation errors
         p50 = served_p50(served, p50, level)
-        p10, p90 = p50 + cal.get("p10", 0.0) * s, p50 + cal.get("p90", 0.0) * s
+        p10, p90 = p50, p50
         method[:] = served
     elif served in BASELINE_LAGS and f"lag_{model.served_lag}" in F:
         base = F[f"lag_{model.served_lag}"][t_idx, s_idx] * scale          # lag features are scaled
         ok = np.isfinite(base)
-        p50 = np.where(ok, base, p50)
-        p10 = np.where(ok, base + cal.get("p10", 0.0) * s, p10)
-        p90 = np.where(ok, base + cal.get("p90", 0.0) * s, p90)
+        p50, p10, p90 = (np.where(ok, base, v) for v in (p50, p10, p90))
         method[ok] = served
-    else:
-        p10 = p10 + cal.get("p10", 0.0) * s
-        p90 = p90 + cal.get("p90", 0.0) * s
-    # the P50 is what is served; shifted bounds that would cross it stop at it
-    p50 = np.clip(p50, 0.0, None)
-    res = pd.DataFrame({"p10": np.clip(np.minimum(p10, p50), 0.0, None), "p50": p50,
-                        "p90": np.maximum(p90, p50), "method": method})
-    return res
+    return {"p10": p10, "p50": np.clip(p50, 0.0, None), "p90": p90, "method": method, "scale": s}
+
+
+def predict_cells(model: HorizonModel, F: dict, t_idx: np.ndarray, s_idx: np.ndarray,
+                  offsets: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
+    """P10/P50/P90 (kWh) of the cells, as served (:func:`served_band`), with the interval calibration:
+    ``offsets = (add_p10, add_p90)`` per cell in units of the site scale (the rolling per-site conformal
+    offsets of :mod:`models.calibration`), or by default the model's fixed offsets ``model.calibration``
+    (pooled over sites on the validation fortnight). Column ``method`` names what each row's P50 is
+    (``gbm_quantile``, the baseline's name, ``level_shape`` or ``gbm_level_mix``)."""
+    b = served_band(model, F, t_idx, s_idx)
+    if offsets is None:
+        cal = getattr(model, "calibration", None) or {}
+        offsets = (cal.get("p10", 0.0), cal.get("p90", 0.0))
+    p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], offsets[0], offsets[1], b["scale"])
+    return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})
 
 
 @dataclass
@@ -273,9 +281,13 @@ class RefitCheck:
     calibration: dict = field(default_factory=dict)
     blend: dict = field(default_factory=dict)
     n_val: int = 0
+    # out-of-sample conformity scores of what is served on the validation cells (models.calibration):
+    # grid indices t/s, timestamps ts, site names site, scores lo/hi in units of the site scale
+    residuals: dict = field(default_factory=dict)
 
     def apply(self, model: HorizonModel) -> HorizonModel:
         model.served, model.served_lag, model.calibration = self.served, self.served_lag, dict(self.calibration)
+        model.residuals = {k: self.residuals[k] for k in ("ts", "site", "lo", "hi") if k in self.residuals}
         model.blend = dict(self.blend)
         model.level_variant = self.level_variant if self.served in LEVEL_SERVED else None
         model.info.update({"served": self.served, "val_mae": self.val_mae, "calibration": self.calibration,
@@ -295,10 +307,11 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
     2. *safety net* (``fallback``): if a seasonal-naive baseline had an MAE at least ``FALLBACK_MARGIN``
        (10 %) lower than that P50 on the same cells, serve the baseline instead of the model (a regime
        change the model cannot follow, a growing programme whose P50 is stuck at zero, ...);
-    3. *interval calibration* (``calibrate``): offsets, in units of the site scale, that make P10 and P90 of
-       what is served hit 10 % / 90 % on the validation cells: ``p10 += q_0.1((y - p10) / scale) * scale``
-       and ``p90 += q_0.9((y - p90) / scale) * scale`` (one-sided conformalised quantiles). For a served
-       baseline ``b`` the interval is ``b + q_0.1|0.9((y - b) / scale) * scale``.
+    3. *interval calibration* (``calibrate``): the conformity scores of what is served on the validation
+       cells (:mod:`models.calibration`: ``(p10 - y) / scale`` and ``(y - p90) / scale``; a served baseline
+       or level candidate ``b`` has the zero-width raw band ``[b, b]``) are kept in ``residuals``: they seed
+       the rolling per-site conformal calibration; ``calibration`` holds the offsets pooled over all sites
+       (``p10 -= Q_0.9(lo) * scale``, ``p90 += Q_0.9(hi) * scale``), used where no rolling offsets are given.
 
     Before the safety net, *level x shape* (``level``, when ``F`` holds :mod:`models.level`'s forecasts): the
     variant with the lowest MAE on the validation cells is scored alone (``level_shape``) and as the
@@ -392,10 +405,14 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
     if calibrate:
         y, s_ = yv[ok], sc[ok]
         if check.served == "model":
-            lo, hi = (y - p10[ok]) / s_, (y - p90[ok]) / s_
-        else:
-            lo = hi = (y - forecasts[check.served][ok]) / s_
-        check.calibration = {"p10": float(np.quantile(lo, 0.1)), "p90": float(np.quantile(hi, 0.9))}
+            lo, hi = conformity_scores(y, p10[ok], p90[ok], s_)
+        else:                                   # a served P50 without a band of its own: zero raw width
+            f = forecasts[check.served][ok]
+            lo, hi = conformity_scores(y, f, f, s_)
+        level = 1 - ALPHA_SIDE
+        check.calibration = {"p10": -conformal_quantile(lo, level), "p90": conformal_quantile(hi, level)}
+        check.residuals = {"t": tv[ok], "s": sv[ok], "ts": np.asarray(panel.index[tv[ok]]),
+                           "site": np.asarray(panel.sites, dtype=object)[sv[ok]], "lo": lo, "hi": hi}
     return check
 
 

@@ -16,7 +16,8 @@ train    if the newest model eligible for D is missing, trained for a day >= 7 d
          ``<lake_root>/models/charging_forecast/`` with its metrics (a quick backtest when the history is
          long enough), training window, data version and as-of day;
 predict  forecast the 168 hours after the cut-off with the newest model trained for a day <= D (never a
-         model that saw data after the cut-off) and replace the partition ``forecast_date_local = D`` of
+         model that saw data after the cut-off; P10/P90 calibrated per station on its recent out-of-sample
+         errors, :mod:`models.calibration`) and replace the partition ``forecast_date_local = D`` of
          ``gold_charging_forecast``. With too little history to train (the committed sample holds 3 days)
          no model exists and the rows are a seasonal-naive forecast, ``model_version = method =
          "seasonal_naive_daily"`` (see :func:`models.baselines.seasonal_naive_daily_forecast`).

@@ -1,0 +1,140 @@
+"""Rolling per-site conformal calibration of the P10/P90 band (models.calibration)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models import features as fe
+from models.calibration import (apply_offsets, calibration_cut, conformal_quantile, conformity_scores,
+                                rolling_offsets)
+from models.forecast import predict, train
+from models.gbm import served_band
+
+from .conftest import FAST, make_series
+
+TEN = np.array([0.3, -1.2, 2.5, 0.0, -0.4, 1.1, 4.0, -2.0, 0.7, 1.9])
+
+
+def test_conformal_quantile_of_ten_scores_by_hand():
+    # sorted: -2.0, -1.2, -0.4, 0.0, 0.3, 0.7, 1.1, 1.9, 2.5, 4.0
+    # level 0.9: k = ceil(11 x 0.9) = ceil(9.9) = 10 -> the 10th smallest = 4.0
+    assert conformal_quantile(TEN, 0.9) == 4.0
+    # level 0.8: k = ceil(11 x 0.8) = ceil(8.8) = 9 -> 2.5; level 0.5: k = ceil(5.5) = 6 -> 0.7
+    assert conformal_quantile(TEN, 0.8) == 2.5
+    assert conformal_quantile(TEN, 0.5) == 0.7
+    # 5 scores at 0.9: k = ceil(5.4) = 6 > 5 -> the largest (the widest band seen); NaN ignored, none -> NaN
+    assert conformal_quantile(np.array([1.0, np.nan, 3.0, 2.0, 0.0, -1.0]), 0.9) == 3.0
+    assert np.isnan(conformal_quantile(np.array([np.nan]), 0.9))
+
+
+def test_scores_and_offsets_in_units_of_the_site_scale():
+    # y = 12 with band [8, 10] and scale 4: lo = (8 - 12) / 4 = -1 (inside), hi = (12 - 10) / 4 = 0.5 (miss)
+    lo, hi = conformity_scores(np.array([12.0]), np.array([8.0]), np.array([10.0]), np.array([4.0]))
+    assert lo[0] == -1.0 and hi[0] == 0.5
+    # add -0.5 to P10 and +0.25 to P90 in scales of 4: P10 8 - 2 = 6, P90 10 + 1 = 11; P50 9 unchanged
+    p10, p90 = apply_offsets(np.array([8.0]), np.array([9.0]), np.array([10.0]), -0.5, 0.25, np.array([4.0]))
+    assert (p10[0], p90[0]) == (6.0, 11.0)
+    # a bound pushed across the P50 stops at it; the P10 never goes below 0
+    p10, p90 = apply_offsets(np.array([1.0, 8.0]), np.array([2.0, 9.0]), np.array([3.0, 10.0]),
+                             np.array([-1.0, 1.0]), np.array([-1.0, 0.0]), np.array([4.0, 4.0]))
+    # row 0: P10 1 - 4 = -3 -> 0, P90 3 - 4 = -1 -> P50 2; row 1: P10 8 + 4 = 12 -> P50 9, P90 10
+    assert list(p10) == [0.0, 9.0] and list(p90) == [2.0, 10.0]
+
+
+def test_calibration_cut_is_the_end_of_the_last_complete_day():
+    # hourly: issued at 23:00 of day 2 (index 71) -> 71 (its own day is complete); at 15:00 (63) -> 47
+    assert list(calibration_cut(np.array([71, 63, 47, 48]), 24)) == [71, 47, 47, 47]
+    assert list(calibration_cut(np.array([5]), 1)) == [5]                          # daily: the day it was issued on
+
+
+def test_rolling_offsets_use_only_the_window_before_the_cut_and_the_site_pool():
+    spd = 24
+    # site 0: ten scores on day 0 (targets 0..9) with the hand-worked values TEN, and on day 2 (targets
+    # 48..57) scores of 100 that a forecast issued on day 1 must not see
+    t = np.concatenate([np.arange(10), 48 + np.arange(10)])
+    s = np.zeros(20, int)
+    lo = np.concatenate([-TEN, np.full(10, 100.0)])
+    hi = np.concatenate([TEN, np.full(10, 100.0)])
+    # issued at 23:00 of day 1 (index 47; cut 47): window (47 - 2 x 24, 47] holds targets 0..9 only
+    add_p10, add_p90 = rolling_offsets(t, s, lo, hi, np.array([47]), np.array([0]), spd, window_days=2,
+                                       min_site_scores=5)
+    # P90: +Q_0.9(TEN) = +4.0; P10: lo = -TEN, its 10th smallest = 2.0 (= -(-2.0)), so P10 moves by -2.0
+    assert (add_p10[0], add_p90[0]) == (-2.0, 4.0)
+    # issued on day 3 at 23:00 (95): window (47, 95] holds only the day-2 scores -> +-100
+    add_p10, add_p90 = rolling_offsets(t, s, lo, hi, np.array([95]), np.array([0]), spd, window_days=2,
+                                       min_site_scores=5)
+    assert (add_p10[0], add_p90[0]) == (-100.0, 100.0)
+    # site 1 has 2 scores (< 5): it uses the pool of all sites' scores in its window (12 scores on day 0:
+    # TEN plus site 1's 10.0 and 20.0; k = ceil(13 x 0.9) = 12 -> the largest, 20.0)
+    t2 = np.concatenate([np.arange(10), [10, 11]])
+    s2 = np.concatenate([np.zeros(10, int), [1, 1]])
+    hi2 = np.concatenate([TEN, [10.0, 20.0]])
+    _, add_p90 = rolling_offsets(t2, s2, -hi2, hi2, np.array([47, 47]), np.array([0, 1]), spd, window_days=2,
+                                 min_site_scores=5)
+    assert list(add_p90) == [4.0, 20.0]
+    # no score in the window at all: raw band (offset 0)
+    assert rolling_offsets(t, s, lo, hi, np.array([1000]), np.array([0]), spd, window_days=2)[1][0] == 0.0
+
+
+def test_per_site_rolling_calibration_reaches_80_percent_on_known_noise():
+    # two sites with Gaussian noise of sd 1 and 3 around a known level, and a raw band that is wrong for
+    # both (level +- 0.5, i.e. +-0.5 sd for site A and +-1/6 sd for B). Calibrated per site on a rolling
+    # 14-day window, each site's band is level +- 1.2816 sd and covers ~80 % of the next days' actuals
+    rng = np.random.default_rng(1)
+    spd, n_days = 24, 70
+    n = spd * n_days
+    sd = np.array([1.0, 3.0])
+    y = 10.0 + rng.normal(0.0, 1.0, (n, 2)) * sd
+    t_idx, s_idx = np.repeat(np.arange(n), 2), np.tile([0, 1], n)
+    yy = y[t_idx, s_idx]
+    p10, p50, p90 = np.full(len(yy), 9.5), np.full(len(yy), 10.0), np.full(len(yy), 10.5)
+    scale = np.ones(len(yy))
+    lo, hi = conformity_scores(yy, p10, p90, scale)
+    add_p10, add_p90 = rolling_offsets(t_idx, s_idx, lo, hi, t_idx - 24, s_idx, spd)
+    c10, c90 = apply_offsets(p10, p50, p90, add_p10, add_p90, scale)
+    late = t_idx >= 20 * spd                                     # after the first window has filled
+    for j in (0, 1):
+        m = late & (s_idx == j)
+        cover = np.mean((yy[m] >= c10[m]) & (yy[m] <= c90[m]))
+        assert 0.77 <= cover <= 0.83, (j, cover)
+        raw = np.mean((yy[m] >= p10[m]) & (yy[m] <= p90[m]))
+        assert raw < 0.4                      # the raw band: 38 % (A), 13 % (B)
+    # pooled over both sites (one offset for all) site A would be over- and site B under-covered
+    pooled_p10, pooled_p90 = rolling_offsets(t_idx, np.zeros_like(s_idx), lo, hi, t_idx - 24,
+                                             np.zeros_like(s_idx), spd)
+    c10, c90 = apply_offsets(p10, p50, p90, pooled_p10, pooled_p90, scale)
+    cover_a = np.mean(((yy >= c10) & (yy <= c90))[late & (s_idx == 0)])
+    cover_b = np.mean(((yy >= c10) & (yy <= c90))[late & (s_idx == 1)])
+    assert cover_a > 0.9 and cover_b < 0.7
+
+
+def test_predict_uses_the_served_models_errors_after_its_training_end():
+    # train on 35 days, then forecast day 42 from a history whose last week is the same series with its
+    # noise tripled: the band must widen from what the validation fortnight alone gives
+    df = make_series(n_days=42, sites=("A",))
+    cut = pd.Timestamp("2023-01-02") + pd.Timedelta(days=35)
+    bundle = train(df[df["ts"] < cut], freq="h", horizons=(24,), holidays="none", params=FAST, level=False)
+    start = pd.Timestamp("2023-01-02") + pd.Timedelta(days=42)
+    calm = predict(bundle, df, start=start, horizon=24)
+    loud = df.copy()
+    late = loud["ts"] >= cut
+    base = loud.loc[late, "energy_kwh"].rolling(24, min_periods=1).mean()
+    loud.loc[late, "energy_kwh"] = (base + 3.0 * (loud.loc[late, "energy_kwh"] - base)).clip(lower=0)
+    wide = predict(bundle, loud, start=start, horizon=24)
+    assert (wide["p90"] - wide["p10"]).mean() > 1.2 * (calm["p90"] - calm["p10"]).mean()
+    # the history *at or after* start is never read: changing it changes nothing
+    later = pd.concat([df, df.assign(ts=df["ts"] + pd.Timedelta(days=42), energy_kwh=99.0)])
+    pd.testing.assert_frame_equal(predict(bundle, later, start=start, horizon=24), calm)
+
+
+def test_served_band_of_a_model_is_its_raw_gbm_quantiles():
+    p = fe.to_panel(make_series(n_days=35), "h")
+    bundle = train(make_series(n_days=35), freq="h", horizons=(24,), holidays="none", params=FAST,
+                   calibrate=False, level=False, fallback=False)
+    model = bundle.models[24]
+    F = fe.build_features(p, 24, bundle.config)
+    t_idx, s_idx = np.arange(p.n_steps - 24, p.n_steps), np.zeros(24, int)
+    b = served_band(model, F, t_idx, s_idx)
+    raw = model.predict_frame(fe.gather(F, t_idx, s_idx), F["_scale"][t_idx, s_idx])
+    assert np.allclose(b["p10"], raw["p10"]) and np.allclose(b["p90"], raw["p90"])
+    assert model.residuals == {}                              # calibrate=False keeps no scores
