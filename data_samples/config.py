@@ -87,9 +87,9 @@ PRESETS: dict[str, Config] = {
     # are simulated (one step every 5 min) but not written: sessions, tickets, plan and production are what
     # the forecast reads.
     "long": Config(
-        preset="long", companies=2, mines=3, washing_plants=1, trucks=72, bev_share=0.75, fcev_share=0.1,
+        preset="long", companies=2, mines=3, washing_plants=1, trucks=120, bev_share=0.75, fcev_share=0.1,
         days=165, start_date="2025-11-03", telemetry_interval_min_s=300, telemetry_interval_max_s=300,
-        charging_stations=6, connectors_per_station=5, h2_stations=1, fault_rate=0.002, telematics=False,
+        charging_stations=6, connectors_per_station=6, h2_stations=1, fault_rate=0.002, telematics=False,
         station_opens_day=70, connector_outage_day=100,
     ),
 }

@@ -56,7 +56,8 @@ class Shift:
 SPRING_FESTIVAL_FACTOR = 0.35
 SPRING_FESTIVAL_BEFORE_DAYS, SPRING_FESTIVAL_AFTER_DAYS = 4, 6
 HOLIDAY_FACTOR = 0.8
-MAINTENANCE_DAY_RATE = 1 / 28       # planned whole-day stops per mine and day (belt, shaft or crusher work)
+MAINTENANCE_DAY_RATE = 1 / 20       # planned whole-day stops per mine and day (belt, shaft or crusher work)
+SHIFT_MIX = (0.6, 1.2)              # per-shift factor on trucks and tonnes: crews, loading-point and face availability
 LATE_PLAN_RATE = 0.03               # plans published after midnight, on the shift-day itself
 NIGHT_SHIFT_TRUCKS = 0.6            # share of the day shifts' trucks dispatched on the night shift
 DISPATCH_SHARE = 0.8                # trucks dispatched on a normal day, of those in service (spares, rest days)
@@ -105,7 +106,7 @@ def production_plan(world: World) -> list[PlanShift]:
         nominal_day_t = mine.capacity_mt * 1e6 / WORKING_DAYS_PER_YEAR
         orders = 0.0                      # sales-order pressure: an AR(1) the plan follows day by day
         for sd in range(-1, cfg.days + 1):
-            orders = 0.7 * orders + rng.gauss(0.0, 0.12)
+            orders = 0.7 * orders + rng.gauss(0.0, 0.18)
             draws = (rng.random(), rng.uniform(17 * 3600, 21 * 3600), rng.random(), rng.uniform(1800, 5 * 3600))
             factor, reason = cal[sd + 1]
             factor *= min(1.25, max(0.55, 1.0 + orders))
@@ -117,9 +118,11 @@ def production_plan(world: World) -> list[PlanShift]:
             if draws[2] < LATE_PLAN_RATE:
                 published = sd * DAY_S + int(draws[3])
             for k, share in enumerate(SHIFT_SHARES):
-                trucks = round(fleet * min(1.0, DISPATCH_SHARE * factor) * (NIGHT_SHIFT_TRUCKS if k == 2 else 1.0))
+                mix = rng.uniform(*SHIFT_MIX)
+                trucks = round(fleet * min(1.0, DISPATCH_SHARE * factor * mix) * (NIGHT_SHIFT_TRUCKS if k == 2 else 1.0))
                 out.append(PlanShift(mine.mine_id, sd, k + 1, day_start + k * SHIFT_S,
-                                     round(nominal_day_t * factor * share, 0), trucks if factor else 0, published, reason))
+                                     round(nominal_day_t * factor * mix * share, 0), trucks if factor else 0, published,
+                                     reason))
     return out
 
 
