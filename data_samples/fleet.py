@@ -51,6 +51,8 @@ J_PER_KWH = 3.6e6
 V_LIMIT = 85 / 3.6      # heavy-truck speed limiter
 TRIP_PLAN_KMH = 55.0    # average speed a dispatcher plans a round trip with (loading and queues in the 1800 s)
 TOPUP_SOC = 0.75        # a BEV going off duty below this SOC charges before it parks
+PARKED_MIN_SOC = 0.3    # ... and a parked BEV whose pack ran down to this charges again
+MAX_PARK_S = 12 * 3600
 
 # Raw sentinels of schemas.sources.TELEMATICS_ENCODING.
 WORD_INVALID, WORD_ABNORMAL = 0xFFFF, 0xFFFE
@@ -223,6 +225,8 @@ class TruckSim:
         self.dt = truck.interval_s
         self.t_end = world.window_s
         self.t = self.rng.randrange(0, self.dt)      # terminals are not in phase with each other
+        # a truck of a station that opens mid-window enters service (and starts reporting) that day
+        self.t += world.station_open_day.get(truck.station_id, 0) * DAY_S
         self.km = self.rng.uniform(20_000, 300_000)
         self.lat, self.lon, self.z = self.mine.lat, self.mine.lon, self.mine.elevation_m
         self.place = self.mine.mine_id
@@ -607,8 +611,8 @@ class TruckSim:
         if self.duty_i < len(self.duty) and self.t >= self.duty[self.duty_i][0]:
             self.topped_up = False
             return True
-        station_open = self.t >= self.ctx.world.station_open_day.get(self.truck.station_id, 0) * DAY_S
-        if self.kind == "BEV" and not self.topped_up and self.soc < TOPUP_SOC and station_open:
+        low = self.soc < TOPUP_SOC if not self.topped_up else self.soc < PARKED_MIN_SOC
+        if self.kind == "BEV" and low:
             self.topped_up = True
             self._station_trip()
             return False
@@ -616,7 +620,9 @@ class TruckSim:
             wait = self.duty[self.duty_i][0] - self.t + self.rng.uniform(0, 900)
         else:
             wait = self.t_end - self.t + self.dt
-        self._dwell(max(self.dt, wait), engine_on=False)
+        # parked trucks draw auxiliary power (pack heating in winter): days off duty are waited in parts, and
+        # a pack run down to PARKED_MIN_SOC is charged in between
+        self._dwell(max(self.dt, min(wait, MAX_PARK_S)), engine_on=False)
         return False
 
     def _station_trip(self) -> None:
