@@ -59,15 +59,30 @@ def ingest_world(spark, settings: Settings, first: dt.date, last: dt.date) -> di
     return {s: ingest_source(spark, s, first, last, settings).status for s in FORECAST_SOURCES}
 
 
+def _dag_start_date() -> dt.date:
+    """The DAGs' start date (dags/_defaults.py; the dags folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_coalchain_dag_defaults", REPO_ROOT / "dags" / "_defaults.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.START_DATE.date()
+
+
 def run_dag(settings: Settings, as_of: dt.date, timeout_s: int = 1800) -> subprocess.CompletedProcess:
-    """``airflow dags test forecast_charging_demand`` for ``as_of`` against this lake and landing zone."""
+    """``airflow dags test forecast_charging_demand`` for ``as_of`` against this lake and landing zone.
+
+    The as-of day goes in as the DAG's ``as_of`` param; the logical date is local midnight after it (16:00 UTC
+    the day before), or the DAGs' start date for a world that lies before it (Airflow runs no task of a
+    run dated before its DAG's start)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COALCHAIN_LAKE_ROOT": str(settings.lake_root),
            "COALCHAIN_LANDING_ROOT": str(settings.landing_root), "COALCHAIN_TASK_RETRIES": "0"}
     airflow = Path(sys.executable).with_name("airflow")
-    # the logical date: local midnight after the as-of day (16:00 UTC the day before)
-    logical = dt.datetime.combine(as_of, dt.time(16, 0)).isoformat() + "+00:00"
-    return subprocess.run([str(airflow), "dags", "test", "forecast_charging_demand", logical], capture_output=True,
-                          text=True, env=env, timeout=timeout_s)
+    run_day = max(as_of, _dag_start_date())
+    logical = dt.datetime.combine(run_day, dt.time(16, 0)).isoformat() + "+00:00"
+    return subprocess.run([str(airflow), "dags", "test", "forecast_charging_demand", logical,
+                           "-c", json.dumps({"as_of": as_of.isoformat()})],
+                          capture_output=True, text=True, env=env, timeout=timeout_s)
 
 
 def served(spark, settings: Settings):
@@ -118,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     if out.returncode != 0:
         print(f"forecast_charging_demand failed: see {log_path}")
         return 1
-    print(f"\nforecast_charging_demand for {last}: success (log: {log_path})")
-    print(served(spark, settings).to_string(index=False))
+    table = served(spark, settings)
+    if table.empty:
+        print(f"forecast_charging_demand for {last} wrote no forecast: see {log_path}")
+        return 1
+    print(f"\nforecast_charging_demand for {last}: success (log: {log_path}); served per station:")
+    print(table.to_string(index=False))
     return 0
 
 
