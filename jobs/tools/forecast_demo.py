@@ -72,16 +72,16 @@ def _dag_start_date() -> dt.date:
 def run_dag(settings: Settings, as_of: dt.date, timeout_s: int = 1800) -> subprocess.CompletedProcess:
     """``airflow dags test forecast_charging_demand`` for ``as_of`` against this lake and landing zone.
 
-    The as-of day goes in as the DAG's ``as_of`` param; the logical date is local midnight after it (16:00 UTC
-    the day before), or the DAGs' start date for a world that lies before it (Airflow runs no task of a
-    run dated before its DAG's start)."""
+    The logical date is local midnight after the as-of day (16:00 UTC the day before). A world that lies
+    before the DAGs' start date (Airflow runs no task of a run dated before its DAG's start) is run on the
+    start date with the as-of day as the DAG's ``as_of`` param."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COALCHAIN_LAKE_ROOT": str(settings.lake_root),
            "COALCHAIN_LANDING_ROOT": str(settings.landing_root), "COALCHAIN_TASK_RETRIES": "0"}
     airflow = Path(sys.executable).with_name("airflow")
-    run_day = max(as_of, _dag_start_date())
-    logical = dt.datetime.combine(run_day, dt.time(16, 0)).isoformat() + "+00:00"
-    return subprocess.run([str(airflow), "dags", "test", "forecast_charging_demand", logical,
-                           "-c", json.dumps({"as_of": as_of.isoformat()})],
+    start = _dag_start_date()
+    logical = dt.datetime.combine(max(as_of, start), dt.time(16, 0)).isoformat() + "+00:00"
+    conf = ["-c", json.dumps({"as_of": as_of.isoformat()})] if as_of < start else []
+    return subprocess.run([str(airflow), "dags", "test", "forecast_charging_demand", logical, *conf],
                           capture_output=True, text=True, env=env, timeout=timeout_s)
 
 
