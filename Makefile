@@ -7,7 +7,7 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: bootstrap run test test-slow test-cluster test-stack sample clean-lake extracts report bench stack-up stack-down stack-status
+.PHONY: bootstrap run test test-slow test-cluster test-stack sample clean-lake extracts report bench forecast-demo stack-up stack-down stack-status
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -51,6 +51,12 @@ report: bootstrap
 ## Not part of the tests; takes long. BENCH_ARGS="--scales 1 --incremental-days 5" for a quick look.
 bench: bootstrap
 	@$(PY) -m jobs.tools.bench $(BENCH_ARGS)
+
+## The charging-demand forecast on a months-long generated world (cached in .demo/forecast/): the backtest with
+## and without the production plan, then forecast_charging_demand through Airflow; prints the served method,
+## the table and where the plots are. FORECAST_DEMO_ARGS="--days 60" for a shorter slice, "--no-dag" to skip it.
+forecast-demo: bootstrap
+	@$(PY) -m jobs.tools.forecast_demo $(FORECAST_DEMO_ARGS)
 
 ## The production topology natively, on 127.0.0.1 only: PostgreSQL, Airflow (api-server, scheduler, dag-processor,
 ## triggerer; LocalExecutor), a Spark standalone cluster, an S3 server. State in .stack/, secrets in ~/.config/coalchain/.

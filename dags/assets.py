@@ -8,7 +8,7 @@ from schemas import gold
 
 SILVER_SOURCES = (
     "companies", "mines", "washing_plants", "trucks", "charging_stations", "charging_connectors", "h2_stations",
-    "mine_production", "washing", "telematics", "weighbridge", "charging_sessions", "connector_status",
+    "production_plan", "mine_production", "washing", "telematics", "weighbridge", "charging_sessions", "connector_status",
     "h2_fills", "shipments",
 )
 

@@ -1,4 +1,4 @@
-"""Ingest DAG: Mine operations: companies, mines, washing plants (dimensions); production per shift; washing plant days.
+"""Ingest DAG: Mine operations: companies, mines, washing plants (dimensions); day-ahead production plan and production per shift; washing plant days.
 
 Each daily run scans the landing folders of its delivery day and the lateness allowance before it,
 ingests files not seen before (by checksum) into bronze, types them into silver (bad rows to
@@ -10,7 +10,7 @@ from airflow.sdk import dag
 
 from _ingest import chain_sources, ingest_dag_kwargs
 
-SOURCES = ("companies", "mines", "washing_plants", "mine_production", "washing")
+SOURCES = ("companies", "mines", "washing_plants", "production_plan", "mine_production", "washing")
 
 
 @dag(**ingest_dag_kwargs("mine_operations"), doc_md=__doc__)

@@ -27,6 +27,10 @@ class Config:
     h2_stations: int = 2
     fault_rate: float = 0.01
     trucks_per_file: int = 25         # telematics files per delivery day = groups of about this many trucks
+    telematics: bool = True           # False: no telematics files (the fleet is still simulated frame by frame)
+    station_opens_day: int = 0        # > 0: the last charging station opens on this day index (its trucks with it)
+    connector_outage_day: int = -1    # >= 0: connector 1 of the first charging station is down (255) for
+    connector_outage_days: int = 7    # this many days from this day index
 
     def start(self) -> dt.date:
         return dt.date.fromisoformat(self.start_date)
@@ -48,6 +52,10 @@ class Config:
             raise ValueError("BEV trucks need at least one charging station with a connector")
         if n_fcev and self.h2_stations < 1:
             raise ValueError("FCEV trucks need at least one hydrogen station")
+        if self.station_opens_day and not 0 < self.station_opens_day < self.days:
+            raise ValueError("station_opens_day must fall inside the window (0 = every station open from the start)")
+        if self.connector_outage_day >= self.days:
+            raise ValueError("connector_outage_day must fall inside the window (-1 = no outage)")
         self.start()
         return self
 
@@ -74,6 +82,16 @@ PRESETS: dict[str, Config] = {
         fcev_share=0.2, days=30, telemetry_interval_min_s=30, telemetry_interval_max_s=30,
         charging_stations=6, connectors_per_station=4, h2_stations=2, fault_rate=0.005,
     ),
+    # Months of operations driving charging demand, for forecasting: a day-ahead production plan, Spring
+    # Festival 2026, maintenance days, a station opening mid-window, a connector down for a week. Telematics
+    # are simulated (one step every 5 min) but not written: sessions, tickets, plan and production are what
+    # the forecast reads.
+    "long": Config(
+        preset="long", companies=2, mines=3, washing_plants=1, trucks=120, bev_share=0.75, fcev_share=0.1,
+        days=165, start_date="2025-11-03", telemetry_interval_min_s=300, telemetry_interval_max_s=300,
+        charging_stations=6, connectors_per_station=6, h2_stations=1, fault_rate=0.002, telematics=False,
+        station_opens_day=70, connector_outage_day=100,
+    ),
 }
 
 
@@ -97,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     p.add_argument("--h2-stations", type=int)
     p.add_argument("--fault-rate", type=float, help="share of records given a data fault; 0 = clean world")
     p.add_argument("--trucks-per-file", type=int)
+    p.add_argument("--no-telematics", dest="telematics", action="store_const", const=False,
+                   help="simulate the fleet but write no telematics files")
     p.add_argument("--jobs", type=int, default=0, help="worker processes (0 = one per CPU); output is identical")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the source folders and _manifest.json of an existing landing root")

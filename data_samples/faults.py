@@ -19,6 +19,8 @@ LATE_DAYS = (1, 1, 1, 2, 2, 3)
 
 # Per source: (field made out of range, how), field made non-numeric, timestamp/date field that jumps.
 CSV_FAULT_FIELDS: dict[str, dict[str, object]] = {
+    "production_plan": {"out_of_range": ("planned_raw_coal_t", "negate"), "non_numeric": "trucks_dispatched",
+                        "clock_jump": "published_local"},
     "mine_production": {"out_of_range": ("raw_coal_t", "negate"), "non_numeric": "electricity_kwh",
                         "clock_jump": "shift_start_local"},
     "washing": {"out_of_range": ("clean_coal_t", "negate"), "non_numeric": "raw_coal_fed_t", "clock_jump": "prod_date"},
@@ -33,6 +35,7 @@ CSV_FAULT_FIELDS: dict[str, dict[str, object]] = {
 
 # Landing fields that identify a row (the contract's natural key, with silver-only UTC columns mapped back).
 LANDING_KEY = {
+    "production_plan": ("mine_id", "shift_date", "shift_no"),
     "mine_production": ("mine_id", "shift_date", "shift_no"),
     "washing": ("plant_id", "prod_date"),
     "weighbridge": ("ticket_id",),

@@ -49,6 +49,10 @@ DIESEL_ENGINE_EFF = 0.38
 DIESEL_IDLE_L_PER_S = 2.5 / 3600
 J_PER_KWH = 3.6e6
 V_LIMIT = 85 / 3.6      # heavy-truck speed limiter
+TRIP_PLAN_KMH = 55.0    # average speed a dispatcher plans a round trip with (loading and queues in the 1800 s)
+TOPUP_SOC = 0.75        # a BEV going off duty below this SOC charges before it parks
+PARKED_MIN_SOC = 0.3    # ... and a parked BEV whose pack ran down to this charges again
+MAX_PARK_S = 12 * 3600
 
 # Raw sentinels of schemas.sources.TELEMATICS_ENCODING.
 WORD_INVALID, WORD_ABNORMAL = 0xFFFF, 0xFFFE
@@ -97,8 +101,8 @@ class TelemetryFiles:
     gzip with mtime=0 and no file name in the header: the bytes depend only on the content.
     """
 
-    def __init__(self, out_dir: str, group_id: int, clock: Clock):
-        self.out_dir, self.group_id, self.clock = out_dir, group_id, clock
+    def __init__(self, out_dir: str, group_id: int, clock: Clock, enabled: bool = True):
+        self.out_dir, self.group_id, self.clock, self.enabled = out_dir, group_id, clock, enabled
         self.handles: dict[int, tuple] = {}
         self.lines: dict[int, int] = {}
 
@@ -107,7 +111,7 @@ class TelemetryFiles:
         return f"telematics/{d}/frames_{self.clock.yyyymmdd(day)}_g{self.group_id:02d}.jsonl.gz"
 
     def write(self, day: int, lines: list[str]) -> None:
-        if not lines:
+        if not lines or not self.enabled:
             return
         h = self.handles.get(day)
         if h is None:
@@ -140,10 +144,10 @@ class GroupOutput:
 
 
 class GroupContext:
-    def __init__(self, world: World, budgets, group_id: int, out_dir: str):
-        self.world, self.cfg, self.budgets = world, world.cfg, budgets
+    def __init__(self, world: World, budgets, roster, group_id: int, out_dir: str):
+        self.world, self.cfg, self.budgets, self.roster = world, world.cfg, budgets, roster
         self.clock = Clock(world.cfg.start())
-        self.files = TelemetryFiles(out_dir, group_id, self.clock)
+        self.files = TelemetryFiles(out_dir, group_id, self.clock, world.cfg.telematics)
         self.out = GroupOutput()
         self.charging = {s.station_id: s for s in world.charging_stations}
         self.h2 = {s.station_id: s for s in world.h2_stations}
@@ -185,6 +189,15 @@ class GroupContext:
                 self.meters[(sid, c.connector_id)] = c.meter_start_kwh
                 self.out.statuses.append((sid, c.connector_id, 0, 1))
                 book = self.book(sid, c.connector_id)
+                if (self.cfg.connector_outage_day >= 0 and sid == self.world.charging_stations[0].station_id
+                        and c.connector_id == "1"):
+                    # a failed power module: the connector reports a fault until the repair a week later
+                    start = self.cfg.connector_outage_day * DAY_S + 10 * 3600
+                    end = min(window, start + self.cfg.connector_outage_days * DAY_S)
+                    book.add(start, end)
+                    self.out.statuses.append((sid, c.connector_id, start, 255))
+                    if end < window:
+                        self.out.statuses.append((sid, c.connector_id, end, 1))
                 for day in range(self.cfg.days):
                     draws = (rng.random(), rng.randrange(60, DAY_S), rng.randrange(1200, 7200))
                     if draws[0] >= 0.12:
@@ -212,6 +225,8 @@ class TruckSim:
         self.dt = truck.interval_s
         self.t_end = world.window_s
         self.t = self.rng.randrange(0, self.dt)      # terminals are not in phase with each other
+        # a truck of a station that opens mid-window enters service (and starts reporting) that day
+        self.t += world.station_open_day.get(truck.station_id, 0) * DAY_S
         self.km = self.rng.uniform(20_000, 300_000)
         self.lat, self.lon, self.z = self.mine.lat, self.mine.lon, self.mine.elevation_m
         self.place = self.mine.mine_id
@@ -219,6 +234,9 @@ class TruckSim:
         self.v_noise = 0.0
         self.payload_t = 0.0
         self.budget = ctx.budgets.get(truck.mine_id, {})
+        self.duty = ctx.roster.get(truck.vin) if ctx.roster is not None else None   # on-duty spans
+        self.duty_i = 0
+        self.topped_up = False
         self.loaded_t: dict[int, float] = {}
         self.just_refuelled = False
         self.has_battery = truck.battery_kwh > 0
@@ -550,6 +568,8 @@ class TruckSim:
     def _cycle(self) -> None:
         rng, truck, mine = self.rng, self.truck, self.mine
         route = truck.routes[rng.randrange(len(truck.routes))]
+        if self.duty is not None and not self._on_duty(route.road_km):
+            return
         if self._needs_energy(route.road_km):
             if not self.just_refuelled:
                 self._station_trip()
@@ -580,6 +600,30 @@ class TruckSim:
         self._dwell(rng.uniform(600, 1200))                       # unloading
         self.payload_t = 0.0
         self._drive(mine.mine_id, mine.lat, mine.lon, mine.elevation_m, route.road_km)
+
+    def _on_duty(self, road_km: float) -> bool:
+        """True when the truck is on duty and has time for a round trip before its shift ends; otherwise it
+        goes off duty: a BEV below TOPUP_SOC first tops up at its station (charging peaks at shift changes),
+        then parks until its next shift."""
+        need_s = 2 * road_km / TRIP_PLAN_KMH * 3600 + 1800
+        while self.duty_i < len(self.duty) and self.t + need_s > self.duty[self.duty_i][1]:
+            self.duty_i += 1
+        if self.duty_i < len(self.duty) and self.t >= self.duty[self.duty_i][0]:
+            self.topped_up = False
+            return True
+        low = self.soc < TOPUP_SOC if not self.topped_up else self.soc < PARKED_MIN_SOC
+        if self.kind == "BEV" and low:
+            self.topped_up = True
+            self._station_trip()
+            return False
+        if self.duty_i < len(self.duty):
+            wait = self.duty[self.duty_i][0] - self.t + self.rng.uniform(0, 900)
+        else:
+            wait = self.t_end - self.t + self.dt
+        # parked trucks draw auxiliary power (pack heating in winter): days off duty are waited in parts, and
+        # a pack run down to PARKED_MIN_SOC is charged in between
+        self._dwell(max(self.dt, min(wait, MAX_PARK_S)), engine_on=False)
+        return False
 
     def _station_trip(self) -> None:
         st = self.ctx.charging.get(self.truck.station_id) or self.ctx.h2[self.truck.station_id]
@@ -706,8 +750,8 @@ class TruckSim:
 
 def run_group(args) -> GroupOutput:
     """Worker entry point: simulate one group of stations and trucks."""
-    world, budgets, group_id, station_ids, vins, out_dir = args
-    ctx = GroupContext(world, budgets, group_id, out_dir)
+    world, budgets, roster, group_id, station_ids, vins, out_dir = args
+    ctx = GroupContext(world, budgets, roster, group_id, out_dir)
     ctx.prepare_stations(station_ids)
     by_vin = {t.vin: t for t in world.trucks}
     for vin in vins:
@@ -715,6 +759,8 @@ def run_group(args) -> GroupOutput:
         ctx.out.trucks[vin] = sim.run()
         ctx.out.telematics_records += sim.n_frames
     ctx.out.telematics_files = ctx.files.close()
+    if not world.cfg.telematics:
+        ctx.out.telematics_records, ctx.out.telematics_faults = 0, []
     ctx.assign_meters()
     return ctx.out
 

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from data_samples.config import GENERATOR_VERSION, Config, parse_args
 from data_samples.faults import CSV_FAULT_FIELDS, CSV_FAULTS, LANDING_KEY, LATE_DAYS, corrupt, pick_kind
 from data_samples.fleet import GroupOutput, TELEMATICS_FAULTS, make_groups, run_group
-from data_samples.operations import production, truck_budgets, wash_and_ship
+from data_samples.operations import duty_roster, production, production_plan, truck_budgets, wash_and_ship
 from data_samples.rng import stream
 from data_samples.world import DAY_S, Clock, World, build_world
 from schemas.sources import SOURCES
 
 MANIFEST = "_manifest.json"
 FAULT_LOG = "_faults.jsonl"
-EVENT_CSV_SOURCES = ("mine_production", "washing", "weighbridge", "charging_sessions", "connector_status",
+EVENT_CSV_SOURCES = ("production_plan", "mine_production", "washing", "weighbridge", "charging_sessions", "connector_status",
                      "h2_fills", "shipments")
 
 
@@ -122,9 +122,17 @@ def dimension_rows(world: World) -> dict[str, list[dict[str, str]]]:
 
 
 # --- events ----------------------------------------------------------------------------------------
-def event_rows(world: World, clock: Clock, shifts, wash_days, shipments, fleet: list[GroupOutput]):
+def event_rows(world: World, clock: Clock, plan, shifts, wash_days, shipments, fleet: list[GroupOutput]):
     ts = clock.ts
     rows: dict[str, list[CsvRow]] = {s: [] for s in EVENT_CSV_SOURCES}
+    for p in plan:
+        if p.shift_day < 0:
+            continue   # the plan of the shift-day before the window was published before it
+        # delivered on its publication day; plans published before the window land in the first folder
+        rows["production_plan"].append(CsvRow(max(0, p.published_s // DAY_S), (p.mine_id, p.start_s), {
+            "mine_id": p.mine_id, "shift_date": clock.date(p.shift_day), "shift_no": str(p.shift_no),
+            "shift_start_local": ts(p.start_s), "planned_raw_coal_t": _f(p.planned_raw_coal_t, 0),
+            "trucks_dispatched": str(p.trucks_dispatched), "published_local": ts(p.published_s)}))
     for s in shifts:
         rows["mine_production"].append(CsvRow((s.end_s - 1) // DAY_S, (s.mine_id, s.start_s), {
             "mine_id": s.mine_id, "shift_date": clock.date(s.shift_day), "shift_no": str(s.shift_no),
@@ -296,16 +304,18 @@ def generate(cfg: Config, out_dir: str, jobs: int = 1, overwrite: bool = False) 
         writer.write(rel, _csv_bytes(SOURCES[source].fields, rows))
         stats[source].files, stats[source].rows_written, stats[source].distinct_true = 1, len(rows), len(rows)
 
-    shifts = production(world)
+    plan = production_plan(world)
+    shifts = production(world, plan)
     budgets = truck_budgets(world, shifts)
+    roster = duty_roster(world, shifts)
     groups = make_groups(world, cfg.trucks_per_file)
-    tasks = [(world, budgets, gid, st_ids, vins, out_dir) for gid, (st_ids, vins) in enumerate(groups)]
+    tasks = [(world, budgets, roster, gid, st_ids, vins, out_dir) for gid, (st_ids, vins) in enumerate(groups)]
     fleet = _run_groups(tasks, jobs or os.cpu_count() or 1)
     fleet_s = time.perf_counter() - started
 
     tickets = [t for g in fleet for t in g.tickets]
     wash_days, shipments, mine_truth = wash_and_ship(world, shifts, tickets)
-    rows = event_rows(world, clock, shifts, wash_days, shipments, fleet)
+    rows = event_rows(world, clock, plan, shifts, wash_days, shipments, fleet)
     per_file, fault_log, csv_counts = inject_csv_faults(rows, cfg)
     candidates: list[str] = []
     for source in EVENT_CSV_SOURCES:

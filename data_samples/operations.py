@@ -12,6 +12,7 @@ Initial stocks are part of the ground truth in the manifest (a test needs them t
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from data_samples.rng import stream
@@ -21,6 +22,19 @@ WORKING_DAYS_PER_YEAR = 330
 SHIFT_S = 8 * 3600
 SHIFT_SHARES = (0.36, 0.36, 0.28)    # the night shift carries maintenance
 FLEET_SHARE_OF_OUTPUT = 0.45         # a truck's daily load budget: this share of output / trucks at the mine
+
+
+@dataclass(frozen=True)
+class PlanShift:
+    """The day-ahead production plan of one mine shift, as published the evening before."""
+    mine_id: str
+    shift_day: int
+    shift_no: int
+    start_s: int
+    planned_raw_coal_t: float
+    trucks_dispatched: int
+    published_s: int          # generator seconds; normally 17:00-21:00 the day before the shift-day
+    reason: str               # normal | spring_festival | holiday | maintenance
 
 
 @dataclass(frozen=True)
@@ -34,10 +48,88 @@ class Shift:
     electricity_kwh: float
     diesel_kg: float
     other_energy_kgce: float | None
+    trucks_on_duty: int = 0   # trucks that actually ran the shift (plan scaled by actual / planned output)
 
 
-def production(world: World) -> list[Shift]:
-    """All shifts that overlap the window, per mine in time order."""
+# Output factor of a planned shift-day by calendar: the Spring Festival slowdown runs from a few days before
+# the statutory holiday to about a week after it (migrant crews travel home); other statutory holidays cut less.
+SPRING_FESTIVAL_FACTOR = 0.35
+SPRING_FESTIVAL_BEFORE_DAYS, SPRING_FESTIVAL_AFTER_DAYS = 4, 6
+HOLIDAY_FACTOR = 0.8
+MAINTENANCE_DAY_RATE = 1 / 20       # planned whole-day stops per mine and day (belt, shaft or crusher work)
+SHIFT_MIX = (0.6, 1.2)              # per-shift factor on trucks and tonnes: crews, loading-point and face availability
+LATE_PLAN_RATE = 0.03               # plans published after midnight, on the shift-day itself
+NIGHT_SHIFT_TRUCKS = 0.6            # share of the day shifts' trucks dispatched on the night shift
+DISPATCH_SHARE = 0.8                # trucks dispatched on a normal day, of those in service (spares, rest days)
+
+
+def _calendar(cfg) -> list[tuple[float, str]]:
+    """(output factor, reason) per shift-day index -1 .. days, from the Chinese State Council calendar."""
+    import chinese_calendar as cc
+    start = cfg.start()
+    days = [start + dt.timedelta(days=i) for i in range(-1 - SPRING_FESTIVAL_AFTER_DAYS - 10,
+                                                        cfg.days + 2 + SPRING_FESTIVAL_BEFORE_DAYS + 10)]
+
+    def detail(d):
+        try:
+            return cc.get_holiday_detail(d)
+        except NotImplementedError:       # years the calendar does not cover: no holidays
+            return (d.weekday() >= 5, None)
+    info = {d: detail(d) for d in days}
+    sf = [d for d in days if info[d][0] and info[d][1] == "Spring Festival"]
+    out = []
+    for i in range(-1, cfg.days + 1):
+        d = start + dt.timedelta(days=i)
+        if sf and min(sf) - dt.timedelta(days=SPRING_FESTIVAL_BEFORE_DAYS) <= d <= max(sf) + dt.timedelta(
+                days=SPRING_FESTIVAL_AFTER_DAYS):
+            out.append((SPRING_FESTIVAL_FACTOR, "spring_festival"))
+        elif info[d][0] and info[d][1] is not None:
+            out.append((HOLIDAY_FACTOR, "holiday"))
+        else:
+            out.append((1.0, "normal"))
+    return out
+
+
+def fleet_on_day(world: World, mine_id: str, day: int) -> list[str]:
+    """VINs of a mine's trucks in service on a day (trucks of a station not yet open are not)."""
+    opens = world.station_open_day
+    return [t.vin for t in world.trucks if t.mine_id == mine_id and day >= opens.get(t.station_id, -10**6)]
+
+
+def production_plan(world: World) -> list[PlanShift]:
+    """Day-ahead plan per mine and shift for shift-days -1 .. days (the last one is tomorrow's plan)."""
+    cfg = world.cfg
+    cal = _calendar(cfg)
+    out = []
+    for mine in world.mines:
+        rng = stream(cfg.seed, "plan", mine.mine_id)
+        nominal_day_t = mine.capacity_mt * 1e6 / WORKING_DAYS_PER_YEAR
+        orders = 0.0                      # sales-order pressure: an AR(1) the plan follows day by day
+        for sd in range(-1, cfg.days + 1):
+            orders = 0.7 * orders + rng.gauss(0.0, 0.18)
+            draws = (rng.random(), rng.uniform(17 * 3600, 21 * 3600), rng.random(), rng.uniform(1800, 5 * 3600))
+            factor, reason = cal[sd + 1]
+            factor *= min(1.25, max(0.55, 1.0 + orders))
+            if draws[0] < MAINTENANCE_DAY_RATE:
+                factor, reason = 0.0, "maintenance"
+            fleet = len(fleet_on_day(world, mine.mine_id, sd))
+            day_start = sd * DAY_S + mine.shift_start_min * 60
+            published = sd * DAY_S - DAY_S + int(draws[1])
+            if draws[2] < LATE_PLAN_RATE:
+                published = sd * DAY_S + int(draws[3])
+            for k, share in enumerate(SHIFT_SHARES):
+                mix = rng.uniform(*SHIFT_MIX)
+                trucks = round(fleet * min(1.0, DISPATCH_SHARE * factor * mix) * (NIGHT_SHIFT_TRUCKS if k == 2 else 1.0))
+                out.append(PlanShift(mine.mine_id, sd, k + 1, day_start + k * SHIFT_S,
+                                     round(nominal_day_t * factor * mix * share, 0), trucks if factor else 0, published,
+                                     reason))
+    return out
+
+
+def production(world: World, plan: list[PlanShift]) -> list[Shift]:
+    """All shifts that overlap the window, per mine in time order: the plan, deviating as real shifts do
+    (output within a few % of plan, now and then an unplanned stop)."""
+    planned = {(p.mine_id, p.shift_day, p.shift_no): p for p in plan}
     out = []
     for mine in world.mines:
         rng = stream(world.cfg.seed, "production", mine.mine_id)
@@ -49,19 +141,38 @@ def production(world: World) -> list[Shift]:
         base_kwh_per_shift = 0.15 * kwh_per_t * nominal_day_t / 3  # fans and pumps run without output
         for sd in range(-1, world.cfg.days):
             day_start = sd * DAY_S + mine.shift_start_min * 60
-            utilisation = rng.uniform(0.85, 1.05)
-            for k, share in enumerate(SHIFT_SHARES):
+            for k in range(len(SHIFT_SHARES)):
                 start = day_start + k * SHIFT_S
                 end = start + SHIFT_S
-                draws = (rng.random(), rng.gauss(0, 0.04), rng.uniform(0.95, 1.05), rng.uniform(0.9, 1.1))
+                draws = (rng.random(), rng.gauss(0, 0.06), rng.uniform(0.95, 1.05), rng.uniform(0.9, 1.1))
                 if end <= 0 or start >= world.window_s:
                     continue
-                stopped = draws[0] < 0.03   # a shift without output (breakdown, planned stop)
-                tonnes = 0.0 if stopped else round(nominal_day_t * utilisation * share * (1 + draws[1]), 2)
+                p = planned[(mine.mine_id, sd, k + 1)]
+                stopped = draws[0] < 0.02   # an unplanned stop (breakdown, safety inspection)
+                tonnes = 0.0 if stopped else round(max(0.0, p.planned_raw_coal_t * (1 + draws[1])), 2)
+                on_duty = 0 if not p.planned_raw_coal_t else min(
+                    len(fleet_on_day(world, mine.mine_id, sd)),
+                    round(p.trucks_dispatched * tonnes / p.planned_raw_coal_t))
                 electricity = round(base_kwh_per_shift * draws[3] + tonnes * kwh_per_t * draws[2], 1)
                 diesel = round(tonnes * diesel_kg_per_t * draws[2] + (5.0 if underground else 200.0), 1)
                 other = round(tonnes * heat_kgce_per_t + 50.0, 1) if underground else None
-                out.append(Shift(mine.mine_id, sd, k + 1, start, end, tonnes, electricity, diesel, other))
+                out.append(Shift(mine.mine_id, sd, k + 1, start, end, tonnes, electricity, diesel, other, on_duty))
+    return out
+
+
+def duty_roster(world: World, shifts: list[Shift]) -> dict[str, list[tuple[int, int]]]:
+    """Per VIN: its on-duty intervals (generator seconds, consecutive shifts merged). Each shift, the mine
+    sends ``trucks_on_duty`` of its trucks in service, a fresh draw per shift (crews rotate)."""
+    out: dict[str, list[tuple[int, int]]] = {t.vin: [] for t in world.trucks}
+    for s in sorted(shifts, key=lambda s: (s.mine_id, s.start_s)):
+        fleet = fleet_on_day(world, s.mine_id, s.shift_day)
+        rng = stream(world.cfg.seed, "roster", s.mine_id, s.shift_day, s.shift_no)
+        for vin in rng.sample(fleet, min(len(fleet), s.trucks_on_duty)):
+            spans = out[vin]
+            if spans and spans[-1][1] == s.start_s:
+                spans[-1] = (spans[-1][0], s.end_s)
+            else:
+                spans.append((s.start_s, s.end_s))
     return out
 
 
@@ -73,8 +184,8 @@ def truck_budgets(world: World, shifts: list[Shift]) -> dict[str, dict[int, floa
         per_day[s.mine_id][s.shift_day] += s.raw_coal_t
     out = {}
     for mine_id, days in per_day.items():
-        n = max(1, world.trucks_per_mine.get(mine_id, 0))
-        out[mine_id] = {sd: t * FLEET_SHARE_OF_OUTPUT / n for sd, t in days.items()}
+        out[mine_id] = {sd: t * FLEET_SHARE_OF_OUTPUT / max(1, len(fleet_on_day(world, mine_id, sd)))
+                        for sd, t in days.items()}
     return out
 
 

@@ -172,6 +172,7 @@ class World:
     h2_stations: list[H2Station]
     trucks: list[Truck]
     trucks_per_mine: dict[str, int] = field(default_factory=dict)
+    station_open_day: dict[str, int] = field(default_factory=dict)   # a station opening inside the window
 
     @property
     def window_s(self) -> int:
@@ -229,7 +230,10 @@ def build_world(cfg: Config) -> World:
     charging = _build_charging_stations(cfg, mines)
     h2 = _build_h2_stations(cfg, mines)
     trucks = _build_trucks(cfg, mines, mine_routes, charging, h2)
-    return World(cfg, companies, mines, plants, destinations, mine_routes, charging, h2, trucks)
+    # the last charging station opens mid-window: its trucks join the fleet that day
+    opening = {charging[-1].station_id: cfg.station_opens_day} if cfg.station_opens_day and charging else {}
+    return World(cfg, companies, mines, plants, destinations, mine_routes, charging, h2, trucks,
+                 station_open_day=opening)
 
 
 def _build_mines(cfg: Config, rng, companies: list[Company]) -> list[Mine]:

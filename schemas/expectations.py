@@ -116,6 +116,7 @@ REFERENCES: dict[str, tuple[Reference, ...]] = {
         Reference("station_known", ("station_id",), "silver_charging_stations", ("station_id",)),),
     "silver_h2_stations": (Reference("company_known", ("company_id",), _COMPANIES, ("company_id",)),),
     "silver_mine_production": (Reference("mine_known", ("mine_id",), _MINES, ("mine_id",)),),
+    "silver_production_plan": (Reference("mine_known", ("mine_id",), _MINES, ("mine_id",)),),
     "silver_washing": (Reference("plant_known", ("plant_id",), "silver_washing_plants", ("plant_id",)),),
     "silver_telematics": (Reference("vin_known", ("vin",), _TRUCKS, ("vin",),
                                     why="frames of an unknown truck belong to no company and no powertrain"),),
@@ -181,6 +182,7 @@ DERIVED: dict[str, tuple[Derived, ...]] = {
 # fall (a mine's shift-day starts at e.g. 08:00, so its night shift starts on the next calendar day).
 EVENT_TIME: dict[str, tuple[str | None, int]] = {
     "silver_mine_production": ("shift_start_ts_utc", 1),
+    "silver_production_plan": ("published_ts_utc", 0),
     "silver_washing": (None, 0),            # a plant day: a date only
     "silver_telematics": ("event_ts_utc", 0),
     "silver_weighbridge": ("load_ts_utc", 0),
@@ -373,6 +375,19 @@ def _mine_production(E, p: SuiteParams) -> list:
     ]
 
 
+def _production_plan(E, p: SuiteParams) -> list:
+    return [
+        E.ExpectColumnValuesToBeBetween(column="planned_raw_coal_t", min_value=0, **crit()),
+        E.ExpectColumnValuesToBeBetween(column="trucks_dispatched", min_value=0, **crit()),
+        E.ExpectColumnValuesToBeBetween(column="shift_no", min_value=1, max_value=4, **crit()),
+        # the forecast may use a plan only from its publication on: one released after its shift started
+        # is quarantined at ingestion, so none may reach silver
+        E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="shift_start_ts_utc", column_B="published_ts_utc",
+                                                  or_equal=False, ignore_row_if="either_value_is_missing",
+                                                  **crit("a plan is known before its shift starts")),
+    ]
+
+
 def _washing(E, p: SuiteParams) -> list:
     nonneg = [E.ExpectColumnValuesToBeBetween(column=c, min_value=0, **crit()) for c in
               ("raw_coal_fed_t", "clean_coal_t", "middlings_t", "gangue_t", "slime_t", "electricity_kwh",
@@ -463,7 +478,8 @@ _RULES = {
     "silver_companies": _companies, "silver_mines": _mines, "silver_washing_plants": _washing_plants,
     "silver_trucks": _trucks, "silver_charging_stations": _charging_stations,
     "silver_charging_connectors": _charging_connectors, "silver_h2_stations": _h2_stations,
-    "silver_mine_production": _mine_production, "silver_washing": _washing, "silver_telematics": _telematics,
+    "silver_mine_production": _mine_production, "silver_production_plan": _production_plan,
+    "silver_washing": _washing, "silver_telematics": _telematics,
     "silver_weighbridge": _weighbridge, "silver_charging_sessions": _charging_sessions,
     "silver_connector_status": _connector_status, "silver_h2_fills": _h2_fills, "silver_shipments": _shipments,
 }

@@ -100,6 +100,18 @@ MINE_PRODUCTION = SourceSpec(
     "One row per mine shift. shift_date is the mine's shift-day (local date on which the shift-day "
     "starts); shift_no 1..3. diesel_kg and other_energy_kgce may be empty (= 0 not known).",
 )
+PRODUCTION_PLAN = SourceSpec(
+    "production_plan", "mine_operations", CSV,
+    ("mine_id", "shift_date", "shift_no", "shift_start_local", "planned_raw_coal_t", "trucks_dispatched",
+     "published_local"),
+    ("mine_id", "shift_date", "shift_no", "shift_start_local", "planned_raw_coal_t", "trucks_dispatched",
+     "published_local"),
+    ("mine_id", "shift_date", "shift_no"), False,
+    "Day-ahead production plan, one row per mine shift: planned raw-coal tonnes and trucks dispatched (all "
+    "powertrains). published_local: when the dispatch office released it, normally the evening before the "
+    "shift-day; a plan may only be used from that time on. 0 tonnes and 0 trucks = a planned stop "
+    "(maintenance day). The file lands on the publication day.",
+)
 WASHING = SourceSpec(
     "washing", "mine_operations", CSV,
     ("plant_id", "prod_date", "raw_coal_fed_t", "clean_coal_t", "middlings_t", "gangue_t", "slime_t",
@@ -163,7 +175,7 @@ SHIPMENTS = SourceSpec(
 
 ALL_SOURCES: tuple[SourceSpec, ...] = (
     COMPANIES, MINES, WASHING_PLANTS, TRUCKS, CHARGING_STATIONS, CHARGING_CONNECTORS, H2_STATIONS,
-    MINE_PRODUCTION, WASHING, TELEMATICS, WEIGHBRIDGE, CHARGING_SESSIONS, CONNECTOR_STATUS, H2_FILLS, SHIPMENTS,
+    PRODUCTION_PLAN, MINE_PRODUCTION, WASHING, TELEMATICS, WEIGHBRIDGE, CHARGING_SESSIONS, CONNECTOR_STATUS, H2_FILLS, SHIPMENTS,
 )
 SOURCES = {s.name: s for s in ALL_SOURCES}
 DOMAINS = ("mine_operations", "fleet_telematics", "charging", "hydrogen", "logistics")

@@ -7,10 +7,15 @@ The *as-of day* D is an Asia/Shanghai calendar day; its end (local midnight) is 
 nothing at or after it is read, so a backfill for D sees what a run on the night of D would have seen
 (apart from records that arrived late, which the ``data_version`` pins).
 
-extract  ``silver_charging_sessions`` (its Delta version is the data version) and
-         ``silver_charging_connectors`` (station features ``n_connectors``, ``rated_kw``), through jobs.platform.delta_tables;
+extract  ``silver_charging_sessions`` (its Delta version is the data version),
+         ``silver_charging_connectors`` (station features ``n_connectors``, ``rated_kw``) and, when the lake has
+         them, ``silver_production_plan`` (plans published before the cut-off), ``silver_weighbridge`` (each
+         truck's home mine) and ``silver_mines`` (nominal output), through jobs.platform.delta_tables;
 transform  sessions -> the model's session frame (station, local charge start/end, kWh) -> hourly series
-         per station (energy spread over the hours each session spans, :mod:`models.features`);
+         per station (energy spread over the hours each session spans, :mod:`models.features`), with the
+         plan features of :mod:`jobs.forecast.plan_exog` per station and hour: in the history as a forecast
+         issued at the midnight starting the hour's day knew them, for the forecast window as published by
+         the cut-off (the next day's plan; later days' are unknown);
 train    if the newest model eligible for D is missing, trained for a day >= 7 days before D, or ``--force``:
          fit :func:`models.forecast.train` on data before the cut-off and save it to the registry
          ``<lake_root>/models/charging_forecast/`` with its metrics (a quick backtest when the history is
@@ -55,6 +60,8 @@ MIN_BACKTEST_DAYS = 56
 BACKTEST_HORIZONS_H = (24, 168)
 BACKTEST_MAX_TEST_DAYS = 28
 STATION_FEATURES = ("n_connectors", "rated_kw")
+# The plan reaches the forecast of the next day (published the evening before); its issue-time rule at 24 h.
+PLAN_RULE_HORIZON_H = 24
 FALLBACK = "seasonal_naive_daily"
 GBM_METHOD = "gbm_quantile"
 
@@ -108,6 +115,23 @@ def station_features(connectors: DataFrame) -> DataFrame:
     )
 
 
+def session_vins(sessions: DataFrame, *, cutoff_utc: dt.datetime) -> DataFrame:
+    """Energy per station and truck before the cut-off: ``site_id, vin, energy_kwh`` (station-to-mine weights)."""
+    start_utc = F.coalesce(F.col("charge_start_ts_utc"), F.col("plug_in_ts_utc"))
+    return (sessions.filter((start_utc < F.lit(cutoff_utc)) & F.col("vin").isNotNull())
+            .groupBy(F.col("station_id").alias("site_id"), "vin")
+            .agg(F.sum("energy_kwh").alias("energy_kwh")))
+
+
+def known_plans(plan: DataFrame, *, cutoff_utc: dt.datetime, tz: str = LOCAL_TZ) -> DataFrame:
+    """Plans published before the cut-off, in local wall-clock time: ``mine_id, shift_start,
+    planned_raw_coal_t, trucks_dispatched, published``. A plan published later is not known to this run."""
+    return (plan.filter(F.col("published_ts_utc") < F.lit(cutoff_utc))
+            .select("mine_id", F.from_utc_timestamp("shift_start_ts_utc", tz).alias("shift_start"),
+                    "planned_raw_coal_t", "trucks_dispatched",
+                    F.from_utc_timestamp("published_ts_utc", tz).alias("published")))
+
+
 # --------------------------------------------------------------------------------------------------
 # extract
 # --------------------------------------------------------------------------------------------------
@@ -117,6 +141,10 @@ class Inputs:
     stations: pd.DataFrame            # site_id, n_connectors, rated_kw
     data_version: str                 # silver_charging_sessions@v<N>
     last_delivery_day: dt.date | None  # newest delivery day (<= as-of) of a charging-sessions file, if known
+    plan: pd.DataFrame | None = None        # known_plans(); None: no plan table in the lake
+    session_vins: pd.DataFrame | None = None  # site_id, vin, energy_kwh
+    tickets: pd.DataFrame | None = None     # vin, mine_id of weighbridge tickets before the cut-off
+    mines: pd.DataFrame | None = None       # mine_id, capacity_mt_per_yr
 
 
 def table_version(spark: SparkSession, spec, settings: Settings | None = None) -> int:
@@ -149,7 +177,17 @@ def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = Non
         delivered = (delta_tables.read_table(spark, INGESTED_FILES, settings)
                      .filter((F.col("source") == "charging_sessions") & (F.col("landing_date") <= F.lit(as_of)))
                      .agg(F.max("landing_date")).first()[0])
-    return Inputs(sessions, stations, f"{spec.name}@v{before}", delivered)
+    inputs = Inputs(sessions, stations, f"{spec.name}@v{before}", delivered)
+    if all(delta_log.table_exists(SILVER[t], settings) for t in ("production_plan", "weighbridge", "mines")):
+        inputs.plan = _to_pandas(delta_tables.read_table(spark, SILVER["production_plan"], settings)
+                                 .transform(known_plans, cutoff_utc=cutoff_utc))
+        inputs.session_vins = _to_pandas(delta_tables.read_table(spark, spec, settings)
+                                         .transform(session_vins, cutoff_utc=cutoff_utc))
+        inputs.tickets = _to_pandas(delta_tables.read_table(spark, SILVER["weighbridge"], settings)
+                                    .filter(F.col("load_ts_utc") < F.lit(cutoff_utc)).select("vin", "mine_id"))
+        inputs.mines = _to_pandas(delta_tables.read_table(spark, SILVER["mines"], settings)
+                                  .select("mine_id", "capacity_mt_per_yr"))
+    return inputs
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:
@@ -193,7 +231,71 @@ def hourly_history(inputs: Inputs, as_of: dt.date) -> tuple[pd.DataFrame, pd.Tim
         stations = stations.assign(site_id=stations["site_id"].astype(str),
                                    **{c: pd.to_numeric(stations[c]) for c in STATION_FEATURES})
         series = series.merge(stations.loc[:, ["site_id", *STATION_FEATURES]], on="site_id", how="left")
+    if has_plan(inputs):
+        series = _with_history_plan(series, inputs, complete_until)
     return series, complete_until
+
+
+def has_plan(inputs: Inputs) -> bool:
+    return inputs.plan is not None and not inputs.plan.empty and inputs.tickets is not None and not inputs.tickets.empty
+
+
+def _plan_parts(inputs: Inputs):
+    from jobs.forecast.plan_exog import nominal_shift_tonnes, station_mine_weights
+
+    plan = inputs.plan.assign(shift_start=pd.to_datetime(inputs.plan["shift_start"]),
+                              published=pd.to_datetime(inputs.plan["published"]),
+                              planned_raw_coal_t=pd.to_numeric(inputs.plan["planned_raw_coal_t"]),
+                              trucks_dispatched=pd.to_numeric(inputs.plan["trucks_dispatched"]))
+    sv = inputs.session_vins.assign(energy_kwh=pd.to_numeric(inputs.session_vins["energy_kwh"]))
+    weights, fleet = station_mine_weights(sv, inputs.tickets)
+    return plan, weights, fleet, nominal_shift_tonnes(inputs.mines)
+
+
+def _with_history_plan(series: pd.DataFrame, inputs: Inputs, complete_until: pd.Timestamp) -> pd.DataFrame:
+    """Every station hour up to ``complete_until`` gets its plan features (the panel reads exogenous values
+    per cell), as a forecast issued at the midnight that starts the hour's day knew them."""
+    from jobs.forecast.plan_exog import PLAN_FEATURES, issue_times, plan_exog
+
+    plan, weights, fleet, nominal = _plan_parts(inputs)
+    hours = pd.date_range(series["ts"].min(), complete_until - pd.Timedelta(hours=1), freq="h")
+    ex = plan_exog(plan, weights, fleet, nominal, hours, issue_times(hours, PLAN_RULE_HORIZON_H))
+    first = series.groupby("site_id")["ts"].min()
+    ex = ex[ex["site_id"].isin(first.index)]
+    ex = ex[ex["ts"] >= ex["site_id"].map(first)]
+    out = ex.merge(series, on=["site_id", "ts"], how="outer")
+    out["energy_kwh"] = out["energy_kwh"].fillna(0.0)
+    static = series.drop_duplicates("site_id").set_index("site_id")
+    for c in STATION_FEATURES:
+        if c in series.columns:
+            out[c] = out["site_id"].map(static[c])
+    for c in PLAN_FEATURES:
+        if c not in out.columns:
+            out[c] = float("nan")
+    return out.sort_values(["site_id", "ts"], ignore_index=True)
+
+
+def future_plan(inputs: Inputs, sites: list[str], as_of: dt.date) -> pd.DataFrame | None:
+    """Plan features of the forecast window as known at the cut-off (``future_exog`` of the model): the
+    next day's shifts from the plan published the evening before; later hours (not planned yet) repeat the
+    last planned day, hour by hour."""
+    from jobs.forecast.plan_exog import PLAN_FEATURES, plan_exog
+
+    if not has_plan(inputs):
+        return None
+    cutoff_local, _ = cutoff_for(as_of)
+    plan, weights, fleet, nominal = _plan_parts(inputs)
+    hours = pd.date_range(cutoff_local, periods=HORIZON_H, freq="h")
+    issue = pd.DatetimeIndex([cutoff_local] * len(hours))
+    ex = plan_exog(plan, weights, fleet, nominal, hours, issue)
+    ex = ex[ex["site_id"].isin(sites)].sort_values(["site_id", "ts"], ignore_index=True)
+    # hours no published plan covers yet (from the day after next on) repeat the last planned day's hour: an
+    # estimate the week-ahead model can read like a plan, where carrying the last value forward would repeat
+    # one night shift for a week
+    for c in PLAN_FEATURES:
+        for _ in range(HORIZON_H // 24):
+            ex[c] = ex[c].fillna(ex.groupby("site_id")[c].shift(24))
+    return ex
 
 
 def history_days(series: pd.DataFrame, complete_until: pd.Timestamp | None) -> float:
@@ -253,7 +355,9 @@ def train(spark: SparkSession, as_of: dt.date, *, force: bool = False, settings:
                     days, min_train_days, FALLBACK)
         return {"status": "insufficient_history", "history_days": days, "min_train_days": min_train_days,
                 "data_version": inputs.data_version, "served_instead": FALLBACK}
-    exog = tuple(c for c in STATION_FEATURES if c in series.columns)
+    from jobs.forecast.plan_exog import PLAN_FEATURES
+
+    exog = tuple(c for c in (*STATION_FEATURES, *PLAN_FEATURES) if c in series.columns)
     train_end = complete_until - pd.Timedelta(hours=1)
     bundle = forecast.train(series, freq="h", horizons=MODEL_HORIZONS_H, holidays="cn", exog=exog,
                             data_version=inputs.data_version, train_end=train_end, params=params)
@@ -261,7 +365,8 @@ def train(spark: SparkSession, as_of: dt.date, *, force: bool = False, settings:
     bundle.run_info = {
         "as_of_date": as_of.isoformat(), "feature_cutoff_local": str(cutoff_local),
         "feature_cutoff_ts_utc": cutoff_utc.isoformat(), "data_complete_until_local": str(complete_until),
-        "history_days": days, "station_features": list(exog), "job": "jobs.forecast.charging_demand",
+        "history_days": days, "station_features": [c for c in exog if c in STATION_FEATURES],
+        "plan_features": [c for c in exog if c not in STATION_FEATURES], "job": "jobs.forecast.charging_demand",
     }
     metrics = quick_backtest(series, days, exog, params, min_backtest_days)
     newer = [m for m in list_versions(registry_root(settings)) if (trained_for(m) or dt.date.min) > as_of] \
@@ -283,8 +388,14 @@ def quick_backtest(series: pd.DataFrame, days: float, exog: tuple[str, ...], par
                 "history_days": days}
     out = {"status": "backtested", "history_days": days, "horizons_h": {}}
     test_fraction = min(1 / 3, BACKTEST_MAX_TEST_DAYS / days)
+    from jobs.forecast.plan_exog import PLAN_FEATURES
+
     for h in BACKTEST_HORIZONS_H:
-        _, m = forecast.backtest(series, freq="h", horizon=h, test_fraction=test_fraction, holidays="cn",
+        s = series
+        if h > PLAN_RULE_HORIZON_H:
+            # a week ahead no plan is published yet: the history's day-ahead values would leak
+            s = series.assign(**{c: float("nan") for c in PLAN_FEATURES if c in series.columns})
+        _, m = forecast.backtest(s, freq="h", horizon=h, test_fraction=test_fraction, holidays="cn",
                                  exog=exog, max_refits=2, params=params)
         out["horizons_h"][str(h)] = {"overall": m["overall"], "setup": m["setup"]}
     return out
@@ -313,7 +424,9 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
         model_version = FALLBACK
     else:
         bundle = load_bundle(registry_root(settings), meta["model_version"])
-        fc = forecast.predict(bundle, series, start=cutoff_local, horizon=HORIZON_H)
+        fx = future_plan(inputs, sorted(series["site_id"].astype(str).unique()), as_of) \
+            if any(c.startswith("plan_") for c in bundle.config.exog) else None
+        fc = forecast.predict(bundle, series, start=cutoff_local, horizon=HORIZON_H, future_exog=fx)
         if "method" not in fc.columns:
             fc["method"] = GBM_METHOD
         model_version = bundle.model_version

@@ -9,6 +9,13 @@ from schemas.sources import SOURCES
 from schemas.tables import CONNECTOR_STATUS_NAMES
 
 FIELDS: dict[str, list[Field]] = {
+    "production_plan": [
+        Field("mine_id", "mine_id"), Field("shift_date", "shift_date", "date"), Field("shift_no", "shift_no", "int", 1, 4),
+        Field("shift_start_ts_utc", "shift_start_local", "local_ts"),
+        Field("planned_raw_coal_t", "planned_raw_coal_t", "double", 0, 200_000),
+        Field("trucks_dispatched", "trucks_dispatched", "int", 0, 5_000),
+        Field("published_ts_utc", "published_local", "local_ts"),
+    ],
     "mine_production": [
         Field("mine_id", "mine_id"), Field("shift_date", "shift_date", "date"), Field("shift_no", "shift_no", "int", 1, 4),
         Field("shift_start_ts_utc", "shift_start_local", "local_ts"), Field("shift_end_ts_utc", "shift_end_local", "local_ts"),
@@ -54,6 +61,7 @@ FIELDS: dict[str, list[Field]] = {
 }
 # Local-time field that fixes each source's event day (Asia/Shanghai calendar day).
 EVENT_DAY = {
+    "production_plan": "published_local",
     "weighbridge": "load_time_local", "charging_sessions": "plug_in_local",
     "connector_status": "status_time_local", "h2_fills": "start_local",
 }
@@ -87,6 +95,11 @@ def type_event(bronze: DataFrame, source: str, tz: str) -> DataFrame:
             "status_code", F.format_string("status code %d is not a T/CEC 102 code (1, 2, 3, 4, 255)", F.col("status_code")))))
     elif source == "h2_fills":
         df = add_errors(df, F.when(F.col("end_ts_utc") < F.col("start_ts_utc"), error("end_local", "fill ends before it starts")))
+    elif source == "production_plan":
+        # a plan describes a shift that has not started yet; one released after its shift began is a record
+        # of what happened, not a plan, and would leak into any forecast that used it
+        df = add_errors(df, F.when(F.col("published_ts_utc") >= F.col("shift_start_ts_utc"), error(
+            "published_local", "plan published at or after the start of the shift it plans")))
     elif source == "weighbridge":
         df = add_errors(df, F.when(
             F.col("gross_t").isNotNull() & F.col("tare_t").isNotNull()

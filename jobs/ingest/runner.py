@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 # Local-day column of each event source checked against the delivery day (late data / clock jumps).
 _EVENT_TIME_FIELD = {
+    "production_plan": "published_local",
     "mine_production": "shift_date", "washing": "prod_date", "telematics": "collect_time",
     "weighbridge": "load_time_local", "charging_sessions": "plug_in_local",
     "connector_status": "status_time_local", "h2_fills": "start_local", "shipments": "ship_date",

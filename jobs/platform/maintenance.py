@@ -60,6 +60,7 @@ ZORDER_COLUMNS: dict[str, tuple[str, ...]] = {
     "silver_connector_status": ("station_id", "connector_id"),
     "silver_h2_fills": ("station_id", "vin"),
     "silver_mine_production": ("mine_id",),
+    "silver_production_plan": ("mine_id",),
     "silver_washing": ("plant_id",),
     "silver_shipments": ("mine_id",),
 }

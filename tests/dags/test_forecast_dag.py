@@ -3,6 +3,7 @@ committed sample's charging sources (3 days of sessions: too short to train, so 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -77,3 +78,32 @@ def test_as_of_day_from_param_triggering_ingest_runs_or_logical_date():
     assert module.as_of_day({}, pendulum.datetime(2026, 11, 4, 16, tz="UTC"), {}, None) == "2026-11-04"
     # no source run known: the last day completed when the run was queued (11-05 04:00 local -> 11-04)
     assert module.as_of_day({}, None, None, pendulum.datetime(2026, 11, 4, 20, tz="UTC")) == "2026-11-04"
+
+
+# slow: a 60-day slice of the long world is generated and ingested, then Airflow trains a model
+@pytest.mark.slow
+def test_forecast_dag_trains_and_serves_the_model_on_a_60_day_operations_world(spark, tmp_path):
+    from jobs.tools.forecast_demo import ensure_world, ingest_world, run_dag
+
+    landing = tmp_path / "landing"
+    manifest, _ = ensure_world(landing, days=60)
+    start = dt.date.fromisoformat(manifest["window"]["start_local"][:10])
+    as_of = start + dt.timedelta(days=59)
+    settings = Settings(lake_root=tmp_path / "lake", landing_root=landing)
+    statuses = ingest_world(spark, settings, start, as_of + dt.timedelta(days=3))
+    assert set(statuses.values()) <= {"succeeded", "succeeded_with_rejects"}, statuses
+    out = run_dag(settings, as_of)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0 and "state=success" in log, log[-3000:]
+
+    gold = spark.read.format("delta").load(str(tmp_path / "lake" / "gold" / "gold_charging_forecast")).toPandas()
+    stations = manifest["ground_truth"]["charging_stations"]
+    assert len(gold) == 168 * len(stations)
+    # 60 days >= 21: a model was trained and serves every row (no seasonal-naive fallback)
+    assert "seasonal_naive_daily" not in set(gold.model_version)
+    assert set(gold.method) <= {"gbm_quantile", "level_shape", "gbm_level_mix", "snaive_daily", "snaive_weekly"}
+    [version] = set(gold.model_version)
+    meta = json.loads((tmp_path / "lake" / "models" / "charging_forecast" / version / "metadata.json").read_text())
+    # the plan reached the model as exogenous input
+    assert meta["run_info"]["plan_features"] == ["plan_trucks_share", "plan_trucks_share_prev", "plan_tonnes_ratio"]
+    assert meta["run_info"]["as_of_date"] == as_of.isoformat()

@@ -21,6 +21,7 @@ from tests.data_samples.landing import (
 )
 
 NUMERIC = {
+    "production_plan": ("shift_no", "planned_raw_coal_t", "trucks_dispatched"),
     "mine_production": ("shift_no", "raw_coal_t", "electricity_kwh", "diesel_kg", "other_energy_kgce"),
     "washing": ("raw_coal_fed_t", "clean_coal_t", "middlings_t", "gangue_t", "slime_t", "electricity_kwh",
                 "water_m3", "magnetite_kg"),
@@ -31,6 +32,7 @@ NUMERIC = {
     "shipments": ("tonnes", "distance_km"),
 }
 KEYS = {
+    "production_plan": ("mine_id", "shift_date", "shift_no"),
     "mine_production": ("mine_id", "shift_date", "shift_no"), "washing": ("plant_id", "prod_date"),
     "weighbridge": ("ticket_id",), "charging_sessions": ("session_id",),
     "connector_status": ("station_id", "connector_id", "status_time_local"), "h2_fills": ("fill_id",),

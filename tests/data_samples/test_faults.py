@@ -16,8 +16,10 @@ TELEMATICS_KINDS = {"dup_record", "late_record", "sentinel", "out_of_range", "cl
 CSV_KINDS = {"dup_record", "late_record", "out_of_range", "non_numeric", "clock_jump", "dup_file"}
 
 
-def delivery_day(source: str, row: dict) -> str:
+def delivery_day(source: str, row: dict, first_day: str = "") -> str:
     """The day a row is delivered on when it is on time (see data_samples/README.md)."""
+    if source == "production_plan":   # on its publication day; plans made before the window in its first folder
+        return max(row["published_local"][:10], first_day)
     if source == "mine_production":   # a shift is reported once it has ended
         return (parse_local(row["shift_end_local"]) - dt.timedelta(seconds=1)).date().isoformat()
     field = {"washing": "prod_date", "weighbridge": "load_time_local", "charging_sessions": "plug_out_local",
@@ -46,7 +48,7 @@ def test_fault_rate_zero_gives_a_clean_world(clean_world):
             assert not keys or keys.most_common(1)[0][1] == 1, spec.name
             assert all(row_is_valid(spec.name, r, start, end) for r in rows), spec.name
             for r in rows:   # nothing late: every row sits in the folder of its own delivery day
-                assert r["_file"].split("/")[1] == delivery_day(spec.name, r), (spec.name, r)
+                assert r["_file"].split("/")[1] == delivery_day(spec.name, r, start.date().isoformat()), (spec.name, r)
 
 
 def test_every_fault_kind_is_injected(faulty_world, committed):
@@ -54,7 +56,7 @@ def test_every_fault_kind_is_injected(faulty_world, committed):
         m = manifest(root)
         assert set(m["sources"]["telematics"]["faults"]) - {"dup_file_rows"} == TELEMATICS_KINDS
         csv_kinds = set()
-        for name in ("mine_production", "washing", "weighbridge", "charging_sessions", "connector_status",
+        for name in ("production_plan", "mine_production", "washing", "weighbridge", "charging_sessions", "connector_status",
                      "h2_fills", "shipments"):
             csv_kinds |= set(m["sources"][name]["faults"]) - {"dup_file_rows"}
         assert csv_kinds == CSV_KINDS

@@ -45,7 +45,8 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "landing"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 INGEST_DAGS = {   # dags/ingest_<domain>.py SOURCES
-    "ingest_mine_operations": ("companies", "mines", "washing_plants", "mine_production", "washing"),
+    "ingest_mine_operations": ("companies", "mines", "washing_plants", "production_plan", "mine_production",
+                               "washing"),
     "ingest_fleet_telematics": ("trucks", "telematics"),
     "ingest_charging": ("charging_stations", "charging_connectors", "charging_sessions", "connector_status"),
     "ingest_hydrogen": ("h2_stations", "h2_fills"),

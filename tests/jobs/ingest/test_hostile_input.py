@@ -239,3 +239,25 @@ def test_a_files_ledger_of_the_earlier_layout_gains_the_reason_column(spark, lak
     put(lake.landing_root, "charging_sessions/2026-11-02/e.csv", "")
     ingest_source(spark, "charging_sessions", D1, D1, lake)
     assert ledger(spark, lake) == {"charging_sessions/2026-11-02/e.csv": ("rejected", 0, "empty file (0 bytes)")}
+
+
+def test_a_plan_published_after_its_shift_started_is_quarantined(spark, lake):
+    # a plan is only a plan before its shift starts: one released later would leak into a forecast
+    put(lake.landing_root, "production_plan/2026-11-02/p.csv", "\n".join([
+        "mine_id,shift_date,shift_no,shift_start_local,planned_raw_coal_t,trucks_dispatched,published_local",
+        "M1,2026-11-03,1,2026-11-03 08:00:00,6000,12,2026-11-02 19:30:00",    # the evening before: kept
+        "M1,2026-11-02,2,2026-11-02 16:00:00,6000,12,2026-11-02 16:30:00",    # 30 min into its shift
+        "M1,2026-11-03,2,2026-11-03 16:00:00,-6000,12,2026-11-02 19:30:00",   # negative tonnes
+        "M1,2026-11-03,3,2026-11-04 00:00:00,4000,many,2026-11-02 19:30:00",  # trucks not a number
+    ]) + "\n")
+    result = ingest_source(spark, "production_plan", D1, D1, lake)
+    assert (result.silver_inserted, result.status) == (1, "succeeded_with_rejects")
+    [kept] = table(spark, SILVER["production_plan"], lake).collect()
+    # 19:30 and 08:00 Beijing time are 11:30 and 00:00 UTC; the event day is the publication day
+    assert (kept["published_ts_utc"], kept["shift_start_ts_utc"], kept["trucks_dispatched"]) == (
+        dt.datetime(2026, 11, 2, 11, 30), dt.datetime(2026, 11, 3, 0, 0), 12)
+    assert kept["event_date_local"] == dt.date(2026, 11, 2)
+    reasons = {q["record_no"]: (q["field"], q["reason"]) for q in table(spark, QUARANTINE, lake).collect()}
+    assert reasons[2] == ("published_local",
+                          "published_local: plan published at or after the start of the shift it plans")
+    assert reasons[3][0] == "planned_raw_coal_t" and reasons[4][0] == "trucks_dispatched"

@@ -300,3 +300,22 @@ def test_a_blocked_day_stays_affected_until_a_later_build_covers_it(spark, tmp_p
     rows = [(later, later, FAULTY, WARNING_DAY, 21, 1.0)]
     delta_tables.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
     assert pending_blocked_days(spark, lake) == set()
+
+
+def test_a_plan_published_after_its_shift_started_fails_the_plan_suite(spark, settings):
+    def plan(shift_start_local: str, published_local: str) -> dict:
+        published = dt.datetime.fromisoformat(published_local)
+        start = dt.datetime.fromisoformat(shift_start_local)
+        return {"mine_id": "M1", "shift_date": start.date(), "shift_no": 1, "shift_start_ts_utc": start - TZ_OFFSET,
+                "planned_raw_coal_t": 6000.0, "trucks_dispatched": 12, "published_ts_utc": published - TZ_OFFSET,
+                "event_date_local": published.date(),
+                "source_file": f"production_plan/{published.date().isoformat()}/p.csv"}
+
+    _write(spark, "production_plan", [
+        plan("2026-11-04 08:00", "2026-11-03 19:30"),     # the evening before: a plan
+        plan("2026-11-03 16:00", "2026-11-03 19:30"),     # 3.5 h after its shift started: not a plan
+    ], settings)
+    result = q.validate_day(spark, "silver_production_plan", [CLEAN], settings=settings, run_id="run-plan")
+    [pair] = [o for o in result.outcomes if o.expectation_type == "expect_column_pair_values_a_to_be_greater_than_b"]
+    assert (pair.success, pair.severity, pair.unexpected_count) == (False, "critical", 1)
+    assert [o.expectation_type for o in result.critical_failures] == ["expect_column_pair_values_a_to_be_greater_than_b"]
