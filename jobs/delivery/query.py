@@ -1218,6 +1218,10 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     if limits.timeout_s <= 0 or limits.max_rows < 1 or limits.memory_mb < 256:
         parser.error("--timeout-s must be > 0, --max-rows >= 1 and --memory-mb >= 256")
     lake_root = args.lake_root
+    if not isinstance(lake_root, Path):   # a lake in a bucket
+        print(f"error: the SQL CLI reads a lake in a folder; {lake_root.uri} is in a bucket (query its tables with "
+              "Spark or delta-rs, README: Running on a Spark cluster)", file=sys.stderr)
+        return EXIT_USAGE
     if not lake_root.is_dir():
         print(f"error: lake root {lake_root} is not a directory (set --lake-root or COALCHAIN_LAKE_ROOT)",
               file=sys.stderr)
