@@ -139,7 +139,8 @@ def test_a_stale_source_alerts_once_listing_every_stale_source(tmp_path):
 
     now = dt.datetime(2026, 11, 10, 12, 0, tzinfo=dt.timezone.utc)
     landing = tmp_path / "landing"
-    ages_h = {"mine_production": 2, "washing": 2, "weighbridge": 2, "charging_sessions": 2, "connector_status": 2,
+    ages_h = {"mine_production": 2, "production_plan": 2, "washing": 2, "weighbridge": 2, "charging_sessions": 2,
+              "connector_status": 2,
               "shipments": 60, "telematics": 50, "trucks": 30}            # h2_fills: no file at all
     for source, age_h in ages_h.items():
         f = landing / source / "2026-11-09" / "part.csv"
