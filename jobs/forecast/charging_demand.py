@@ -148,11 +148,9 @@ class Inputs:
 
 
 def table_version(spark: SparkSession, spec, settings: Settings | None = None) -> int:
-    """Current Delta version of a table (metadata only; jobs.platform.delta_tables has no such helper yet)."""
-    from delta.tables import DeltaTable
-
+    """Current Delta version of a table (read from its log, no Spark job)."""
     path = delta_log.ensure_table(spark, spec, settings)
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+    return int(delta_log.log_table(path).version())
 
 
 def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = None) -> Inputs:

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs.ingest.landing import LandingFile
 from jobs.ingest.parse import DEFAULT_MAX_RECORD_BYTES, FileRejected, parse_file
-from jobs.platform import storage
+from jobs.platform import session, storage
 from schemas.sources import SourceSpec
 
 _ARROW_SCHEMA = pa.schema([
@@ -37,7 +37,7 @@ def landing_files(spark: SparkSession, meta: dict[str, tuple]) -> DataFrame:
     """The files' bytes (``path``, ``content``), spread over the tasks: one file is read by one task."""
     paths = sorted(meta)
     return (spark.read.format("binaryFile").load(paths).select("path", "content")
-            .repartition(max(1, min(len(paths), spark.sparkContext.defaultParallelism * 2))))
+            .repartition(max(1, min(len(paths), session.parallelism(spark) * 2))))
 
 
 def each_file(batches, meta: dict[str, tuple]):

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from pyspark.sql import SparkSession
 
-from jobs.platform import storage
+from jobs.platform import session, storage
 from jobs.platform.settings import Settings, get_settings
 from schemas.tables import TableSpec
 
@@ -89,7 +89,9 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
                 raise
 
     if not table_exists(spec, settings):
-        with_retry(create_in_bucket if storage.is_object_store(table_path(spec, settings)) else create)
+        # a Spark Connect client has no DeltaTable builder (the server has no Delta Connect plugin)
+        by_log_writer = storage.is_object_store(table_path(spec, settings)) or session.is_remote(spark)
+        with_retry(create_in_bucket if by_log_writer else create)
     return path
 
 

@@ -12,6 +12,7 @@ located and created, and the small writes and staged-file commits made on the lo
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -70,8 +71,6 @@ def merge_upsert(
     scanned; when all of them are still empty the rows are written with a ``replaceWhere`` of those
     partitions instead (no join). Returns the operation metrics (inserted / updated rows).
     """
-    from delta.tables import DeltaTable
-
     spark = df.sparkSession
     path = delta_log.ensure_table(spark, spec, settings)
     source = conform(df, spec)
@@ -89,13 +88,14 @@ def merge_upsert(
         if partition_cond is not None and target.filter(partition_cond).limit(1).count() == 0:
             (source.write.format("delta").mode("overwrite").option("replaceWhere", partition_cond).save(path))
             return "WRITE"
-        (
-            DeltaTable.forPath(spark, path).alias("t")
-            .merge(source.alias("s"), key_cond)
-            .whenMatchedUpdateAll(condition=changed)
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        # SQL rather than the DeltaTable builder: the same statement runs in-process and through Spark Connect
+        view = f"merge_source_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        try:
+            spark.sql(f"MERGE INTO delta.`{path.replace('`', '``')}` AS t USING {view} AS s ON {key_cond} "
+                      f"WHEN MATCHED AND ({changed}) THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect()
+        finally:
+            spark.catalog.dropTempView(view)
         return "MERGE"
 
     operation = delta_log.with_retry(run)

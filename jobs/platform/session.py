@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sys
 import threading
 import zipfile
@@ -105,15 +106,69 @@ def session_jars(settings: Settings) -> list[str]:
     return jars
 
 
+# SQL settings a session may set itself (on an in-process session or on a Spark Connect server's session)
+def sql_conf(settings: Settings) -> dict[str, str]:
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    }
+    if settings.spark_profile == "small":   # "small": tiny inputs, where planning costs more than the query
+        conf.update({"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
+                     "spark.sql.codegen.factoryMode": "NO_CODEGEN"})
+    return conf
+
+
+def application_conf(settings: Settings) -> dict[str, str]:
+    """Properties fixed when the Spark application starts: extensions, scheduler, JVM, storage, the user's own."""
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # jobs submitted side by side (domains of one ingest run, KPI families of one gold build) share
+        # the cores by pool, so a small source's tasks do not queue behind all of telematics' tasks
+        "spark.scheduler.mode": "FAIR",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+    if settings.spark_python:
+        conf["spark.pyspark.python"] = settings.spark_python
+    return {**conf, **sql_conf(settings), **storage.spark_conf(settings), **settings.spark_conf}
+
+
+_remote_session = None
+# A Connect client sends unresolved plans: the server resolves a whole chain of transforms at once, which for
+# the larger gold transforms takes more analyzer passes than the default 100 (an in-process session resolves
+# each step as it is built)
+REMOTE_SQL_CONF = {"spark.sql.analyzer.maxIterations": "1000"}
+
+
 def get_spark(app_name: str = "coalchain"):
-    """Return the process-wide SparkSession, creating it on first use."""
+    """Return the process-wide SparkSession, creating it on first use: in-process, or a client of the
+    Spark Connect server when ``COALCHAIN_SPARK_REMOTE`` is set."""
     from pyspark.sql import SparkSession
 
+    global _remote_session
     with _lock:
+        settings = get_settings()
+        if settings.spark_remote:
+            if _remote_session is None:
+                _require_reachable(settings.spark_remote)
+                _remote_session = SparkSession.builder.remote(settings.spark_remote).appName(app_name).getOrCreate()
+                for key, value in {**sql_conf(settings), **REMOTE_SQL_CONF, **_runtime_user_conf(settings)}.items():
+                    _remote_session.conf.set(key, value)
+                # the server's Python workers import the jobs' UDFs from the code this client runs: each session
+                # uploads its own archive (a server outlives code versions; its sessions' code never mixes)
+                _remote_session.addArtifacts(str(code_archive(settings)), pyfile=True)
+            return _remote_session
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        settings = get_settings()
         # Workers must run the same interpreter as the driver (the project's venv) unless told otherwise.
         os.environ.setdefault("PYSPARK_PYTHON", settings.spark_python or sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -121,32 +176,7 @@ def get_spark(app_name: str = "coalchain"):
         builder = SparkSession.builder.appName(app_name)
         if not submitted:  # under spark-submit its --master and --jars hold
             builder = builder.master(settings.spark_master).config("spark.jars", ",".join(session_jars(settings)))
-        if settings.spark_python:
-            builder = builder.config("spark.pyspark.python", settings.spark_python)
-        builder = (
-            builder
-            .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-            .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
-            .config("spark.driver.memory", settings.spark_driver_memory)
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.adaptive.enabled", "true")  # "small" profile turns it off below
-            .config("spark.databricks.delta.snapshotPartitions", "2")
-            .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-            .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-            # jobs submitted side by side (domains of one ingest run, KPI families of one gold build) share
-            # the cores by pool, so a small source's tasks do not queue behind all of telematics' tasks
-            .config("spark.scheduler.mode", "FAIR")
-            .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-            .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
-        )
-        if settings.spark_profile == "small":
-            builder = (builder.config("spark.sql.adaptive.enabled", "false")
-                       .config("spark.sql.codegen.wholeStage", "false")
-                       .config("spark.sql.codegen.factoryMode", "NO_CODEGEN"))
-        for key, value in {**storage.spark_conf(settings), **settings.spark_conf}.items():
+        for key, value in application_conf(settings).items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("WARN")
@@ -158,6 +188,41 @@ def get_spark(app_name: str = "coalchain"):
             # checkout it runs from (modules that read their data files beside them need a real folder)
             sys.path[:] = [p for p in sys.path if Path(p).name != archive.name]
         return spark
+
+
+class SparkServerUnavailable(ConnectionError):
+    """The Spark Connect server of COALCHAIN_SPARK_REMOTE does not accept connections."""
+
+
+def _require_reachable(remote: str, timeout_s: float = 10.0) -> None:
+    # the Connect client retries an unreachable server with backoff for minutes; a task should say at once
+    from urllib.parse import urlparse
+
+    url = urlparse(remote)
+    if url.scheme != "sc" or not url.hostname:
+        raise ValueError(f"COALCHAIN_SPARK_REMOTE={remote!r} is not a Spark Connect URL (sc://host:port)")
+    try:
+        socket.create_connection((url.hostname, url.port or 15002), timeout=timeout_s).close()
+    except OSError as exc:
+        raise SparkServerUnavailable(f"the Spark Connect server {url.hostname}:{url.port or 15002} "
+                                     f"(COALCHAIN_SPARK_REMOTE) does not accept connections: {exc}") from exc
+
+
+def _runtime_user_conf(settings: Settings) -> dict[str, str]:
+    # of the user's own properties, the SQL ones can be set per session; the rest belong to the server
+    return {k: v for k, v in settings.spark_conf.items() if k.startswith(("spark.sql.", "spark.databricks."))}
+
+
+def is_remote(spark) -> bool:
+    """Whether ``spark`` is a Spark Connect client session (no SparkContext in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def parallelism(spark) -> int:
+    """How many tasks the session's cores run at once (a Connect client asks the server's SQL settings)."""
+    if is_remote(spark):
+        return int(spark.conf.get("spark.sql.shuffle.partitions"))
+    return spark.sparkContext.defaultParallelism
 
 
 def submit_args(settings: Settings | None = None) -> list[str]:
@@ -172,8 +237,32 @@ def submit_args(settings: Settings | None = None) -> list[str]:
 
 
 def scheduler_pool(spark, name: str) -> None:
-    """Run this thread's Spark jobs in the fair-scheduler pool ``name`` (created on first use)."""
-    spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
+    """Run this thread's Spark jobs in the fair-scheduler pool ``name`` (created on first use). A Connect
+    client has no thread-local properties: the server schedules each client's operations fairly itself."""
+    if not is_remote(spark):
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", name)
+
+
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def connect_server_command(host: str, port: int, settings: Settings | None = None) -> list[str]:
+    """The ``spark-submit`` command of a Spark Connect server for the jobs: the configured master, Delta's
+    (and the S3 connector's) JARs, every application property of an in-process session, listening on
+    ``host:port``. No project code: each client session uploads its own code archive (get_spark)."""
+    import pyspark
+
+    settings = settings or get_settings()
+    spark_home = Path(pyspark.__file__).parent
+    command = [str(spark_home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", "coalchain-connect",
+               "--master", settings.spark_master, "--jars", ",".join(session_jars(settings))]
+    conf = {**application_conf(settings), "spark.connect.grpc.binding.address": host,
+            "spark.connect.grpc.binding.port": str(port),
+            "spark.pyspark.python": settings.spark_python or sys.executable,
+            "spark.pyspark.driver.python": sys.executable}
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,9 +273,25 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("submit-args", help="print the spark-submit options for the configured master")
     commands.add_parser("code-archive", help="build (or reuse) the executors' code zip and print its path")
+    server = commands.add_parser("connect-server", help="run a Spark Connect server for the jobs (foreground); "
+                                 "clients set COALCHAIN_SPARK_REMOTE=sc://HOST:PORT")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    server.add_argument("--port", type=int, default=15002)
+    server.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
     args = parser.parse_args(argv)
     if args.command == "submit-args":
         print(" ".join(shlex.quote(a) for a in submit_args()))
+    elif args.command == "connect-server":
+        command = connect_server_command(args.host, args.port)
+        if args.print:
+            print(" ".join(shlex.quote(a) for a in command))
+            return 0
+        # the server starts its Python workers with PYSPARK_PYTHON (its planner reads the environment, not
+        # spark.pyspark.python)
+        settings = get_settings()
+        env = {**os.environ, "PYSPARK_PYTHON": settings.spark_python or sys.executable,
+               "PYSPARK_DRIVER_PYTHON": sys.executable}
+        os.execve(command[0], command, env)
     else:
         print(code_archive())
     return 0

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="Folder holding hadoop-aws and the AWS SDK bundle (scripts/bootstrap.sh cluster).",
     )
     spark_master: str = Field("local[*]", description="Spark master URL; e.g. spark://host:7077 for a cluster.")
+    spark_remote: str | None = Field(
+        None,
+        description="Spark Connect server the jobs use instead of starting Spark in-process, e.g. "
+        "sc://host:15002 (`python -m jobs.platform.session connect-server` starts one); then the master, "
+        "JARs and driver settings are the server's.",
+    )
     spark_python: str | None = Field(
         None,
         description="Python interpreter the executors run (`spark.pyspark.python`); default the driver's own. "

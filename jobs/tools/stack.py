@@ -16,7 +16,10 @@ recorded under ``<stack dir>/run/``:
 * ``object-store``: moto's S3 server (``scripts/bootstrap.sh stack`` installs it) with the buckets
   ``coalchain-lake`` and ``coalchain-landing`` created at start;
 * ``spark-master``, ``spark-worker-1``, ``spark-worker-2``: a Spark standalone cluster from the pinned
-  PySpark (as jobs.tools.local_cluster starts one), the tasks' Spark applications run on it;
+  PySpark (as jobs.tools.local_cluster starts one);
+* ``spark-connect``: a Spark Connect server (``python -m jobs.platform.session connect-server``), one Spark
+  application on that cluster with the Delta and S3 JARs; the tasks are its clients
+  (``COALCHAIN_SPARK_REMOTE``), so no task starts a JVM of its own;
 * ``airflow-api-server``, ``airflow-scheduler`` (LocalExecutor), ``airflow-dag-processor``,
   ``airflow-triggerer``: Airflow 3 on that database, after ``airflow db migrate``; the UI logs in with
   Airflow's simple auth manager (user ``admin``), as docker/compose.yaml does.
@@ -26,8 +29,9 @@ logs, the PostgreSQL data folder, the Airflow home, the lake (``lake/``) and the
 secrets (database password, UI password, Fernet key, JWT and API secrets, object-store keys, company-key
 salt) are generated on the first start into ``COALCHAIN_STACK_ENV`` (default
 ``~/.config/coalchain/stack-<id>.env``, mode 600), never into the repository. Any ``COALCHAIN_*`` variable
-set when the stack starts is handed to the Airflow components (e.g. ``COALCHAIN_SPARK_MASTER=local[2]``
-to run the tasks' Spark in-process instead of on the cluster).
+set when the stack starts is handed to the Airflow components and the Connect server (e.g.
+``COALCHAIN_SPARK_REMOTE=`` (empty) and ``COALCHAIN_SPARK_MASTER=local[2]`` to run each task's Spark
+in-process instead of through the server).
 
 Every process the stack starts carries ``COALCHAIN_STACK_ID=<id>`` in its environment, so ``down`` finds
 and stops by PID also what a component started (task processes, Spark drivers and executors), and then
@@ -68,8 +72,9 @@ DAG_REPARSE_INTERVAL_S = 120   # the dag-processor re-parses an unchanged DAG fi
 DATABASE = ("postgres",)
 OBJECT_STORE = ("object-store",)
 SPARK = ("spark-master",) + tuple(f"spark-worker-{i}" for i in range(1, SPARK_WORKERS + 1))
+SPARK_CONNECT = ("spark-connect",)
 AIRFLOW_COMPONENTS = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
-COMPONENTS = DATABASE + OBJECT_STORE + SPARK + AIRFLOW_COMPONENTS
+COMPONENTS = DATABASE + OBJECT_STORE + SPARK + SPARK_CONNECT + AIRFLOW_COMPONENTS
 SECRET_KEYS = ("POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
                "AIRFLOW_API_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "COALCHAIN_COMPANY_KEY_SALT")
 
@@ -106,7 +111,7 @@ class Stack:
         """The loopback ports of the stack, chosen at random on its first start and kept."""
         state = self.state()
         ports = state.get("ports", {})
-        wanted = ["postgres", "object-store", "spark-master", "spark-master-ui", "airflow-api-server"]
+        wanted = ["postgres", "object-store", "spark-master", "spark-master-ui", "spark-connect", "airflow-api-server"]
         wanted += [f"spark-worker-{i}{suffix}" for i in range(1, SPARK_WORKERS + 1) for suffix in ("", "-ui")]
         if any(name not in ports for name in wanted):
             taken = set(ports.values())
@@ -436,6 +441,27 @@ def start_spark(stack: Stack, names: list[str]) -> None:
     _wait(all_workers, 90, f"{SPARK_WORKERS} Spark workers to register", stack, SPARK)
 
 
+# ---- Spark Connect server -----------------------------------------------------------------------------
+def start_spark_connect(stack: Stack) -> None:
+    """The Connect server the tasks use, with the project settings the tasks get (lake, master, S3)."""
+    port = stack.ports()["spark-connect"]
+    if _listening(port):
+        raise StackError(f"port {port} of the stack's Spark Connect server is taken by another process")
+    state = stack.state()
+    if "project_env" not in state:
+        state["project_env"] = project_environment(stack)
+        stack.save_state(state)
+    env = airflow_environment(stack)
+    env.pop("COALCHAIN_SPARK_REMOTE", None)   # the server runs Spark itself
+    _spawn(stack, "spark-connect", [str(VENV_BIN / "python"), "-m", "jobs.platform.session", "connect-server",
+                                    "--host", "127.0.0.1", "--port", str(port)], env, cwd=REPO)
+    _wait(lambda: _listening(port), 120, "the Spark Connect server to listen", stack, SPARK_CONNECT)
+
+
+def connect_in_use(stack: Stack) -> bool:
+    return bool(stack.state().get("project_env", {}).get("COALCHAIN_SPARK_REMOTE"))
+
+
 # ---- Airflow ------------------------------------------------------------------------------------------
 def project_environment(stack: Stack) -> dict[str, str]:
     """What the project code of the tasks reads: the stack's defaults, then any COALCHAIN_* variable of the
@@ -446,8 +472,9 @@ def project_environment(stack: Stack) -> dict[str, str]:
         "COALCHAIN_LANDING_ROOT": str(REPO / "data_samples" / "landing"),
         "COALCHAIN_DELIVERY_ROOT": str(stack.dir / "delivery"),
         "COALCHAIN_SPARK_MASTER": f"spark://127.0.0.1:{ports['spark-master']}",
-        # one core per application: two tasks (two Spark applications) run side by side on two workers
-        "COALCHAIN_SPARK_CONF": json.dumps({"spark.cores.max": "1", "spark.executor.memory": "1g"}),
+        # the tasks are clients of the stack's Connect server (one application holding the cluster's cores)
+        "COALCHAIN_SPARK_REMOTE": f"sc://127.0.0.1:{ports['spark-connect']}",
+        "COALCHAIN_SPARK_CONF": json.dumps({"spark.executor.memory": "1g"}),
         "COALCHAIN_SPARK_DRIVER_MEMORY": "2g",
         "COALCHAIN_SPARK_PROFILE": "small",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['object-store']}",
@@ -578,6 +605,13 @@ def up(stack: Stack) -> int:
         if spark:
             start_spark(stack, spark)
         airflow = [n for n in AIRFLOW_COMPONENTS if n in missing]
+        if airflow and not [n for n in AIRFLOW_COMPONENTS if stack.alive(n)]:
+            # a fresh start of Airflow takes the caller's settings; the Connect server serves them too
+            state = stack.state()
+            state["project_env"] = project_environment(stack)
+            stack.save_state(state)
+        if "spark-connect" in missing:
+            start_spark_connect(stack)
         if airflow:
             start_airflow(stack, airflow)
     except StackError as exc:
@@ -594,6 +628,7 @@ def print_login(stack: Stack) -> None:
     print(f"  Airflow UI:   {stack.ui_url()}  - log in as '{ADMIN_USER}' with the password AIRFLOW_ADMIN_PASSWORD of")
     print(f"                {stack.env_file}  (grep AIRFLOW_ADMIN_PASSWORD {stack.env_file})")
     print(f"  Spark master: spark://127.0.0.1:{ports['spark-master']}  (UI http://127.0.0.1:{ports['spark-master-ui']})")
+    print(f"  Spark Connect: sc://127.0.0.1:{ports['spark-connect']}  (the tasks' Spark; COALCHAIN_SPARK_REMOTE)")
     print(f"  Object store: http://127.0.0.1:{ports['object-store']}  (buckets {', '.join(BUCKETS)})")
     print(f"  PostgreSQL:   127.0.0.1:{ports['postgres']}  database {DB_NAME}, user {DB_USER}")
     print(f"  Lake:         {stack.state().get('project_env', {}).get('COALCHAIN_LAKE_ROOT', stack.dir / 'lake')}")
@@ -620,6 +655,10 @@ def status(stack: Stack) -> int:
             detail = f"spark://127.0.0.1:{ports.get('spark-master', '-')}"
             if pid and spark:
                 detail += f" ({spark.get('aliveworkers', 0)} workers alive)"
+        elif name == "spark-connect":
+            detail = f"sc://127.0.0.1:{ports.get('spark-connect', '-')}"
+            if not connect_in_use(stack):
+                detail += " (not used: the tasks run Spark in-process)"
         elif name.startswith("spark-worker"):
             detail = f"UI http://127.0.0.1:{ports.get(name + '-ui', '-')}"
         elif name.startswith("airflow"):

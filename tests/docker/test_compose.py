@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import stat
 import subprocess
 import sys
@@ -731,6 +732,17 @@ def test_healthcheck_reports_healthy_only_on_2xx():
         server.shutdown()
         server.server_close()
     assert run(f"{base}/ok") == 1  # nothing listens any more
+
+
+def test_healthcheck_of_a_tcp_service_needs_a_listener():
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    run = lambda url: subprocess.run([sys.executable, str(DOCKER / "healthcheck.py"), url, "--timeout-s", "2"],  # noqa: E731
+                                     capture_output=True, text=True)
+    assert run(f"tcp://127.0.0.1:{port}").returncode == 0
+    listener.close()
+    refused = run(f"tcp://127.0.0.1:{port}")
+    assert refused.returncode == 1 and f"unhealthy: tcp://127.0.0.1:{port}" in refused.stderr
 
 
 def stub(folder: Path, name: str, body: str) -> None:

@@ -19,10 +19,8 @@ commands of docs/operations.md (`scripts/stack.sh airflow ...`, `scripts/stack.s
    credentials are rotated (the old UI password is refused, the new one works, the scheduler still runs);
 5. `make stack-down` leaves no process of the stack behind.
 
-The tasks' Spark runs in-process (`COALCHAIN_SPARK_MASTER=local[2]`): on two cores, a standalone
-application per task (an executor JVM on a worker beside each driver JVM) roughly doubles the JVM
-starts; the cluster itself is started and checked, and tests/cluster runs the DAGs on one. The task JVMs
-compile with C1 only (TASK_JVM_OPTIONS), which suits short-lived drivers.
+The tasks are clients of the stack's Spark Connect server (one Spark application on the stack's
+standalone cluster, executors on its two workers): no task starts a JVM of its own.
 """
 from __future__ import annotations
 
@@ -59,9 +57,6 @@ MONTHLY_RUN = "2026-12-01T06:00:00+08:00"   # kpi_monthly's cron fire time that 
 # counts that lake's commits (three daily MERGEs here, one in the make-run lake) for the same rows
 VOLATILE = CLUSTER_VOLATILE | {"issued_at", "data_version"}
 TIMINGS: dict[str, float] = {}
-# Each task's driver JVM lives for seconds to a few minutes on a tiny sample: the C1 compiler alone spends
-# less CPU compiling than C2 gains back (the time zone is session.py's driver default, which this replaces)
-TASK_JVM_OPTIONS = "-Duser.timezone=UTC -XX:TieredStopAtLevel=1"
 
 
 def table_rows(path: Path) -> tuple[list[str], list[tuple]]:
@@ -95,9 +90,7 @@ class Handle:
         self.tmp = tmp
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COALCHAIN_", "AIRFLOW", "AWS_"))}
         self.env.update(COALCHAIN_STACK_DIR=str(tmp / "stack"), COALCHAIN_STACK_ENV=str(tmp / "config" / "stack.env"),
-                        COALCHAIN_SPARK_MASTER="local[2]", COALCHAIN_SPARK_SHUFFLE_PARTITIONS="2",
-                        COALCHAIN_SPARK_CONF=json.dumps({"spark.driver.extraJavaOptions": TASK_JVM_OPTIONS}),
-                        COALCHAIN_TASK_RETRIES="0")
+                        COALCHAIN_SPARK_SHUFFLE_PARTITIONS="2", COALCHAIN_TASK_RETRIES="0")
         self.stack = stack_tool.Stack(tmp / "stack", tmp / "config" / "stack.env")
         self.commands: list[str] = []
 
@@ -215,7 +208,7 @@ def test_stack_up_twice_starts_nothing_and_listens_on_loopback_only(handle):
         owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
         if owners & mine:
             bound.append(line.split()[3])
-    assert len(bound) >= 9, listening   # postgres, S3, master (2), workers (2 x 2), api-server
+    assert len(bound) >= 10, listening   # postgres, S3, master (2), workers (2 x 2), Connect server, api-server
     assert all(a.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")) for a in bound), bound
     # no secret in the repository: the secrets file is the configured one, readable by its owner only
     assert oct(handle.stack.env_file.stat().st_mode & 0o777) == "0o600"

@@ -77,3 +77,30 @@ def test_the_report_templates_load_from_the_archive_alone(tmp_path):
                          env={"PYTHONPATH": str(archive), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ['<span class="pill good">&lt;b&gt;</span>', ":root{"]
+
+
+def _conf(command: list[str]) -> dict[str, str]:
+    return dict(command[i + 1].split("=", 1) for i, word in enumerate(command) if word == "--conf")
+
+
+def test_connect_server_command_carries_the_session_settings(tmp_path):
+    from jobs.platform.session import connect_server_command
+
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for name in ("delta-spark_2.13-4.0.1.jar", "delta-storage-4.0.1.jar"):
+        (jars / name).write_bytes(b"")
+    local = Settings(_env_file=None, jar_dir=jars, spark_master="local[2]", spark_shuffle_partitions=3,
+                     spark_conf={"spark.executor.memory": "3g"}, code_cache_dir=tmp_path / "cache")
+    command = connect_server_command("127.0.0.1", 15123, local)
+    conf = _conf(command)
+    assert command[command.index("--class") + 1] == "org.apache.spark.sql.connect.service.SparkConnectServer"
+    assert command[command.index("--master") + 1] == "local[2]"
+    assert command[command.index("--jars") + 1].split(",") == [str(jars / "delta-spark_2.13-4.0.1.jar"),
+                                                               str(jars / "delta-storage-4.0.1.jar")]
+    assert conf["spark.connect.grpc.binding.address"] == "127.0.0.1"
+    assert conf["spark.connect.grpc.binding.port"] == "15123"
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.sql.shuffle.partitions"] == "3" and conf["spark.executor.memory"] == "3g"
+    # no project code on the server's command line: each client session uploads its own archive
+    assert "--py-files" not in command and not any("pyFiles" in word for word in command)

@@ -1,0 +1,108 @@
+"""The Spark Connect server (`python -m jobs.platform.session connect-server`) and the jobs as its clients.
+
+The server is started as a deployment starts it (loopback, its own process, stopped by its PID); the client
+runs in a child process with ``COALCHAIN_SPARK_REMOTE`` set, as an Airflow task does (a process that has
+made a Connect session switches PySpark into Connect mode, so it cannot share this test process). The
+whole pipeline through a Connect server on a cluster, compared with an in-process run, is tests/stack.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jobs.tools.local_cluster import free_port
+
+pytestmark = pytest.mark.cluster
+REPO = Path(__file__).resolve().parents[2]
+
+CLIENT = r"""
+import datetime as dt, json
+from pyspark.sql import types as T
+from jobs.platform import delta_log, delta_tables
+from jobs.platform.session import get_spark, is_remote
+from schemas.tables import TableSpec
+
+SPEC = TableSpec("connect_trips", "silver", T.StructType([
+    T.StructField("trip_id", T.StringType(), False),
+    T.StructField("energy_kwh", T.DoubleType(), True),
+    T.StructField("event_date", T.DateType(), False),
+]), natural_key=("trip_id",), partition_cols=("event_date",))
+D1 = dt.date(2026, 11, 2)
+spark = get_spark("connect-test")
+first = delta_tables.merge_upsert(spark.createDataFrame([("t1", 10.0, D1), ("t2", 20.0, D1)], SPEC.schema), SPEC,
+                                  partition_values=[D1])
+second = delta_tables.merge_upsert(
+    spark.createDataFrame([("t1", 10.0, D1), ("t2", 25.0, D1), ("t3", 30.0, D1)], SPEC.schema), SPEC,
+    partition_values=[D1])
+path = str(delta_log.table_path(SPEC))
+rows = sorted((r.trip_id, r.energy_kwh) for r in spark.read.format("delta").load(path).collect())
+print(json.dumps({"remote": is_remote(spark), "first": first, "second": second, "rows": rows,
+                  "version": delta_log.log_table(path).version()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory):
+    work = tmp_path_factory.mktemp("connect")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COALCHAIN_", "PYSPARK", "SPARK_CONNECT"))}
+    env.update(PYTHONPATH=str(REPO), COALCHAIN_SPARK_MASTER="local[1]", COALCHAIN_SPARK_PROFILE="small",
+               COALCHAIN_SPARK_SHUFFLE_PARTITIONS="1", COALCHAIN_LAKE_ROOT=str(work / "lake"),
+               SPARK_LOCAL_IP="127.0.0.1")
+    log = open(work / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "jobs.platform.session", "connect-server", "--port", str(port)],
+                              env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while b"Spark Connect server started" not in (work / "server.log").read_bytes():
+            assert server.poll() is None, (work / "server.log").read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the Connect server did not start in 120 s"
+            time.sleep(0.5)
+        yield {"port": port, "pid": server.pid, "env": env, "work": work}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+        log.close()
+
+
+def test_the_server_listens_on_loopback_only(connect_server):
+    listening = subprocess.run(["ss", "-H", "-ltn"], capture_output=True, text=True, check=True).stdout
+    addresses = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(f":{connect_server['port']}")]
+    assert addresses and all(a.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")) for a in addresses), addresses
+
+
+def test_a_client_creates_and_merges_a_table_through_the_server(connect_server):
+    env = {**connect_server["env"], "COALCHAIN_SPARK_REMOTE": f"sc://127.0.0.1:{connect_server['port']}"}
+    done = subprocess.run([sys.executable, "-c", CLIENT], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["remote"] is True
+    # first call: partition 2026-11-02 is empty, so both rows are written without a join: 2 inserted
+    assert result["first"] == {"inserted": 2, "updated": 0}
+    # second call: t1 unchanged (not rewritten), t2 20.0 -> 25.0 (updated), t3 new (inserted)
+    assert result["second"] == {"inserted": 1, "updated": 1}
+    assert result["rows"] == [["t1", 10.0], ["t2", 25.0], ["t3", 30.0]]
+    # version 0: the table created by delta-rs (a Connect client has no DeltaTable builder), 1 the write, 2 the MERGE
+    assert result["version"] == 2
+
+
+def test_a_client_of_a_server_that_is_not_there_fails_clearly(connect_server):
+    env = {**connect_server["env"], "COALCHAIN_SPARK_REMOTE": f"sc://127.0.0.1:{free_port()}"}
+    script = "from jobs.platform.session import get_spark; get_spark('x').range(1).collect()"
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "SparkServerUnavailable: the Spark Connect server 127.0.0.1:" in done.stderr, done.stderr[-2000:]
+    assert "(COALCHAIN_SPARK_REMOTE) does not accept connections" in done.stderr, done.stderr[-2000:]
