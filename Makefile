@@ -24,13 +24,13 @@ test: bootstrap
 test-slow: bootstrap
 	@$(PY) -m pytest -m "slow and not cluster and not stack" -q
 
-## The native stack (PostgreSQL, Airflow LocalExecutor, Spark cluster, S3 server) driven by its scheduler:
-## backfill, Asset-triggered KPIs, the Airflow UI in Chromium (tests/stack).
+## The native stack (PostgreSQL, Airflow LocalExecutor, Spark cluster + Connect server, S3 server) driven by its
+## scheduler, lake and landing zone in its buckets: backfill, Asset-triggered KPIs, the Airflow UI in Chromium.
 test-stack:
 	@bash scripts/bootstrap.sh stack
 	@$(PY) -m pytest -m stack -q
 
-## The pipeline on a real Spark standalone cluster started on loopback (tests/cluster); not part of `make test`.
+## Jobs on a real Spark standalone cluster, a Connect server and an S3 server on loopback (tests/cluster).
 test-cluster:
 	@bash scripts/bootstrap.sh cluster
 	@$(PY) -m pytest -m "cluster and not stack" -q

@@ -8,6 +8,10 @@ On a cluster (any master that is not ``local``) the executors know nothing of th
 session ships the project's packages to them as one zip (``addPyFile``), built once per code version
 and named by its content hash. ``python -m jobs.platform.session submit-args`` prints the matching
 ``spark-submit`` options (client deploy mode) for running a job with ``spark-submit`` instead.
+
+With ``COALCHAIN_SPARK_REMOTE=sc://host:port`` the process starts no Spark at all: the session is a client of
+a Spark Connect server (``python -m jobs.platform.session connect-server``), one long-lived application
+that serves every task; each client session uploads the code archive for its Python functions.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@
     scripts/stack.sh run <command> <args>      # any command with the stack's environment (lake, Spark, S3)
     scripts/stack.sh env                       # the same environment as `export` lines (holds secrets)
     scripts/stack.sh rotate-credentials        # new database, UI, API and Fernet secrets; Airflow restarted
+    scripts/stack.sh load-sample               # the committed sample into a landing zone in the stack's bucket
     scripts/stack.sh destroy                   # down, then delete the stack's data, metadata and secrets
 
 Components, started in this order and stopped in the reverse one, each a process of its own whose PID is
@@ -547,8 +548,10 @@ def start_airflow(stack: Stack, names: list[str], keep_settings: bool = False) -
     if not running and not (keep_settings and "project_env" in state):
         # a fresh start: take the caller's settings
         state["project_env"] = project_environment(stack)
-        # tasks at once (LocalExecutor); each runs a Spark driver of COALCHAIN_SPARK_DRIVER_MEMORY
-        state["parallelism"] = int(os.environ.get("COALCHAIN_STACK_PARALLELISM", "2"))
+        # tasks at once (LocalExecutor): a client of the Connect server is a Python process that mostly waits
+        # on the server; a task with its own Spark driver holds COALCHAIN_SPARK_DRIVER_MEMORY and a core
+        thin = bool(state["project_env"].get("COALCHAIN_SPARK_REMOTE"))
+        state["parallelism"] = int(os.environ.get("COALCHAIN_STACK_PARALLELISM", "4" if thin else "2"))
         stack.save_state(state)
     env = airflow_environment(stack)
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
@@ -803,6 +806,35 @@ def destroy(stack: Stack) -> int:
     return 0
 
 
+def load_sample(stack: Stack) -> int:
+    """Copy the committed sample landing zone into the stack's landing zone when that is a bucket
+    (``COALCHAIN_LANDING_ROOT=s3://...`` at stack-up); files already there with the same size are kept."""
+    project_env = stack.state().get("project_env")
+    if not project_env or stack.alive("object-store") is None:
+        log("ERROR: the stack is not running (`make stack-up` first)")
+        return 1
+    os.environ.update({k: v for k, v in airflow_environment(stack).items() if k.startswith(("COALCHAIN_", "AWS_"))})
+    from jobs.platform import storage
+    from jobs.platform.settings import get_settings
+
+    settings = get_settings()
+    target = storage.parse_location(project_env["COALCHAIN_LANDING_ROOT"])
+    if not storage.is_object_store(target):
+        log(f"the landing zone {target} is a folder: nothing to load")
+        return 0
+    sample = REPO / "data_samples" / "landing"
+    present = {f.rel_key: f.size_bytes for f in storage.list_files(settings, target)}
+    copied = 0
+    for path in sorted(p for p in sample.rglob("*") if p.is_file()):
+        key = path.relative_to(sample).as_posix()
+        if present.get(key) != path.stat().st_size:
+            storage.upload(settings, path, target / key)
+            copied += 1
+    print(f"sample landing zone loaded into {target.uri}: {copied} file(s) copied, "
+          f"{len(present)} already there")
+    return 0
+
+
 def run_command(stack: Stack, command: list[str]) -> int:
     if not command:
         log("ERROR: nothing to run")
@@ -824,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/stack.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status", "env", "airflow", "run", "rotate-credentials",
-                                            "destroy"])
+                                            "load-sample", "destroy"])
     parser.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     stack = Stack()
@@ -833,7 +865,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run_command(stack, args.args)
     return {"up": up, "down": down, "status": status, "env": print_env, "rotate-credentials": rotate_credentials,
-            "destroy": destroy}[args.command](stack)
+            "load-sample": load_sample, "destroy": destroy}[args.command](stack)
 
 
 if __name__ == "__main__":

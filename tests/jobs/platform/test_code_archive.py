@@ -104,3 +104,20 @@ def test_connect_server_command_carries_the_session_settings(tmp_path):
     assert conf["spark.sql.shuffle.partitions"] == "3" and conf["spark.executor.memory"] == "3g"
     # no project code on the server's command line: each client session uploads its own archive
     assert "--py-files" not in command and not any("pyFiles" in word for word in command)
+
+
+def test_a_connect_url_is_checked_before_any_session_is_made():
+    import socket
+
+    import pytest
+
+    from jobs.platform.session import SparkServerUnavailable, _require_reachable
+
+    with pytest.raises(ValueError, match="is not a Spark Connect URL"):
+        _require_reachable("http://127.0.0.1:15002")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    _require_reachable(f"sc://127.0.0.1:{port}")          # a listener: no error
+    listener.close()
+    with pytest.raises(SparkServerUnavailable, match=f"127.0.0.1:{port} .* does not accept connections"):
+        _require_reachable(f"sc://127.0.0.1:{port}", timeout_s=2)
