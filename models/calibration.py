@@ -45,6 +45,7 @@ ALPHA_SIDE = 0.10         # share of actuals meant to fall below the P10, and th
 WINDOW_DAYS = 14          # rolling window of residuals (target days before the calibration cut)
 MIN_SITE_SCORES = 48      # fewer scores of a site in the window: use all sites' scores (two days of hours)
 GAMMA = 0.005             # adaptive step per scored forecast (0: plain rolling conformal)
+ALPHA_BOUNDS = (-0.3, 1.0)  # alpha may go below 0 (a band at the widest score seen) and keeps that debt
 OFFSET_CAP = 1e3          # |offset| in site scales; "move the bound to the P50" is any offset beyond this
 
 
@@ -139,7 +140,7 @@ def rolling_offsets(log_t: np.ndarray, log_s: np.ndarray, log_lo: np.ndarray, lo
 def adaptive_offsets(log_t: np.ndarray, log_s: np.ndarray, log_lo: np.ndarray, log_hi: np.ndarray,
                      issue_idx: np.ndarray, site_idx: np.ndarray, spd: int, horizon: int, gamma: float = GAMMA,
                      window_days: int = WINDOW_DAYS, min_site_scores: int = MIN_SITE_SCORES,
-                     alpha_side: float = ALPHA_SIDE, alpha_bounds: tuple = (0.0, 1.0),
+                     alpha_side: float = ALPHA_SIDE, alpha_bounds: tuple = ALPHA_BOUNDS,
                      trace: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`rolling_offsets` with the miss level of each side adapted per site (adaptive conformal
     inference, see the module doc).
