@@ -44,7 +44,7 @@ import numpy as np
 ALPHA_SIDE = 0.10         # share of actuals meant to fall below the P10, and the same above the P90
 WINDOW_DAYS = 14          # rolling window of residuals (target days before the calibration cut)
 MIN_SITE_SCORES = 48      # fewer scores of a site in the window: use all sites' scores (two days of hours)
-GAMMA = 0.005             # adaptive step per scored forecast (0: plain rolling conformal)
+GAMMA = 0.002             # adaptive step per scored forecast (0: plain rolling conformal)
 ALPHA_BOUNDS = (-0.3, 1.0)  # alpha may go below 0 (a band at the widest score seen) and keeps that debt
 OFFSET_CAP = 1e3          # |offset| in site scales; "move the bound to the P50" is any offset beyond this
 
