@@ -16,7 +16,7 @@ import pandas as pd
 
 from .baselines import BASELINES, baseline_forecasts
 from .features import FeatureConfig, Panel, build_features, horizon_lags
-from .calibration import apply_offsets, conformity_scores, rolling_offsets
+from .calibration import adaptive_offsets, apply_offsets, conformity_scores
 from .gbm import fit_horizon_model, predict_cells, served_band, validate_refit
 
 MODELS = ("model",) + BASELINES
@@ -149,13 +149,14 @@ def rolling_calibrated(model, F: dict, panel: Panel, t_idx: np.ndarray, s_idx: n
     used only by forecasts issued (at ``t - horizon``) after the end of the day its actual fell in."""
     b = served_band(model, F, t_idx, s_idx)
     y = panel.y[t_idx, s_idx]
-    lo, hi = conformity_scores(y, b["p10"], b["p90"], b["scale"])
+    lo, hi = conformity_scores(y, b["p10"], b["p90"], b["scale"], p50=b["p50"])
     known = np.isfinite(y)
     log_t = np.concatenate([residuals["t"], t_idx[known]])
     log_s = np.concatenate([residuals["s"], s_idx[known]])
     log_lo = np.concatenate([residuals["lo"], lo[known]])
     log_hi = np.concatenate([residuals["hi"], hi[known]])
-    add_p10, add_p90 = rolling_offsets(log_t, log_s, log_lo, log_hi, t_idx - horizon, s_idx, panel.spd)
+    add_p10, add_p90 = adaptive_offsets(log_t, log_s, log_lo, log_hi, t_idx - horizon, s_idx, panel.spd,
+                                        horizon=horizon)
     p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], add_p10, add_p90, b["scale"])
     return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})
 

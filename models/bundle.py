@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .calibration import ALPHA_SIDE, MIN_SITE_SCORES, WINDOW_DAYS
+from .calibration import ALPHA_BOUNDS, ALPHA_SIDE, GAMMA, MIN_SITE_SCORES, WINDOW_DAYS
 from .features import FeatureConfig
 from .gbm import HorizonModel
 
@@ -46,8 +46,9 @@ class ForecastBundle:
             "served": {str(h): getattr(m, "served", "model") for h, m in self.models.items()},
             "calibration": {str(h): getattr(m, "calibration", {}) for h, m in self.models.items()},
             "interval_calibration": {
-                "method": "rolling per-site conformal (models.calibration)", "window_days": WINDOW_DAYS,
+                "method": "rolling per-site adaptive conformal (models.calibration)", "window_days": WINDOW_DAYS,
                 "miss_share_per_side": ALPHA_SIDE, "min_site_scores": MIN_SITE_SCORES,
+                "adaptive_step": GAMMA, "adaptive_level_bounds": list(ALPHA_BOUNDS),
                 "validation_scores": {str(h): len((getattr(m, "residuals", None) or {}).get("lo", ()))
                                       for h, m in self.models.items()}},
             "blend": {str(h): getattr(m, "blend", {}) for h, m in self.models.items()},

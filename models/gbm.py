@@ -19,7 +19,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from .calibration import ALPHA_SIDE, apply_offsets, conformal_quantile, conformity_scores
+from .calibration import ALPHA_SIDE, apply_offsets, conformal_quantile, conformity_scores, offset_from_quantile
 from .features import FeatureConfig, Panel, build_features, feature_names, gather, horizon_lags
 from .level import PREFIX as LEVEL_PREFIX
 from .level import VARIANTS as LEVEL_VARIANTS
@@ -404,13 +404,14 @@ def validate_refit(panel: Panel, horizon: int, cfg: FeatureConfig, train_end: in
             check.served, check.served_lag = best_b, int(lags[BASELINE_LAGS[best_b]])
     if calibrate:
         y, s_ = yv[ok], sc[ok]
+        f = forecasts[check.served][ok]           # the served P50: no bound is moved across it
         if check.served == "model":
-            lo, hi = conformity_scores(y, p10[ok], p90[ok], s_)
+            lo, hi = conformity_scores(y, p10[ok], p90[ok], s_, p50=f)
         else:                                   # a served P50 without a band of its own: zero raw width
-            f = forecasts[check.served][ok]
-            lo, hi = conformity_scores(y, f, f, s_)
+            lo, hi = conformity_scores(y, f, f, s_, p50=f)
         level = 1 - ALPHA_SIDE
-        check.calibration = {"p10": -conformal_quantile(lo, level), "p90": conformal_quantile(hi, level)}
+        check.calibration = {"p10": -offset_from_quantile(conformal_quantile(lo, level)),
+                             "p90": offset_from_quantile(conformal_quantile(hi, level))}
         check.residuals = {"t": tv[ok], "s": sv[ok], "ts": np.asarray(panel.index[tv[ok]]),
                            "site": np.asarray(panel.sites, dtype=object)[sv[ok]], "lo": lo, "hi": hi}
     return check

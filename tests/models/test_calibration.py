@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 
 from models import features as fe
-from models.calibration import (apply_offsets, calibration_cut, conformal_quantile, conformity_scores,
-                                rolling_offsets)
+from models.backtest import BacktestConfig, run_backtest
+from models.calibration import (OFFSET_CAP, adaptive_offsets, apply_offsets, calibration_cut, conformal_quantile,
+                                conformity_scores, offset_from_quantile, rolling_offsets)
 from models.forecast import predict, train
 from models.gbm import served_band
 
@@ -138,3 +139,125 @@ def test_served_band_of_a_model_is_its_raw_gbm_quantiles():
     raw = model.predict_frame(fe.gather(F, t_idx, s_idx), F["_scale"][t_idx, s_idx])
     assert np.allclose(b["p10"], raw["p10"]) and np.allclose(b["p90"], raw["p90"])
     assert model.residuals == {}                              # calibrate=False keeps no scores
+
+
+NO = -np.inf          # a side that cannot miss (the actual is on the P50's other side)
+
+
+def test_scores_of_a_side_that_cannot_miss_are_minus_infinity():
+    # P10 2, P50 4, P90 7, scale 2. y = 1: lo = (2 - 1) / 2 = 0.5 (a miss below), hi: y <= P50 -> -inf.
+    # y = 4 (= P50): neither bound, which stops at the P50, can be crossed: both -inf. y = 9: lo -inf,
+    # hi = (9 - 7) / 2 = 1. y = 0 at an empty hour with P10 = P50 = P90 = 0: both -inf (a tie at 0 is
+    # covered whatever the offsets). Unknown actual: NaN (ignored by the window).
+    y = np.array([1.0, 4.0, 9.0, 0.0, np.nan])
+    p10, p50, p90 = np.array([2.0, 2, 2, 0, 2]), np.array([4.0, 4, 4, 0, 4]), np.array([7.0, 7, 7, 0, 7])
+    lo, hi = conformity_scores(y, p10, p90, np.array([2.0, 2, 2, 1, 2]), p50=p50)
+    assert list(lo[:4]) == [0.5, NO, NO, NO] and list(hi[:4]) == [NO, NO, 1.0, NO]
+    assert np.isnan(lo[4]) and np.isnan(hi[4])
+    # 10 scores, 9 of them -inf: Q_0.9 = the 10th smallest = the one finite score; with all 10 -inf the
+    # quantile is -inf and the offset moves the bound onto the P50 (capped, then clipped by apply_offsets)
+    assert conformal_quantile(np.array([NO] * 9 + [0.25]), 0.9) == 0.25
+    assert conformal_quantile(np.array([NO] * 10), 0.9) == NO
+    p10_, p90_ = apply_offsets(np.array([1.0]), np.array([3.0]), np.array([5.0]),
+                               -offset_from_quantile(NO), offset_from_quantile(NO), np.array([1.0]))
+    assert (p10_[0], p90_[0]) == (3.0, 3.0)
+
+
+def test_adaptive_level_narrows_after_hits_by_hand():
+    # daily grid (spd 1), horizon 1: the score of target t is the forecast issued at t - 1 (cut t - 1);
+    # one site, hi scores 0, -1, -1, -1 at t = 0..3, lo all -inf; gamma 1, alpha_side 0.1, query issued at 4.
+    #   t=0: issued at -1, no score before it: raw band, no feedback.
+    #   cut 0 (t=1): alpha 0.1, window {0}: k = min(1, ceil(2 x 0.9)) = 1 -> Q 0; score -1 <= 0: hit.
+    #   cut 1 (t=2): alpha 0.1 + 1 x (0.1 - 0) = 0.2, window {0, -1}: k = min(2, ceil(3 x 0.8)) = 2 -> 0: hit.
+    #   cut 2 (t=3): alpha 0.3, window {0, -1, -1}: k = ceil(4 x 0.7) = 3 -> 0: hit.
+    #   cut 4 (query): alpha 0.4, window {0, -1, -1, -1}: k = ceil(5 x 0.6) = 3 -> -1: P90 moves down by 1.
+    # plain rolling conformal (gamma 0): k = min(4, ceil(5 x 0.9)) = 4 -> 0. The lower side's scores are all
+    # -inf (it cannot miss): Q_lo = -inf, P10 moves up to the P50 (offset +OFFSET_CAP).
+    t, s = np.arange(4), np.zeros(4, int)
+    hi, lo = np.array([0.0, -1, -1, -1]), np.full(4, NO)
+    kw = dict(spd=1, horizon=1, window_days=100, min_site_scores=1, alpha_side=0.1)
+    trace = {}
+    add_p10, add_p90 = adaptive_offsets(t, s, lo, hi, np.array([4]), np.array([0]), gamma=1.0, trace=trace, **kw)
+    assert add_p90[0] == -1.0 and add_p10[0] == OFFSET_CAP
+    assert np.isnan(trace["miss_hi"][0]) and list(trace["miss_hi"][1:]) == [0.0, 0.0, 0.0]
+    assert adaptive_offsets(t, s, lo, hi, np.array([4]), np.array([0]), gamma=0.0, **kw)[1][0] == 0.0
+
+
+def test_adaptive_level_widens_after_misses_and_feeds_back_with_the_horizons_delay():
+    # as above with alpha_side 0.5, gamma 0.25: hi scores 0, 1, 2, 3, 4 at t = 0..4 (each above the last)
+    #   cut 0 (t=1): alpha 0.5, window {0}: k = 1 -> 0; score 1 > 0: miss.
+    #   cut 1 (t=2): alpha 0.5 + 0.25 x (0.5 - 1) = 0.375, level 0.625, window {0, 1}: k = ceil(1.875) = 2 -> 1;
+    #                score 2 > 1: miss.
+    #   cut 2 (t=3): alpha 0.25, window {0, 1, 2}: k = ceil(4 x 0.75) = 3 -> 2; 3 > 2: miss.
+    #   cut 3 (t=4): alpha 0.125, window {0..3}: k = min(4, ceil(4.375)) = 4 -> 3; 4 > 3: miss.
+    #   cut 5 (query): alpha 0, level 1, window {0..4}: the largest, 4.  Plain (level 0.5): k = 3 -> 2.
+    t, s = np.arange(5), np.zeros(5, int)
+    hi, lo = np.arange(5.0), np.full(5, NO)
+    kw = dict(spd=1, window_days=100, min_site_scores=1, alpha_side=0.5)
+    trace = {}
+    assert adaptive_offsets(t, s, lo, hi, np.array([5]), np.array([0]), horizon=1, gamma=0.25, trace=trace,
+                            **kw)[1][0] == 4.0
+    assert list(trace["miss_hi"][1:]) == [1.0, 1.0, 1.0, 1.0]
+    assert adaptive_offsets(t, s, lo, hi, np.array([5]), np.array([0]), horizon=1, gamma=0.0, **kw)[1][0] == 2.0
+    # horizon 3: the score of target t is the forecast issued at t - 3 (cut t - 3), known only from cut t on.
+    #   t=0..2: issued at -3..-1, no window: raw, no feedback. cut 0 (t=3): alpha 0.5, window {0}: Q 0, 3 > 0
+    #   miss. cut 1 (t=4): target 3 not yet known (3 > 1): alpha still 0.5, window {0, 1}: k = ceil(1.5) = 2
+    #   -> 1; 4 > 1 miss. cut 5 (query): both misses fed: alpha 0.25, level 0.75, window {0..4}:
+    #   k = ceil(6 x 0.75) = 5 -> 4.  A query issued at 3 (cut 3): only t=3's miss is known (t=4 > 3):
+    #   alpha 0.375, level 0.625, window {0..3}: k = ceil(5 x 0.625) = 4 -> 3.
+    trace = {}
+    add = adaptive_offsets(t, s, lo, hi, np.array([5, 3]), np.array([0, 0]), horizon=3, gamma=0.25, trace=trace,
+                           **kw)[1]
+    assert list(add) == [4.0, 3.0]
+    assert np.isnan(trace["miss_hi"][:3]).all() and list(trace["miss_hi"][3:]) == [1.0, 1.0]
+
+
+def test_adaptive_offsets_never_use_an_actual_after_the_issue_time():
+    """Leakage: for every issue hour over two days, every score whose target lies after the forecast's
+    calibration cut (unknown when it was issued) is set to an extreme value; the offsets of that forecast
+    must not change. The same change to scores at or before the cut must change some of them."""
+    rng = np.random.default_rng(3)
+    spd, n_days, H = 24, 30, 24
+    t = np.repeat(np.arange(spd * n_days), 2)
+    s = np.tile([0, 1], spd * n_days)
+    y = rng.gamma(2.0, 1.0, len(t)) * (1 + s)
+    p10, p50, p90 = np.full(len(t), 0.8), np.full(len(t), 2.0), np.full(len(t), 4.0) * (1 + s)
+    lo, hi = conformity_scores(y, p10, p90, np.ones(len(t)), p50=p50)
+    issue = np.arange(spd * 20, spd * 22)
+    q_s = np.zeros(len(issue), int)
+    base = adaptive_offsets(t, s, lo, hi, issue, q_s, spd, horizon=H, gamma=0.05)
+    changed_any = False
+    for k, i in enumerate(issue):
+        cut = calibration_cut(np.array([i]), spd)[0]
+        later = t > cut
+        lo2, hi2 = np.where(later, 1e6, lo), np.where(later, 1e6, hi)
+        a10, a90 = adaptive_offsets(t, s, lo2, hi2, issue[k:k + 1], q_s[k:k + 1], spd, horizon=H, gamma=0.05)
+        assert (a10[0], a90[0]) == (base[0][k], base[1][k]), i
+        recent = (t <= cut) & (t > cut - 3 * spd)
+        lo3, hi3 = np.where(recent, 1e6, lo), np.where(recent, 1e6, hi)
+        b10, b90 = adaptive_offsets(t, s, lo3, hi3, issue[k:k + 1], q_s[k:k + 1], spd, horizon=H, gamma=0.05)
+        changed_any |= (b10[0], b90[0]) != (base[0][k], base[1][k])
+    assert changed_any
+
+
+def test_backtest_interval_does_not_see_an_actual_after_its_issue_time():
+    """Leakage, end to end: one actual in the test window set to an extreme value changes no P10/P50/P90 of a
+    forecast issued before it was observed; the bands of later forecasts (calibrated on it) do change."""
+    df = make_series(n_days=42)
+    p = fe.to_panel(df, "h")
+    cfg = BacktestConfig(horizon=24, test_fraction=0.25, refit_every=24 * 4, params=dict(FAST, max_iter=12),
+                         features=fe.FeatureConfig(holidays="none", level_shape=False), window_candidates=(None,),
+                         level=False)
+    pred1, _ = run_backtest(p, cfg)
+    T = pred1.ts.sort_values().unique()[len(pred1.ts.unique()) // 3]
+    q = p.copy()
+    ti = int(np.searchsorted(q.index, T))
+    q.y[ti, 0] = 1e4
+    pred2, _ = run_backtest(q, cfg)
+    before = pred1.issued_at < T
+    cols = ["p10", "p50", "p90"]
+    pd.testing.assert_frame_equal(pred1.loc[before, cols], pred2.loc[before, cols])
+    # the site's bands issued once T's day is complete (its score is in their window) are wider
+    later = (pred1.site_id == "A") & (pred1.issued_at >= T.normalize() + pd.Timedelta(hours=23))
+    assert (pred2.loc[later, "p90"] - pred2.loc[later, "p10"]).mean() > \
+        (pred1.loc[later, "p90"] - pred1.loc[later, "p10"]).mean()
