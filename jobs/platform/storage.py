@@ -190,6 +190,21 @@ def upload(settings: "Settings", source: Path, target: S3Location) -> None:
                   destination_filesystem=filesystem(settings, target))
 
 
+def upload_tree(settings: "Settings", folder: Path, target: S3Location) -> tuple[int, int]:
+    """Every file under ``folder`` to the prefix ``target``, keys relative to it; an object already there
+    with the same size is kept. Returns (files copied, files kept)."""
+    present = {f.rel_key: f.size_bytes for f in list_files(settings, target)}
+    copied = kept = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = path.relative_to(folder).as_posix()
+        if present.get(key) == path.stat().st_size:
+            kept += 1
+        else:
+            upload(settings, path, target / key)
+            copied += 1
+    return copied, kept
+
+
 def copy(settings: "Settings", source: Location, target: S3Location) -> None:
     """Put the file ``source`` (local, or an object: copied inside the store) at ``target`` in a bucket."""
     if not isinstance(source, S3Location):

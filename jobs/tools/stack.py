@@ -448,10 +448,6 @@ def start_spark_connect(stack: Stack) -> None:
     port = stack.ports()["spark-connect"]
     if _listening(port):
         raise StackError(f"port {port} of the stack's Spark Connect server is taken by another process")
-    state = stack.state()
-    if "project_env" not in state:
-        state["project_env"] = project_environment(stack)
-        stack.save_state(state)
     env = airflow_environment(stack)
     env.pop("COALCHAIN_SPARK_REMOTE", None)   # the server runs Spark itself
     _spawn(stack, "spark-connect", [str(VENV_BIN / "python"), "-m", "jobs.platform.session", "connect-server",
@@ -459,8 +455,9 @@ def start_spark_connect(stack: Stack) -> None:
     _wait(lambda: _listening(port), 120, "the Spark Connect server to listen", stack, SPARK_CONNECT)
 
 
-def connect_in_use(stack: Stack) -> bool:
-    return bool(stack.state().get("project_env", {}).get("COALCHAIN_SPARK_REMOTE"))
+def connect_in_use(project_env: dict[str, str]) -> bool:
+    """Whether the tasks of these settings are clients of the Connect server (not Spark drivers of their own)."""
+    return bool(project_env.get("COALCHAIN_SPARK_REMOTE"))
 
 
 # ---- Airflow ------------------------------------------------------------------------------------------
@@ -550,7 +547,7 @@ def start_airflow(stack: Stack, names: list[str], keep_settings: bool = False) -
         state["project_env"] = project_environment(stack)
         # tasks at once (LocalExecutor): a client of the Connect server is a Python process that mostly waits
         # on the server; a task with its own Spark driver holds COALCHAIN_SPARK_DRIVER_MEMORY and a core
-        thin = bool(state["project_env"].get("COALCHAIN_SPARK_REMOTE"))
+        thin = connect_in_use(state["project_env"])
         state["parallelism"] = int(os.environ.get("COALCHAIN_STACK_PARALLELISM", "4" if thin else "2"))
         stack.save_state(state)
     env = airflow_environment(stack)
@@ -660,7 +657,7 @@ def status(stack: Stack) -> int:
                 detail += f" ({spark.get('aliveworkers', 0)} workers alive)"
         elif name == "spark-connect":
             detail = f"sc://127.0.0.1:{ports.get('spark-connect', '-')}"
-            if not connect_in_use(stack):
+            if not connect_in_use(stack.state().get("project_env", {})):
                 detail += " (not used: the tasks run Spark in-process)"
         elif name.startswith("spark-worker"):
             detail = f"UI http://127.0.0.1:{ports.get(name + '-ui', '-')}"
@@ -822,16 +819,8 @@ def load_sample(stack: Stack) -> int:
     if not storage.is_object_store(target):
         log(f"the landing zone {target} is a folder: nothing to load")
         return 0
-    sample = REPO / "data_samples" / "landing"
-    present = {f.rel_key: f.size_bytes for f in storage.list_files(settings, target)}
-    copied = 0
-    for path in sorted(p for p in sample.rglob("*") if p.is_file()):
-        key = path.relative_to(sample).as_posix()
-        if present.get(key) != path.stat().st_size:
-            storage.upload(settings, path, target / key)
-            copied += 1
-    print(f"sample landing zone loaded into {target.uri}: {copied} file(s) copied, "
-          f"{len(present)} already there")
+    copied, kept = storage.upload_tree(settings, REPO / "data_samples" / "landing", target)
+    print(f"sample landing zone loaded into {target.uri}: {copied} file(s) copied, {kept} already there")
     return 0
 
 

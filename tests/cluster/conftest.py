@@ -30,12 +30,8 @@ def upload_tree(server: LocalS3Server, folder: Path, target: str) -> int:
     number of files."""
     from jobs.platform import storage
 
-    settings = bucket_settings(server)
-    prefix = storage.parse_location(target)
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
-    for path in files:
-        storage.upload(settings, path, prefix / path.relative_to(folder).as_posix())
-    return len(files)
+    copied, kept = storage.upload_tree(bucket_settings(server), folder, storage.parse_location(target))
+    return copied + kept
 
 
 def bucket_table(server: LocalS3Server, uri: str):
