@@ -21,7 +21,8 @@ RUNTIME_ROOTS = ("jobs", "dags", "models", "data_samples", "schemas")
 DEV_ROOTS = ("tests", "jobs/tools/bench", "scripts")
 RUNTIME_EXCLUDED = ("jobs/tools/bench",)          # the benchmark is tooling: its peers are dev extras
 # Declared for the runtime although no module imports them, and why.
-NOT_IMPORTED = {"psycopg2-binary": "SQLAlchemy loads it from Airflow's metadata database URL"}
+NOT_IMPORTED = {"psycopg2-binary": "SQLAlchemy loads it from Airflow's metadata database URL",
+                "grpcio-status": "PySpark's Spark Connect client (COALCHAIN_SPARK_REMOTE) requires it at session start"}
 PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 
 
