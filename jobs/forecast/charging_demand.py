@@ -34,15 +34,15 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.platform import delta_log, delta_tables
+from jobs.platform import delta_log, delta_tables, storage
 from jobs.platform.settings import Settings, get_settings
+from jobs.platform.storage import Location
 from schemas.gold_forecast import GOLD_CHARGING_FORECAST
 from schemas.tables import INGESTED_FILES, SILVER
 
@@ -66,8 +66,18 @@ FALLBACK = "seasonal_naive_daily"
 GBM_METHOD = "gbm_quantile"
 
 
-def registry_root(settings: Settings | None = None) -> Path:
+def registry_root(settings: Settings | None = None) -> Location:
+    """The model registry: a folder in the lake, or a prefix beside its tables in the lake's bucket."""
     return (settings or get_settings()).lake_root / "models" / "charging_forecast"
+
+
+def registry(settings: Settings | None = None) -> dict:
+    """Where :mod:`models.registry` finds the registry: ``root`` and, for a bucket, its ``filesystem``."""
+    settings = settings or get_settings()
+    root = registry_root(settings)
+    if not storage.is_object_store(root):
+        return {"root": root}
+    return {"root": storage.fs_path(root), "filesystem": storage.filesystem(settings, root)}
 
 
 def cutoff_for(as_of: dt.date) -> tuple[pd.Timestamp, dt.datetime]:
@@ -319,10 +329,7 @@ def model_for(as_of: dt.date, settings: Settings | None = None) -> dict | None:
     data after its cut-off); ties go to the most recently saved. None if there is none."""
     from models.registry import list_versions
 
-    root = registry_root(settings)
-    if not root.is_dir():
-        return None
-    eligible = [m for m in list_versions(root) if (trained_for(m) or dt.date.max) <= as_of]
+    eligible = [m for m in list_versions(**registry(settings)) if (trained_for(m) or dt.date.max) <= as_of]
     if not eligible:
         return None
     return max(eligible, key=lambda m: (trained_for(m), m.get("created_at") or ""))
@@ -367,10 +374,11 @@ def train(spark: SparkSession, as_of: dt.date, *, force: bool = False, settings:
         "plan_features": [c for c in exog if c not in STATION_FEATURES], "job": "jobs.forecast.charging_demand",
     }
     metrics = quick_backtest(series, days, exog, params, min_backtest_days)
-    newer = [m for m in list_versions(registry_root(settings)) if (trained_for(m) or dt.date.min) > as_of] \
-        if registry_root(settings).is_dir() else []
-    path = save_bundle(bundle, registry_root(settings), metrics=metrics, set_latest=not newer)
-    return {"status": "trained", "model_version": bundle.model_version, "path": str(path),
+    newer = [m for m in list_versions(**registry(settings)) if (trained_for(m) or dt.date.min) > as_of]
+    save_bundle(bundle, metrics=metrics, set_latest=not newer, **registry(settings))
+    saved = registry_root(settings) / bundle.model_version
+    return {"status": "trained", "model_version": bundle.model_version,
+            "path": saved.uri if storage.is_object_store(saved) else str(saved),
             "training_window": {"start": bundle.train_start, "end": bundle.train_end},
             "data_version": inputs.data_version, "history_days": days, "backtest": metrics.get("status")}
 
@@ -421,7 +429,8 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
         fc["method"] = FALLBACK
         model_version = FALLBACK
     else:
-        bundle = load_bundle(registry_root(settings), meta["model_version"])
+        reg = registry(settings)
+        bundle = load_bundle(reg["root"], meta["model_version"], filesystem=reg.get("filesystem"))
         fx = future_plan(inputs, sorted(series["site_id"].astype(str).unique()), as_of) \
             if any(c.startswith("plan_") for c in bundle.config.exog) else None
         fc = forecast.predict(bundle, series, start=cutoff_local, horizon=HORIZON_H, future_exog=fx)
