@@ -58,16 +58,15 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
                 self._reply("502 command not implemented")
 
 
-class SmtpSink:
-    def __init__(self):
-        self.messages: list[tuple[str, list[str], Message]] = []
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpHandler)
-        self._server.daemon_threads = True
-        self._server.sink = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+class _LoopbackServer:
+    """Serves ``self._server`` (bound to 127.0.0.1, random port) from a thread inside the ``with`` block."""
 
-    def __enter__(self) -> "SmtpSink":
+    def _serve(self, server: socketserver.BaseServer) -> None:
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -77,7 +76,16 @@ class SmtpSink:
         self._thread.join()
 
 
-class HttpReceiver:
+class SmtpSink(_LoopbackServer):
+    def __init__(self):
+        self.messages: list[tuple[str, list[str], Message]] = []
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpHandler)
+        server.daemon_threads = True
+        server.sink = self
+        self._serve(server)
+
+
+class HttpReceiver(_LoopbackServer):
     """Records every POST (path, headers, JSON body) and answers ``status``."""
 
     def __init__(self, status: int = 204):
@@ -96,16 +104,5 @@ class HttpReceiver:
                 pass
 
         self.status = status
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
         self.url = f"http://127.0.0.1:{self.port}/hooks/T0KEN-secret"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "HttpReceiver":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()

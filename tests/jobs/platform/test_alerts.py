@@ -1,12 +1,12 @@
 """Alerts delivered to a real SMTP sink and a real HTTP receiver on 127.0.0.1, from a real Airflow task
-failure (``dag.test()`` with the callback of ``dags/_defaults.py``) and from the freshness check."""
+failure (``airflow dags test`` with the callback of ``dags/_defaults.py``) and from the freshness check."""
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,37 +62,51 @@ def alert_env(monkeypatch):
             get_settings.cache_clear()
 
 
-@pytest.mark.skip(reason="Airflow 3.3 dag.test() refuses a DAG not serialized to the metadata DB "
-                  "('Cannot create DagRun ... not serialized'); the DAG must be synced first")
-def test_a_failed_task_and_a_blocked_gate_alert_through_a_real_airflow_run(alert_env, caplog):
+PROBE_DAG = """
+import pendulum
+from _defaults import DEFAULT_ARGS
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from tests.jobs.platform.test_alerts import _gate_error
+
+
+@dag(dag_id="alert_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
+     default_args={**DEFAULT_ARGS, "retries": 0})
+def alert_probe():
+    @task
+    def load_day():
+        raise RuntimeError("landing file telematics/2026-11-03/frames_g00.jsonl.gz: disk full")
+
+    @task
+    def quality_gate():
+        # as kpi_daily does: bad data is not retried
+        gate_error = _gate_error()
+        raise AirflowFailException(str(gate_error)) from gate_error
+
+    load_day()
+    quality_gate()
+
+
+alert_probe()
+"""
+
+
+def test_a_failed_task_and_a_blocked_gate_alert_through_a_real_airflow_run(alert_env, tmp_path):
+    """``airflow dags test`` of a two-task DAG in its own DAG folder, with the project's default arguments (and
+    so its failure callback) and the alert channels configured in the environment."""
     smtp, hook = alert_env
-    sys.path.insert(0, str(REPO / "dags"))
-    try:
-        import pendulum
-        from _defaults import DEFAULT_ARGS
-        from airflow.sdk import dag, task
-        from airflow.sdk.exceptions import AirflowFailException
-    finally:
-        sys.path.remove(str(REPO / "dags"))
-    gate_error = _gate_error()
-
-    @dag(dag_id="alert_probe", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
-         default_args={**DEFAULT_ARGS, "retries": 0})
-    def alert_probe():
-        @task
-        def load_day():
-            raise RuntimeError("landing file telematics/2026-11-03/frames_g00.jsonl.gz: disk full")
-
-        @task
-        def quality_gate():
-            # as kpi_daily does: bad data is not retried
-            raise AirflowFailException(str(gate_error)) from gate_error
-
-        load_day()
-        quality_gate()
-
-    caplog.set_level(logging.INFO)
-    alert_probe().test(logical_date=pendulum.datetime(2026, 11, 4, 1, 0, tz="UTC"))
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "alert_probe.py").write_text(PROBE_DAG)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(REPO), str(REPO / "dags"))),
+           "AIRFLOW__CORE__DAGS_FOLDER": str(dags), "COALCHAIN_LAKE_ROOT": str(tmp_path / "lake"),
+           "COALCHAIN_LANDING_ROOT": str(tmp_path / "landing")}
+    airflow = Path(sys.executable).with_name("airflow")
+    out = subprocess.run([str(airflow), "dags", "test", "alert_probe", "2026-11-04T01:00:00+00:00"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    log = out.stdout + out.stderr
+    assert "state=failed" in log, log[-3000:]
 
     # two failed tasks: two e-mails to both recipients, two webhook posts
     assert len(smtp.messages) == 2 and len(hook.requests) == 2
@@ -120,7 +134,7 @@ def test_a_failed_task_and_a_blocked_gate_alert_through_a_real_airflow_run(alert
     mail = mails["[coalchain] quality gate blocked gold: alert_probe.quality_gate day 2026-11-04"]
     body = _body(mail)
     assert "blocked days:  2026-11-03" in body and "silver_telematics.soc_pct: expect_column_values_to_be_between" in body
-    assert "T0KEN-secret" not in caplog.text                 # the webhook URL is a secret
+    assert "T0KEN-secret" not in log                         # the webhook URL is a secret
 
 
 def test_the_gate_error_itself_and_the_kpi_daily_wrapping_give_the_same_details():
