@@ -8,7 +8,8 @@
     python -m jobs.delivery.query --list            # every table: layer, name, version, path, content (no Spark)
     python -m jobs.delivery.query --list --counts   # ... with row counts
 
-Every folder ``<lake_root>/<layer>/<name>`` holding a ``_delta_log`` is a table, reachable by its name
+The lake is a folder or a prefix in an S3-API bucket (``COALCHAIN_LAKE_ROOT=s3://bucket/lake`` with the
+``AWS_*`` settings the pipeline uses). Every ``<lake_root>/<layer>/<name>`` holding a ``_delta_log`` is a table, reachable by its name
 (``silver_telematics``, ``gold_mine_energy_daily``, ``quarantine``) or as ``<layer>.<name>``
 (``ops.quarantine``). Names are already layer-prefixed for bronze, silver and gold; ops tables keep
 theirs.
@@ -52,6 +53,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from jobs.platform import storage
+from jobs.platform.storage import Location, S3Location
 from schemas import gold
 
 EXIT_OK, EXIT_SQL_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -203,15 +206,25 @@ class Limits:
 
 @dataclass(frozen=True)
 class Table:
-    name: str     # view name = folder name
-    layer: str    # folder under the lake root
-    path: Path
+    name: str        # view name = folder name
+    layer: str       # folder under the lake root
+    path: Location   # a folder, or a prefix in the lake's bucket
 
     @property
     def version(self) -> int | None:
         """Latest committed version, from the commit file names (no Spark needed)."""
-        versions = [int(m.group(1)) for p in (self.path / "_delta_log").iterdir() if (m := _COMMIT_FILE.match(p.name))]
+        versions = [int(m.group(1)) for name in _entries(self.path / "_delta_log", folders=False)
+                    if (m := _COMMIT_FILE.match(name))]
         return max(versions) if versions else None
+
+    @property
+    def uri(self) -> str:
+        """What Spark loads: the folder, or the table's s3a:// URI."""
+        return storage.spark_uri(self.path)
+
+    @property
+    def shown(self) -> str:
+        return self.path.uri if isinstance(self.path, S3Location) else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -225,20 +238,36 @@ class View:
 
 # --- discovery ----------------------------------------------------------------------------------
 
-def delta_tables(lake_root: Path) -> list[Table]:
+def _entries(location: Location, folders: bool) -> list[str]:
+    """Names of the folders (or files) directly in ``location``; none when it does not exist. In a bucket, a
+    folder is a common key prefix (one listing call per location)."""
+    if not isinstance(location, S3Location):
+        if not location.is_dir():
+            return []
+        return sorted(p.name for p in location.iterdir() if p.is_dir() == folders)
+    from pyarrow import fs
+
+    from jobs.platform.settings import get_settings
+
+    wanted = fs.FileType.Directory if folders else fs.FileType.File
+    infos = storage.filesystem(get_settings(), location).get_file_info(
+        fs.FileSelector(storage.fs_path(location), recursive=False, allow_not_found=True))
+    return sorted(i.base_name for i in infos if i.type == wanted)
+
+
+def delta_tables(lake_root: Location) -> list[Table]:
     """Every ``<lake_root>/<layer>/<name>/_delta_log``: bronze, silver, gold, ops, other layers, then by name.
 
     Folders whose names are not SQL identifiers are skipped.
     """
-    if not lake_root.is_dir():
-        return []
-    layers = sorted((p for p in lake_root.iterdir() if p.is_dir() and _IDENT.match(p.name)),
-                    key=lambda p: (LAYER_ORDER.index(p.name) if p.name in LAYER_ORDER else len(LAYER_ORDER), p.name))
-    return [Table(folder.name, layer.name, folder) for layer in layers for folder in sorted(layer.iterdir())
-            if (folder / "_delta_log").is_dir() and _IDENT.match(folder.name)]
+    layers = sorted((name for name in _entries(lake_root, folders=True) if _IDENT.match(name)),
+                    key=lambda n: (LAYER_ORDER.index(n) if n in LAYER_ORDER else len(LAYER_ORDER), n))
+    return [Table(name, layer, lake_root / layer / name) for layer in layers
+            for name in _entries(lake_root / layer, folders=True)
+            if _IDENT.match(name) and "_delta_log" in _entries(lake_root / layer / name, folders=True)]
 
 
-def discover_tables(lake_root: Path) -> dict[str, Table]:
+def discover_tables(lake_root: Location) -> dict[str, Table]:
     """Tables by lower-case name (SQL names ignore case).
 
     A name found in two layers keeps the first in ``delta_tables`` order (with layer-prefixed names that
@@ -618,6 +647,15 @@ def check_query_plan(spark, plan, views: dict[str, View]) -> list[View]:
     return list(needed.values())
 
 
+def _path_key(uri) -> str:
+    """A relation's root (a java.net.URI) as ``_lake_paths`` spells the lake's tables: a local path, or
+    ``s3a://bucket/key`` (the bucket is part of the name)."""
+    path = (uri.getPath() or "").rstrip("/")
+    if str(uri.getScheme() or "").lower() in ("s3", "s3a"):
+        return f"s3a://{uri.getAuthority()}{path}"
+    return path
+
+
 def check_analysed(df, lake_paths: set[str]) -> None:
     """Second line: every leaf of the analysed plan reads a lake table or literal rows; no reflection or UDF."""
     jvm = df.sparkSession._jvm
@@ -633,7 +671,7 @@ def check_analysed(df, lake_paths: set[str]) -> None:
             if simple == "LogicalRelation":
                 location = node.relation().location()
                 roots = location.rootPaths()
-                paths = {jvm.java.net.URI(roots.apply(i).toString()).getPath().rstrip("/") for i in range(roots.size())}
+                paths = {_path_key(jvm.java.net.URI(roots.apply(i).toString())) for i in range(roots.size())}
                 if "Tahoe" not in location.getClass().getSimpleName() or not paths <= lake_paths:
                     raise Refused(f"refused: the query reads {sorted(paths)}, not a table of the lake")
         expressions = node.expressions()
@@ -666,11 +704,12 @@ def register_views(session, views: Iterable[View]) -> None:
             reader = reader.option("versionAsOf", view.version)
         if view.timestamp is not None:
             reader = reader.option("timestampAsOf", view.timestamp)
-        reader.load(str(view.table.path)).createOrReplaceTempView(_quote(view.name))
+        reader.load(view.table.uri).createOrReplaceTempView(_quote(view.name))
 
 
 def _lake_paths(tables: Iterable[Table]) -> set[str]:
-    return {str(p).rstrip("/") for t in tables for p in (t.path.absolute(), t.path.resolve())}
+    return {str(p).rstrip("/") for t in tables
+            for p in ((t.uri,) if isinstance(t.path, S3Location) else (t.path.absolute(), t.path.resolve()))}
 
 
 def _query_frame(session, plan, views: dict[str, View], lake_paths: set[str]):
@@ -697,7 +736,7 @@ def _described_view(node, views: dict[str, View], statement_kind: str) -> View:
     return view
 
 
-def _show_tables(session, node, lake_root: Path):
+def _show_tables(session, node, lake_root: Location):
     """SHOW TABLES [IN <layer>] [LIKE 'pattern']: the lake's tables, answered from the folders."""
     namespace = node.namespace()
     layer = None
@@ -716,7 +755,7 @@ def _show_tables(session, node, lake_root: Path):
     return session.createDataFrame(rows, "namespace string, tableName string, isTemporary boolean")
 
 
-def prepare(spark, sql: str, lake_root: Path):
+def prepare(spark, sql: str, lake_root: Location):
     """Check the statement, create the views it reads, and return its DataFrame (nothing has run yet).
 
     Raises Refused, before anything runs, when the statement is not a read of the lake's tables.
@@ -734,11 +773,11 @@ def prepare(spark, sql: str, lake_root: Path):
     if root == "DescribeDeltaHistory":
         view = _described_view(plan.child(), views, "DESCRIBE HISTORY")
         limit = plan.limit()
-        history = DeltaTable.forPath(session, str(view.table.path))
+        history = DeltaTable.forPath(session, view.table.uri)
         return history.history(int(limit.get())) if limit.isDefined() else history.history()
     if root == "DescribeDeltaDetailCommand":
         view = _described_view(plan.child(), views, "DESCRIBE DETAIL")
-        return DeltaTable.forPath(session, str(view.table.path)).detail()
+        return DeltaTable.forPath(session, view.table.uri).detail()
     if root == "DescribeRelation":
         view = _described_view(plan.child(), views, "DESCRIBE")
         if not plan.partitionSpec().isEmpty():
@@ -1071,8 +1110,9 @@ def _error_line(exc: BaseException) -> str:
     return f"error: {message}"
 
 
-def _outside_lake(path: Path, lake_root: Path) -> bool:
-    return not path.resolve().is_relative_to(lake_root.resolve())
+def _outside_lake(path: Path, lake_root: Location) -> bool:
+    """Whether a result file goes outside the lake (results are written locally: a bucket lake is never hit)."""
+    return isinstance(lake_root, S3Location) or not path.resolve().is_relative_to(lake_root.resolve())
 
 
 # --- CLI ----------------------------------------------------------------------------------------
@@ -1092,7 +1132,8 @@ def _parser() -> argparse.ArgumentParser:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", type=Path, metavar="FILE", help="write the full result to one CSV file")
     out.add_argument("--parquet", type=Path, metavar="DIR", help="write the full result to a new Parquet directory")
-    p.add_argument("--lake-root", type=Path, help="lake root (default: COALCHAIN_LAKE_ROOT / Settings)")
+    p.add_argument("--lake-root", type=storage.parse_location,
+                   help="lake root, a folder or s3://bucket/prefix (default: COALCHAIN_LAKE_ROOT / Settings)")
     p.add_argument("--timeout-s", type=float, help="cancel the query after this many seconds "
                    "(default: Settings.query_timeout_s)")
     p.add_argument("--max-rows", type=int, help="most rows a result may have, on screen or in a file "
@@ -1108,10 +1149,11 @@ def table_content(table: Table) -> str:
     return f"one row per {declared.grain}" if declared else ""
 
 
-def _list_tables(lake_root: Path, counts: bool) -> int:
+def _list_tables(lake_root: Location, counts: bool) -> int:
     tables = discover_tables(lake_root)
     if not tables:
-        print(f"no Delta tables under {lake_root}", file=sys.stderr)
+        shown = lake_root.uri if isinstance(lake_root, S3Location) else lake_root
+        print(f"no Delta tables under {shown}", file=sys.stderr)
         return EXIT_USAGE
     columns = ["layer", "table", "version"] + (["rows"] if counts else []) + ["path", "content"]
     rows = []
@@ -1120,8 +1162,8 @@ def _list_tables(lake_root: Path, counts: bool) -> int:
         row = [t.layer, t.name, t.version]
         if counts:
             # Delta answers count(*) from the file statistics in its log: no data scan.
-            row.append(spark.read.format("delta").load(str(t.path)).count())
-        rows.append(row + [str(t.path), table_content(t)])
+            row.append(spark.read.format("delta").load(t.uri).count())
+        rows.append(row + [t.shown, table_content(t)])
     print(render_table(columns, rows, truncate=0))
     missing = [t.name for t in gold.TABLES if t.name.lower() not in tables]
     if missing and any(t.layer == "gold" for t in tables.values()):
@@ -1145,7 +1187,8 @@ def _spark(limits: Limits | None = None):
         _BOUNDED_ENGINE = True
     from jobs.platform.session import get_spark
 
-    return get_spark("coalchain-query")
+    # in-process even where tasks use a Spark Connect server: the checks read the plans in the driver's JVM
+    return get_spark("coalchain-query", in_process=True)
 
 
 # Whether this process's Spark JVM was started by the CLI with the query's memory bound: only then is its
@@ -1218,11 +1261,17 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     if limits.timeout_s <= 0 or limits.max_rows < 1 or limits.memory_mb < 256:
         parser.error("--timeout-s must be > 0, --max-rows >= 1 and --memory-mb >= 256")
     lake_root = args.lake_root
-    if not isinstance(lake_root, Path):   # a lake in a bucket
-        print(f"error: the SQL CLI reads a lake in a folder; {lake_root.uri} is in a bucket (query its tables with "
-              "Spark or delta-rs, README: Running on a Spark cluster)", file=sys.stderr)
-        return EXIT_USAGE
-    if not lake_root.is_dir():
+    if isinstance(lake_root, S3Location):
+        if lake_root != settings.lake_root:
+            # Spark's s3a settings follow the settings' lake: the flag's bucket takes its place
+            os.environ["COALCHAIN_LAKE_ROOT"] = lake_root.uri
+            get_settings.cache_clear()
+        try:
+            _entries(lake_root, folders=True)
+        except OSError as exc:
+            print(f"error: cannot list the lake root {lake_root.uri}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif not lake_root.is_dir():
         print(f"error: lake root {lake_root} is not a directory (set --lake-root or COALCHAIN_LAKE_ROOT)",
               file=sys.stderr)
         return EXIT_USAGE

@@ -152,15 +152,16 @@ _remote_session = None
 REMOTE_SQL_CONF = {"spark.sql.analyzer.maxIterations": "1000"}
 
 
-def get_spark(app_name: str = "coalchain"):
+def get_spark(app_name: str = "coalchain", *, in_process: bool = False):
     """Return the process-wide SparkSession, creating it on first use: in-process, or a client of the
-    Spark Connect server when ``COALCHAIN_SPARK_REMOTE`` is set."""
+    Spark Connect server when ``COALCHAIN_SPARK_REMOTE`` is set (``in_process``: never a client; for code
+    that needs the driver's JVM, such as the SQL CLI's plan checks)."""
     from pyspark.sql import SparkSession
 
     global _remote_session
     with _lock:
         settings = get_settings()
-        if settings.spark_remote:
+        if settings.spark_remote and not in_process:
             if _remote_session is None:
                 _require_reachable(settings.spark_remote)
                 _remote_session = SparkSession.builder.remote(settings.spark_remote).appName(app_name).getOrCreate()

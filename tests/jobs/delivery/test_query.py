@@ -703,18 +703,3 @@ def test_docs_list_the_limits_with_the_settings_defaults():
     fields = Settings.model_fields
     assert documented == {name: str(int(fields[name].default)) for name in
                           ("query_timeout_s", "query_max_rows", "query_memory_mb")}
-
-
-def test_a_lake_in_a_bucket_is_refused_with_a_clear_error(capsys, monkeypatch):
-    """The CLI lists and guards tables as folders: a bucket lake is a usage error naming the lake, before
-    any Spark starts (exit 2)."""
-    from jobs.platform.settings import get_settings
-
-    monkeypatch.setenv("COALCHAIN_LAKE_ROOT", "s3://lake/prod")
-    get_settings.cache_clear()
-    try:
-        rc, _, err = run(capsys, "--list")
-    finally:
-        get_settings.cache_clear()
-    assert rc == 2
-    assert "s3://lake/prod is in a bucket" in err
