@@ -16,6 +16,7 @@ from models.registry import list_versions, load_bundle, save_bundle
 
 from .conftest import bucket_settings
 
+pytestmark = pytest.mark.cluster
 BUCKET = "registry"
 
 

@@ -14,6 +14,7 @@ from jobs.platform import storage
 
 from .conftest import bucket_settings
 
+pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "planners"
 LAKE = f"s3://{BUCKET}/lake"
