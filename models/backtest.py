@@ -16,7 +16,7 @@ import pandas as pd
 
 from .baselines import BASELINES, baseline_forecasts
 from .features import FeatureConfig, Panel, build_features, horizon_lags
-from .calibration import adaptive_offsets, apply_offsets, conformity_scores
+from .calibration import adaptive_offsets, apply_offsets, conformity_scores, horizon_settings
 from .gbm import fit_horizon_model, predict_cells, served_band, validate_refit
 
 MODELS = ("model",) + BASELINES
@@ -156,7 +156,7 @@ def rolling_calibrated(model, F: dict, panel: Panel, t_idx: np.ndarray, s_idx: n
     log_lo = np.concatenate([residuals["lo"], lo[known]])
     log_hi = np.concatenate([residuals["hi"], hi[known]])
     add_p10, add_p90 = adaptive_offsets(log_t, log_s, log_lo, log_hi, t_idx - horizon, s_idx, panel.spd,
-                                        horizon=horizon)
+                                        horizon=horizon, **horizon_settings(horizon, panel.spd))
     p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], add_p10, add_p90, b["scale"])
     return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})
 
