@@ -298,11 +298,12 @@ def test_week_ahead_settings_weight_recent_scores():
     t, s = np.arange(6), np.zeros(6, int)
     kw = dict(spd=1, horizon=1, window_days=100, min_site_scores=1, alpha_side=0.5, gamma=0.0)
     lo = np.full(6, NO)
-    assert adaptive_offsets(t, s, lo, np.arange(6.0), np.array([5]), np.array([0]), half_life_steps=1, **kw)[1][0] == 5.0
-    assert adaptive_offsets(t, s, lo, np.arange(6.0), np.array([5]), np.array([0]), **kw)[1][0] == 3.0
+    hi = np.arange(6.0)
+    assert adaptive_offsets(t, s, lo, hi, np.array([5]), np.array([0]), half_life_steps=1, **kw)[1][0] == 5.0
+    assert adaptive_offsets(t, s, lo, hi, np.array([5]), np.array([0]), **kw)[1][0] == 3.0
     # the weights are relative to the query's cut: issued at 7 (cut 7), t = 5 weighs 1/4, t = 0 1/128;
     # W = 63/128, target 0.5 x (W + 1) = 0.746 > W: never reached -> the largest, 5
-    assert adaptive_offsets(t, s, lo, np.arange(6.0), np.array([7]), np.array([0]), half_life_steps=1, **kw)[1][0] == 5.0
+    assert adaptive_offsets(t, s, lo, hi, np.array([7]), np.array([0]), half_life_steps=1, **kw)[1][0] == 5.0
 
 
 def test_week_ahead_settings_keep_80_percent_on_known_noise():
