@@ -21,18 +21,22 @@ forecaster (the same horizon model) over a rolling window before the forecast's 
 * **adaptive miss level** (adaptive conformal inference, Gibbs & Candes 2021), per site and side: ``alpha``
   starts at ``ALPHA_SIDE`` and after each forecast whose actual is known moves by
   ``GAMMA * (ALPHA_SIDE - miss)`` (``miss`` = 1 if the actual fell outside that side of the band the
-  forecast *was issued with*), kept in ``ALPHA_BOUNDS`` (-0.3 to 1). A run of misses (a shift the window has
-  not caught up with) lowers ``alpha`` and widens the band; a run of hits narrows it, so the long-run miss share of each
-  side stays near ``ALPHA_SIDE`` even where the recent scores are not exchangeable with the next ones. The
+  forecast *was issued with*), kept in ``ALPHA_BOUNDS`` (-0.3 to 1). A run of misses (a shift the window
+  has not caught up with) lowers ``alpha`` and widens the band; a run of hits narrows it, so the long-run
+  miss share of each side stays near ``ALPHA_SIDE`` even where the recent scores are not exchangeable with
+  the next ones. The
   feedback is delayed as the forecasts are: a forecast issued at ``t - H`` counts only once its target
   ``t`` lies at or before the calibration cut of a later forecast's issue time;
 * **week-ahead and longer horizons** (``LONG_HORIZON_DAYS``, :func:`horizon_settings`): the newest score such
   a band can use is that of a forecast issued a whole horizon earlier, so a uniform 14-day window describes
   errors 7-21 days older than the target, and a level shift (a holiday, a recovery) lasting a week or two is
-  over before the window has turned. There each score in the window weighs ``2 ** (-(cut - t) / HALF_LIFE_STEPS)``
-  (half weight every 12 hours on an hourly grid) and ``Q`` is the weighted conformal quantile of
-  non-exchangeable conformal prediction (Barber et al. 2023; :func:`conformal_quantile`), with the adaptive
-  step ``GAMMA_LONG``. Shorter horizons keep the uniform window and ``GAMMA``.
+  over before the window has turned. There each score in the window weighs
+  ``2 ** (-(cut - t) / HALF_LIFE_STEPS)`` (half weight every 12 hours on an hourly grid) and ``Q`` is the
+  weighted conformal quantile of non-exchangeable conformal prediction (Barber et al. 2023;
+  :func:`conformal_quantile`), with the adaptive step ``GAMMA_LONG``. With about 17 scores' worth of weight
+  per site, the new forecast's own weight of 1 puts each bound near the top of the last day's scores, which
+  follows a shift within a day of its first scores; the adaptive level narrows the band where that
+  over-covers. Shorter horizons keep the uniform window and ``GAMMA``.
 
 Scores come from the refit check's validation fortnight (models fitted on the data before them) and, as the
 forecaster runs, from its own forecasts once their actuals are known (the backtest's earlier forecasts,
