@@ -16,7 +16,7 @@ import pandas as pd
 
 from .baselines import BASELINES, baseline_forecasts
 from .features import FeatureConfig, Panel, build_features, horizon_lags
-from .calibration import adaptive_offsets, apply_offsets, conformity_scores
+from .calibration import adaptive_offsets, apply_offsets, conformity_scores, horizon_settings
 from .gbm import fit_horizon_model, predict_cells, served_band, validate_refit
 
 MODELS = ("model",) + BASELINES
@@ -156,7 +156,7 @@ def rolling_calibrated(model, F: dict, panel: Panel, t_idx: np.ndarray, s_idx: n
     log_lo = np.concatenate([residuals["lo"], lo[known]])
     log_hi = np.concatenate([residuals["hi"], hi[known]])
     add_p10, add_p90 = adaptive_offsets(log_t, log_s, log_lo, log_hi, t_idx - horizon, s_idx, panel.spd,
-                                        horizon=horizon)
+                                        horizon=horizon, **horizon_settings(horizon, panel.spd))
     p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], add_p10, add_p90, b["scale"])
     return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})
 
@@ -212,6 +212,13 @@ def _metrics_block(df: pd.DataFrame, mase_den: float) -> dict:
             r["coverage_p10_p90"] = float(inside.mean())
             r["below_p10"] = float((df["actual"] < df["p10"]).mean())
             r["above_p90"] = float((df["actual"] > df["p90"]).mean())
+            # ties count: for an outcome with atoms (an exact 0 forecast as 0) a calibrated P10 has
+            # below_p10 <= 0.10 <= at_or_below_p10 (and the P90 likewise), so the open cover is at most and
+            # the closed cover at least 0.80; actual_eq_p50: cells no band containing the P50 can miss
+            r["coverage_p10_p90_open"] = float(((df["actual"] > df["p10"]) & (df["actual"] < df["p90"])).mean())
+            r["at_or_below_p10"] = float((df["actual"] <= df["p10"]).mean())
+            r["at_or_above_p90"] = float((df["actual"] >= df["p90"]).mean())
+            r["actual_eq_p50"] = float((df["actual"] == df["p50"]).mean())
         else:
             r["coverage_p10_p90"] = None
         out[m] = r
@@ -231,7 +238,8 @@ def compute_metrics(pred: pd.DataFrame, mase_den: dict | None = None) -> dict:
 
     Per model: MAE, RMSE, sMAPE (%; 0 when actual and forecast are both 0), WAPE (%), bias (%), MASE (MAE over
     the in-sample MAE of the weekly seasonal-naive), MAE relative to each baseline on the same rows, and for
-    the model the share of actuals inside [P10, P90] (nominal 80%)."""
+    the model the share of actuals inside [P10, P90] (nominal 80%), below the P10 and above the P90, and the
+    same with ties at a bound counted as outside (open cover, at or below the P10, at or above the P90)."""
     mase_den = mase_den or {}
     # score every forecast on the same rows; a baseline with no value at all (series shorter than its
     # season) is left out of that requirement and reported on no rows

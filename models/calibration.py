@@ -21,11 +21,22 @@ forecaster (the same horizon model) over a rolling window before the forecast's 
 * **adaptive miss level** (adaptive conformal inference, Gibbs & Candes 2021), per site and side: ``alpha``
   starts at ``ALPHA_SIDE`` and after each forecast whose actual is known moves by
   ``GAMMA * (ALPHA_SIDE - miss)`` (``miss`` = 1 if the actual fell outside that side of the band the
-  forecast *was issued with*), kept in ``[0, 1]``. A run of misses (a shift the window has not caught up
-  with) lowers ``alpha`` and widens the band; a run of hits narrows it, so the long-run miss share of each
-  side stays near ``ALPHA_SIDE`` even where the recent scores are not exchangeable with the next ones. The
+  forecast *was issued with*), kept in ``ALPHA_BOUNDS`` (-0.3 to 1). A run of misses (a shift the window
+  has not caught up with) lowers ``alpha`` and widens the band; a run of hits narrows it, so the long-run
+  miss share of each side stays near ``ALPHA_SIDE`` even where the recent scores are not exchangeable with
+  the next ones. The
   feedback is delayed as the forecasts are: a forecast issued at ``t - H`` counts only once its target
-  ``t`` lies at or before the calibration cut of a later forecast's issue time.
+  ``t`` lies at or before the calibration cut of a later forecast's issue time;
+* **week-ahead and longer horizons** (``LONG_HORIZON_DAYS``, :func:`horizon_settings`): the newest score such
+  a band can use is that of a forecast issued a whole horizon earlier, so a uniform 14-day window describes
+  errors 7-21 days older than the target, and a level shift (a holiday, a recovery) lasting a week or two is
+  over before the window has turned. There each score in the window weighs
+  ``2 ** (-(cut - t) / HALF_LIFE_STEPS)`` (half weight every 12 hours on an hourly grid) and ``Q`` is the
+  weighted conformal quantile of non-exchangeable conformal prediction (Barber et al. 2023;
+  :func:`conformal_quantile`), with the adaptive step ``GAMMA_LONG``. With about 17 scores' worth of weight
+  per site, the new forecast's own weight of 1 puts each bound near the top of the last day's scores, which
+  follows a shift within a day of its first scores; the adaptive level narrows the band where that
+  over-covers. Shorter horizons keep the uniform window and ``GAMMA``.
 
 Scores come from the refit check's validation fortnight (models fitted on the data before them) and, as the
 forecaster runs, from its own forecasts once their actuals are known (the backtest's earlier forecasts,
@@ -47,23 +58,49 @@ MIN_SITE_SCORES = 48      # fewer scores of a site in the window: use all sites'
 GAMMA = 0.002             # adaptive step per scored forecast (0: plain rolling conformal)
 ALPHA_BOUNDS = (-0.3, 1.0)  # alpha may go below 0 (a band at the widest score seen) and keeps that debt
 OFFSET_CAP = 1e3          # |offset| in site scales; "move the bound to the P50" is any offset beyond this
+# week-ahead and longer horizons: the newest score a band can use is a horizon old, so the window's scores are
+# weighted by recency (weighted conformal quantile, half weight every HALF_LIFE_STEPS steps before the cut)
+LONG_HORIZON_DAYS = 7     # horizons of at least this many days use the settings below
+HALF_LIFE_STEPS = 12      # half-life of a score's weight, in grid steps (12 h on an hourly grid)
+GAMMA_LONG = 0.003        # adaptive step at those horizons
 
 
-def conformal_quantile(scores: np.ndarray, level: float = 1 - ALPHA_SIDE) -> float:
+def horizon_settings(horizon: int, spd: int) -> dict:
+    """Keyword arguments of :func:`adaptive_offsets` for a horizon of ``horizon`` steps on a grid of ``spd``
+    steps a day: ``gamma`` and ``half_life_steps`` (None: every score in the window weighs the same)."""
+    if int(horizon) >= LONG_HORIZON_DAYS * int(spd):
+        return {"gamma": GAMMA_LONG, "half_life_steps": HALF_LIFE_STEPS}
+    return {"gamma": GAMMA, "half_life_steps": None}
+
+
+def conformal_quantile(scores: np.ndarray, level: float = 1 - ALPHA_SIDE,
+                       weights: np.ndarray | None = None) -> float:
     """The split-conformal quantile of ``scores``: the ``k``-th smallest with ``k = ceil((n + 1) * level)``.
 
     With ``n`` exchangeable scores, a new score is at most this value with probability >= ``level``. When
     ``k > n`` (fewer than ``level / (1 - level)`` scores: 9 at the 90 % level; or ``level >= 1``) the
     guarantee needs an infinite bound; the largest score is returned instead (the widest band seen); when
     ``k < 1`` (``level`` near 0) the smallest. NaN scores are ignored (``-inf`` is a score: "cannot miss");
-    no score at all gives NaN."""
+    no score at all gives NaN.
+
+    With ``weights`` (one per score, in (0, 1]): the weighted conformal quantile of non-exchangeable
+    conformal prediction (Barber, Candes, Ramdas & Tibshirani 2023), the smallest score whose cumulative
+    weight (scores sorted) reaches ``level * (W + 1)``, ``W`` the total weight and 1 the weight of the new
+    score; all weights 1 give the ``k`` above. Same conventions when it is never reached."""
     s = np.asarray(scores, float)
-    s = s[~np.isnan(s)]
+    keep = ~np.isnan(s)
+    s = s[keep]
     n = len(s)
     if n == 0:
         return float("nan")
-    k = min(n, max(1, math.ceil((n + 1) * level)))
-    return float(np.partition(s, k - 1)[k - 1])
+    if weights is None:
+        k = min(n, max(1, math.ceil((n + 1) * level)))
+        return float(np.partition(s, k - 1)[k - 1])
+    w = np.asarray(weights, float)[keep]
+    order = np.argsort(s, kind="stable")
+    cum = np.cumsum(w[order])
+    k = min(n - 1, int(np.searchsorted(cum, level * (cum[-1] + 1.0), "left")))
+    return float(s[order][max(0, k)])
 
 
 def conformity_scores(y: np.ndarray, p10: np.ndarray, p90: np.ndarray, scale: np.ndarray,
@@ -110,16 +147,17 @@ class _ScoreWindows:
         self.w = int(window_days) * spd
         self.min_site = min_site_scores
 
-    def scores(self, cut: int, site: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The window's ``(lo, hi)`` scores for ``site`` at ``cut`` (its own or pooled), None if empty."""
+    def scores(self, cut: int, site: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The window's ``(lo, hi, t)`` scores and targets for ``site`` at ``cut`` (its own or pooled), None
+        if empty."""
         idx = self.per_site.get(site)
         if idx is not None:
             t = self.t[idx]
             a, b = np.searchsorted(t, cut - self.w, "right"), np.searchsorted(t, cut, "right")
             if b - a >= self.min_site:
-                return self.lo[idx[a:b]], self.hi[idx[a:b]]
+                return self.lo[idx[a:b]], self.hi[idx[a:b]], t[a:b]
         a, b = np.searchsorted(self.t, cut - self.w, "right"), np.searchsorted(self.t, cut, "right")
-        return (self.lo[a:b], self.hi[a:b]) if b > a else None
+        return (self.lo[a:b], self.hi[a:b], self.t[a:b]) if b > a else None
 
 
 def rolling_offsets(log_t: np.ndarray, log_s: np.ndarray, log_lo: np.ndarray, log_hi: np.ndarray,
@@ -141,7 +179,8 @@ def adaptive_offsets(log_t: np.ndarray, log_s: np.ndarray, log_lo: np.ndarray, l
                      issue_idx: np.ndarray, site_idx: np.ndarray, spd: int, horizon: int, gamma: float = GAMMA,
                      window_days: int = WINDOW_DAYS, min_site_scores: int = MIN_SITE_SCORES,
                      alpha_side: float = ALPHA_SIDE, alpha_bounds: tuple = ALPHA_BOUNDS,
-                     trace: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     half_life_steps: float | None = None, trace: dict | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`rolling_offsets` with the miss level of each side adapted per site (adaptive conformal
     inference, see the module doc).
 
@@ -149,8 +188,10 @@ def adaptive_offsets(log_t: np.ndarray, log_s: np.ndarray, log_lo: np.ndarray, l
     order of the calibration cuts, each is calibrated as it would have been then (window and level at
     ``calibration_cut(t - horizon)``) and its miss on each side (``score > Q``) moves that site's
     ``alpha`` by ``gamma * (alpha_side - miss)`` once its target is at or before a later cut. A scored
-    forecast whose window was empty (raw band) does not count. ``trace`` (a dict), if given, receives the
-    replayed ``t, s, miss_lo, miss_hi`` and the levels used per query."""
+    forecast whose window was empty (raw band) does not count. ``half_life_steps``: each score in the window
+    weighs ``2 ** (-(cut - t) / half_life_steps)`` in a weighted conformal quantile (None: all weigh 1;
+    :func:`horizon_settings` gives both per horizon). ``trace`` (a dict), if given, receives the replayed
+    ``t, s, miss_lo, miss_hi``."""
     win = _ScoreWindows(log_t, log_s, log_lo, log_hi, spd, window_days, min_site_scores)
     q_cut = calibration_cut(issue_idx, spd)
     q_site = np.asarray(site_idx, np.int64)
@@ -195,7 +236,8 @@ def adaptive_offsets(log_t: np.ndarray, log_s: np.ndarray, log_lo: np.ndarray, l
                 offsets[(c, j)] = (0.0, 0.0, np.nan, np.nan)
                 continue
             a_lo, a_hi = alpha.get(j, (alpha_side, alpha_side))
-            q_lo, q_hi = conformal_quantile(sc[0], 1 - a_lo), conformal_quantile(sc[1], 1 - a_hi)
+            w = None if not half_life_steps else 0.5 ** ((c - sc[2]) / float(half_life_steps))
+            q_lo, q_hi = conformal_quantile(sc[0], 1 - a_lo, w), conformal_quantile(sc[1], 1 - a_hi, w)
             offsets[(c, j)] = (-offset_from_quantile(q_lo), offset_from_quantile(q_hi), q_lo, q_hi)
             for i in replay_at.get((c, j), ()):
                 r_miss[i] = (float(win.lo[i] > q_lo), float(win.hi[i] > q_hi))

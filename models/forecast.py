@@ -40,7 +40,7 @@ from .backtest import BacktestConfig, plot_backtest, run_backtest
 from .bundle import MODEL_CODE_VERSION, MODEL_NAME, ForecastBundle  # noqa: F401
 from .features import (KNOWN_EXOG, FeatureConfig, build_features, normalize_freq, read_input, steps_per_day,
                        to_panel)
-from .calibration import WINDOW_DAYS, adaptive_offsets, apply_offsets, conformity_scores
+from .calibration import WINDOW_DAYS, adaptive_offsets, apply_offsets, conformity_scores, horizon_settings
 from .gbm import HorizonModel, fit_horizon_model, predict_cells, served_band, validate_refit
 from .registry import load_bundle, save_bundle
 
@@ -168,7 +168,8 @@ def calibrated_cells(model, F: dict, panel, horizon: int, last: int, t_idx: np.n
             b = served_band(model, F, hist_t, hist_s)
             lo, hi = conformity_scores(panel.y[hist_t, hist_s], b["p10"], b["p90"], b["scale"], p50=b["p50"])
             log = [np.concatenate([a, v]) for a, v in zip(log, (hist_t, hist_s, lo, hi))]
-    add_p10, add_p90 = adaptive_offsets(*log, np.full(len(t_idx), last), s_idx, panel.spd, horizon=horizon)
+    add_p10, add_p90 = adaptive_offsets(*log, np.full(len(t_idx), last), s_idx, panel.spd, horizon=horizon,
+                                        **horizon_settings(horizon, panel.spd))
     b = served_band(model, F, t_idx, s_idx)
     p10, p90 = apply_offsets(b["p10"], b["p50"], b["p90"], add_p10, add_p90, b["scale"])
     return pd.DataFrame({"p10": p10, "p50": b["p50"], "p90": p90, "method": b["method"]})

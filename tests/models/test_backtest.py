@@ -42,6 +42,22 @@ def test_metrics_coverage_and_relative_mae():
     assert m["snaive_daily"]["coverage_p10_p90"] is None
 
 
+def test_metrics_count_ties_at_a_bound_both_ways():
+    # four empty hours forecast [0, 0] with P50 0 (actual 0: on both bounds), one busy hour 3 in [1, 5] with
+    # P50 3, one hour 6 above [1, 5] (P50 2). Closed cover: the four ties and the 3 -> 5/6; open cover
+    # (P10 < y < P90): only the 3 -> 1/6. Below P10: none, at or below: the four ties -> 4/6; above P90: the
+    # 6 -> 1/6, at or above: the ties and the 6 -> 5/6; actual = P50: the ties and the 3 -> 5/6
+    pred = pd.DataFrame({"site_id": ["a"] * 6, "ts": pd.date_range("2024-01-01", periods=6, freq="h"),
+                         "actual": [0.0, 0, 0, 0, 3, 6], "p50": [0.0, 0, 0, 0, 3, 2],
+                         "p10": [0.0, 0, 0, 0, 1, 1], "p90": [0.0, 0, 0, 0, 5, 5],
+                         "snaive_daily": [0.0] * 6, "snaive_weekly": [0.0] * 6})
+    m = compute_metrics(pred)["overall"]["model"]
+    assert m["coverage_p10_p90"] == pytest.approx(5 / 6) and m["coverage_p10_p90_open"] == pytest.approx(1 / 6)
+    assert m["below_p10"] == 0 and m["at_or_below_p10"] == pytest.approx(4 / 6)
+    assert m["above_p90"] == pytest.approx(1 / 6) and m["at_or_above_p90"] == pytest.approx(5 / 6)
+    assert m["actual_eq_p50"] == pytest.approx(5 / 6)
+
+
 def _weekly_pattern(n_weeks=8, sites=("A", "B")):
     """Exactly weekly-periodic: 1 kWh every weekday hour, 0 at weekends (site B twice as much)."""
     idx = pd.date_range("2024-01-01", periods=24 * 7 * n_weeks, freq="h")    # starts on a Monday
