@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .calibration import ALPHA_BOUNDS, ALPHA_SIDE, GAMMA, MIN_SITE_SCORES, WINDOW_DAYS
-from .features import FeatureConfig
+from .calibration import ALPHA_BOUNDS, ALPHA_SIDE, GAMMA, MIN_SITE_SCORES, WINDOW_DAYS, horizon_settings
+from .features import FeatureConfig, steps_per_day
 from .gbm import HorizonModel
 
 MODEL_NAME = "charging_demand_gbm_quantile"
@@ -49,6 +49,8 @@ class ForecastBundle:
                 "method": "rolling per-site adaptive conformal (models.calibration)", "window_days": WINDOW_DAYS,
                 "miss_share_per_side": ALPHA_SIDE, "min_site_scores": MIN_SITE_SCORES,
                 "adaptive_step": GAMMA, "adaptive_level_bounds": list(ALPHA_BOUNDS),
+                # per trained horizon: the adaptive step and the recency half-life of the scores (None: equal)
+                "per_horizon": {str(h): horizon_settings(h, steps_per_day(self.freq)) for h in self.models},
                 "validation_scores": {str(h): len((getattr(m, "residuals", None) or {}).get("lo", ()))
                                       for h, m in self.models.items()}},
             "blend": {str(h): getattr(m, "blend", {}) for h, m in self.models.items()},

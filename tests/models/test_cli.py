@@ -73,6 +73,10 @@ def test_train_save_load_predict(tmp_path):
     path = save_bundle(bundle, tmp_path / "reg", metrics={"overall": {}})
     meta = json.loads((path / "metadata.json").read_text())
     assert meta["data_version"] == "test@1" and meta["training_window"]["end"].startswith("2023-02-05 23")
+    # week-ahead bands weigh recent scores (half-life 12 h) with step 0.003; 1 h and 24 h: equal weights, 0.002
+    assert meta["interval_calibration"]["per_horizon"] == {
+        "1": {"gamma": 0.002, "half_life_steps": None}, "24": {"gamma": 0.002, "half_life_steps": None},
+        "168": {"gamma": 0.003, "half_life_steps": 12}}
     assert list_versions(tmp_path / "reg")[0]["model_version"] == bundle.model_version
     loaded = load_bundle(tmp_path / "reg")             # LATEST
     hist = df[df.ts < "2023-02-01"]
