@@ -9,7 +9,7 @@ commands of docs/operations.md (`scripts/stack.sh airflow ...`, `scripts/stack.s
 2. the scheduler runs the pipeline: the ingest DAGs are unpaused and backfilled over the sample's delivery
    days; `kpi_daily` and the forecast DAG are started by the silver Assets; `kpi_monthly` is backfilled for
    the month after the sample and `kpi_extracts` follows from the gold Assets. Then every bronze, silver and
-   gold table and every extract pack CSV equals those of a `make run`-style run of the same code in this
+   gold table, the quarantine and the files ledger, and every extract pack CSV equal those of a `make run`-style run of the same code in this
    process (ingest of the sample window, the month's gold build, the month's packs, the last day's forecast);
    a second backfill of the same days (`--reprocess-behavior completed`) changes no table version but the
    forecast's, and there only re-issues days first forecast from an earlier sessions version;
@@ -342,7 +342,10 @@ def test_the_scheduler_ran_every_dag(handle, pipeline):
 
 def test_gold_and_extract_packs_equal_a_make_run(handle, pipeline, reference):
     stack_tables, ref_tables = handle.lake_tables(), delta_tables(reference.lake_root)
-    compared = [n for n in ref_tables if n.split("/")[0] in ("bronze", "silver", "gold")]
+    # and the ingest ledgers: the files taken (and which copy of a duplicate) and every quarantined row, per
+    # day by the backfill's runs, for the whole window at once by the make run
+    compared = [n for n in ref_tables if n.split("/")[0] in ("bronze", "silver", "gold")
+                or n in ("ops/quarantine", "ops/ingested_files")]
     assert len([n for n in compared if n.startswith("gold/")]) >= 10, compared
     assert set(compared) <= set(stack_tables), sorted(set(compared) - set(stack_tables))
     as_of = delivery_days("ingest_charging")[-1]
