@@ -857,7 +857,31 @@ class _Deadline:
         return False
 
 
-class _HeapGuard:
+class _Watcher:
+    """A daemon thread that runs ``_run`` while the ``with`` block does (only when ``enabled``); leaving the
+    block sets ``_stop`` and waits for the thread."""
+
+    def __init__(self, enabled: bool, name: str):
+        self._enabled = enabled
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        if self._enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return False
+
+
+class _HeapGuard(_Watcher):
     """Cancels the query's Spark jobs (by the deadline's tag) when the engine's JVM heap holds more live data
     than ``HEAP_LIVE_SHARE`` of its maximum.
 
@@ -873,12 +897,11 @@ class _HeapGuard:
     HEAP_LIVE_SHARE = 0.6
 
     def __init__(self, spark, tag: str, enabled: bool = True, poll_s: float = 0.1):
-        self._sc, self._tag, self._enabled, self._poll_s = spark.sparkContext, tag, enabled, poll_s
+        super().__init__(enabled, "query-heap-guard")
+        self._sc, self._tag, self._poll_s = spark.sparkContext, tag, poll_s
         self._runtime = spark._jvm.java.lang.Runtime.getRuntime()
         self._system = spark._jvm.java.lang.System
-        self._stop = threading.Event()
         self.tripped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="query-heap-guard", daemon=True)
 
     def _used_share(self) -> float:
         rt = self._runtime
@@ -896,17 +919,6 @@ class _HeapGuard:
                     return
         except Exception:   # the engine is gone or stopping: the query thread reports it
             return
-
-    def __enter__(self):
-        if self._enabled:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        return False
 
 
 def _tripped(guard: _HeapGuard | None) -> bool:
@@ -967,27 +979,22 @@ def _engine_gone(exc: BaseException) -> bool:
             or "Cannot call methods on a stopped SparkContext" in text)
 
 
-class _Progress:
+class _Progress(_Watcher):
     """An elapsed-time / task-count line on stderr while Spark works (only on a terminal)."""
 
     def __init__(self, spark, enabled: bool, delay_s: float = 1.0):
-        self._spark, self._enabled, self._delay_s = spark, enabled, delay_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(enabled, "query-progress")
+        self._spark, self._delay_s = spark, delay_s
         self._start = time.monotonic()
         self.drawn = threading.Event()   # set once the first line is on the terminal
 
-    def __enter__(self):
-        if self._enabled:
-            self._thread.start()
-        return self
-
     def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-            sys.stderr.write("\r\033[K")
+        drawing = self._thread.is_alive()
+        super().__exit__(*exc)
+        if drawing:
+            sys.stderr.write("\r\033[K")   # clear the line
             sys.stderr.flush()
+        return False
 
     def _run(self) -> None:
         frames = "|/-\\"
@@ -1187,8 +1194,9 @@ def _spark(limits: Limits | None = None):
         _BOUNDED_ENGINE = True
     from jobs.platform.session import get_spark
 
-    # in-process even where tasks use a Spark Connect server: the checks read the plans in the driver's JVM
-    return get_spark("coalchain-query", in_process=True)
+    # an engine of its own, in this process, even where the tasks use a Spark Connect server or a cluster: the
+    # checks read the plans in the driver's JVM, and the memory bound is that JVM's heap
+    return get_spark("coalchain-query", in_process=True, master="local[*]")
 
 
 # Whether this process's Spark JVM was started by the CLI with the query's memory bound: only then is its

@@ -152,10 +152,11 @@ _remote_session = None
 REMOTE_SQL_CONF = {"spark.sql.analyzer.maxIterations": "1000"}
 
 
-def get_spark(app_name: str = "coalchain", *, in_process: bool = False):
+def get_spark(app_name: str = "coalchain", *, in_process: bool = False, master: str | None = None):
     """Return the process-wide SparkSession, creating it on first use: in-process, or a client of the
     Spark Connect server when ``COALCHAIN_SPARK_REMOTE`` is set (``in_process``: never a client; for code
-    that needs the driver's JVM, such as the SQL CLI's plan checks)."""
+    that needs the driver's JVM, such as the SQL CLI's plan checks). ``master`` overrides
+    ``COALCHAIN_SPARK_MASTER`` for a session this call creates."""
     from pyspark.sql import SparkSession
 
     global _remote_session
@@ -180,7 +181,8 @@ def get_spark(app_name: str = "coalchain", *, in_process: bool = False):
         submitted = _launched_by_spark_submit()
         builder = SparkSession.builder.appName(app_name)
         if not submitted:  # under spark-submit its --master and --jars hold
-            builder = builder.master(settings.spark_master).config("spark.jars", ",".join(session_jars(settings)))
+            builder = builder.master(master or settings.spark_master).config("spark.jars",
+                                                                              ",".join(session_jars(settings)))
         for key, value in application_conf(settings).items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()

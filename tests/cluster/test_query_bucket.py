@@ -42,9 +42,9 @@ def bucket_lake(s3_server):
     return s3_server
 
 
-def query(server, *argv: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **server.environment(), "PYTHONPATH": str(REPO), "COALCHAIN_LAKE_ROOT": LAKE}
-    env.pop("COALCHAIN_SPARK_REMOTE", None)
+def query(server, *argv: str, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("COALCHAIN_SPARK_REMOTE", "COALCHAIN_SPARK_MASTER")}
+    env.update(server.environment(), PYTHONPATH=str(REPO), COALCHAIN_LAKE_ROOT=LAKE, **settings)
     return subprocess.run([sys.executable, "-m", "jobs.delivery.query", *argv], capture_output=True, text=True,
                           env=env, timeout=600, cwd=REPO)
 
@@ -70,8 +70,10 @@ def test_a_query_reads_the_tables_in_the_bucket(bucket_lake, tmp_path):
     out = query(bucket_lake, sql, "--csv", str(target))
     assert out.returncode == 0, out.stderr[-2000:]
     assert target.read_text().splitlines() == ["rail_pct,n", "75.0,2"]
-    # time travel to the first commit: S1 and S2 only
-    out = query(bucket_lake, "SELECT count(*) AS n FROM silver_shipments VERSION AS OF 0")
+    # time travel to the first commit: S1 and S2 only; with the settings of a stack whose tasks use a Connect
+    # server and a cluster (neither is there): the CLI runs its own local engine all the same
+    out = query(bucket_lake, "SELECT count(*) AS n FROM silver_shipments VERSION AS OF 0",
+                COALCHAIN_SPARK_REMOTE="sc://127.0.0.1:9", COALCHAIN_SPARK_MASTER="spark://127.0.0.1:9")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["n", "-", "2"]
 

@@ -480,6 +480,14 @@ def test_a_table_is_restored_to_an_earlier_version(handle, pipeline):
     handle.run("scripts/stack.sh", "run", ".venv/bin/python", "-m", "jobs.tools.restore_table",
                "gold_rail_share_monthly", "--version", str(latest))
     assert table_rows(table) == current
+    # the runbook's read of an earlier version without restoring it: the planners' SQL CLI in the stack's
+    # environment (lake in the bucket; the CLI runs its own local engine, not the Connect server's)
+    listed = handle.run("scripts/stack.sh", "run", ".venv/bin/python", "-m", "jobs.delivery.query", "--list")
+    assert re.search(rf"^gold\s+gold_rail_share_monthly\s+{latest + 2}\s+{re.escape(table)}\s", listed, re.M), listed
+    out = handle.run("scripts/stack.sh", "run", ".venv/bin/python", "-m", "jobs.delivery.query",
+                     "SELECT count(*) AS n FROM gold_rail_share_monthly VERSION AS OF 0")
+    counted = re.search(r"^n\s*\n-+\s*\n(\d+)\s*$", out, re.M)
+    assert counted and int(counted.group(1)) == earlier, out
 
 
 def test_credentials_are_rotated(handle, pipeline):
