@@ -336,6 +336,8 @@ def test_the_scheduler_ran_every_dag(handle, pipeline):
     # the packs of the month kpi_monthly closed were built by the kpi_extracts run it triggered
     packs = Path(handle.stack.state()["project_env"]["COALCHAIN_DELIVERY_ROOT"]) / "extracts" / "2026-11"
     assert len([p for p in packs.iterdir() if p.is_dir()]) == 3, sorted(packs.iterdir())
+    listed = handle.airflow("dags", "list", "-o", "plain")   # the runbook's first look
+    assert all(re.search(rf"(^|\s){d}\s", listed, re.M) for d in ALL_DAGS), listed
     out = handle.airflow("dags", "list-runs", "kpi_monthly")
     assert "success" in out and "backfill" in out, out
 
