@@ -11,7 +11,9 @@ are queued); D's end, local midnight in the source time zone, is the feature cut
    registry `<lake_root>/models/charging_forecast/<model_version>/` with its metrics, training window and
    data version (`silver_charging_sessions@v<N>`). Under 21 days of history nothing is trained.
 2. `predict`: forecasts the 168 hours after the cut-off and replaces the partition
-   `forecast_date_local = D` of `gold_charging_forecast` (a re-run or backfill of D never duplicates).
+   `forecast_date_local = D` of `gold_charging_forecast` (a re-run or backfill of D never duplicates). A
+   run the Asset triggered keeps a day already issued by the same model from the same sessions version (no
+   new table version); a manual run re-issues it, with the flexible energy below from the gold of that moment.
    Every row carries its `model_version` (a registry folder, or `seasonal_naive_daily`: the fallback
    served while history is too short to train), `data_version` and `feature_cutoff_ts_utc`. Then it replaces
    the same partition of `gold_charging_flexibility_forecast`: the flexible energy of day D + 1 per station
@@ -50,6 +52,12 @@ def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) ->
     return pendulum.instance(run_after).in_timezone(LOCAL_TZ).subtract(days=1).date().isoformat()
 
 
+def triggered_by_asset(dag_run) -> bool:
+    """An Asset-triggered run keeps a day already issued by the same model from the same data (a second
+    backfill of the ingest writes no forecast); a manual run of a day re-issues it."""
+    return str(getattr(dag_run, "run_type", "")).lower().endswith("asset_triggered")
+
+
 @dag(
     schedule=[SESSIONS],
     start_date=START_DATE,
@@ -79,14 +87,14 @@ def forecast_charging_demand():
         return {"as_of": as_of, **result}
 
     @task(outlets=[GOLD["gold_charging_forecast"], GOLD["gold_charging_flexibility_forecast"]])
-    def predict(trained: dict) -> dict:
+    def predict(trained: dict, dag_run=None) -> dict:
         import datetime as dt
 
         from jobs.forecast import charging_demand
         from jobs.platform.session import get_spark
 
         return charging_demand.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]),
-                                       keep_unchanged=True)
+                                       keep_unchanged=triggered_by_asset(dag_run))
 
     predict(train_if_due())
 

@@ -417,6 +417,15 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
     from models.registry import load_bundle
 
     settings = settings or get_settings()
+    if keep_unchanged:   # decided from the registry and the two tables' logs, before any data is read
+        meta = model_for(as_of, settings)
+        model_version = meta["model_version"] if meta else FALLBACK
+        spec = SILVER["charging_sessions"]
+        data_version = f"{spec.name}@v{table_version(spark, spec, settings)}"
+        if _issued_from(as_of, settings) == {(model_version, data_version)}:
+            log.info("forecast for %s already issued by %s from %s: kept", as_of, model_version, data_version)
+            return {"status": "unchanged", "rows": 0, "model_version": model_version,
+                    "data_version": data_version, "forecast_date_local": as_of.isoformat()}
     inputs = extract(spark, as_of, settings)
     series, complete_until = hourly_history(inputs, as_of)
     if series.empty:
@@ -437,10 +446,6 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
         if "method" not in fc.columns:
             fc["method"] = GBM_METHOD
         model_version = bundle.model_version
-    if keep_unchanged and _issued_from(as_of, settings) == {(model_version, inputs.data_version)}:
-        log.info("forecast for %s already issued by %s from %s: kept", as_of, model_version, inputs.data_version)
-        return {"status": "unchanged", "rows": 0, "model_version": model_version,
-                "data_version": inputs.data_version, "forecast_date_local": as_of.isoformat()}
     issued_at = issued_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     rows = [(str(r.site_id), pd.Timestamp(r.ts).to_pydatetime(), int(r.lead), float(r.p10), float(r.p50),
              float(r.p90), str(r.method)) for r in fc.itertuples(index=False)]

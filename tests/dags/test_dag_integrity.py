@@ -46,3 +46,20 @@ def test_dagbag_has_no_import_errors():
         assert Path(dag.fileloc).stem == dag_id, "dag_id must equal the file name"
         assert dag.doc_md, f"{dag_id} has no doc_md"
         assert dag.tags, f"{dag_id} has no tags"
+
+
+def test_only_an_asset_triggered_forecast_keeps_an_unchanged_day():
+    """A second backfill of the ingest re-triggers the forecast: it must write nothing new. An operator's
+    manual run of a day (the runbook's re-run) re-issues it."""
+    from types import SimpleNamespace
+
+    from airflow.utils.types import DagRunType
+
+    if str(DAGS) not in sys.path:
+        sys.path.insert(0, str(DAGS))
+    from forecast_charging_demand import triggered_by_asset
+
+    assert triggered_by_asset(SimpleNamespace(run_type=DagRunType.ASSET_TRIGGERED))
+    assert triggered_by_asset(SimpleNamespace(run_type="asset_triggered"))
+    assert not triggered_by_asset(SimpleNamespace(run_type=DagRunType.MANUAL))
+    assert not triggered_by_asset(None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from jobs.quality import data_docs
 from jobs.quality import validation as q
 from jobs.platform.settings import Settings
-from tests.jobs.quality.test_validation import BEV, FCEV, _write, frame
+from tests.jobs.quality.test_validation import BEV, FCEV, _write, frame, write_dimensions
 from tests.pages import chromium, offline_problems, requested_urls
 
 WARNING_DAY, CRITICAL_DAY = dt.date(2026, 11, 5), dt.date(2026, 11, 3)
@@ -31,18 +30,6 @@ GATE_RUN = "gate_docs"
 # table -> the status the index shows (the gate's verdict: a warning-only run passes)
 EXPECTED_STATUS = {"silver_companies": "Succeeded", "silver_trucks": "Succeeded",
                    "silver_telematics": "Succeeded", "silver_weighbridge": "Failed"}
-_TINY_QUERY_CONF = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-                    "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _interpreted_tiny_queries(spark):
-    previous = {k: spark.conf.get(k, None) for k in _TINY_QUERY_CONF}
-    for k, v in _TINY_QUERY_CONF.items():
-        spark.conf.set(k, v)
-    yield
-    for k, v in previous.items():
-        spark.conf.unset(k) if v is None else spark.conf.set(k, v)
 
 
 def _ticket(ticket_id: str, net_t: float, hour: int) -> dict:
@@ -55,14 +42,7 @@ def _ticket(ticket_id: str, net_t: float, hour: int) -> dict:
 def lake(spark, tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("data_docs")
     s = Settings(lake_root=root / "lake", landing_root=root / "landing")
-    _write(spark, "companies", [{"company_id": "C01", "company_name": "Test Coal"}], s)
-    _write(spark, "trucks", [
-        {"vin": BEV, "company_id": "C01", "powertrain": "BEV", "battery_kwh": 282.0, "rated_payload_t": 34.5,
-         "swap_capable": True},
-        {"vin": FCEV, "company_id": "C01", "powertrain": "FCEV", "battery_kwh": 100.0, "h2_tank_kg": 60.0,
-         "rated_payload_t": 33.0, "swap_capable": False},
-    ], s)
-    _write(spark, "mines", [{"mine_id": "M1", "company_id": "C01", "mine_type": "open_pit", "banner": "Zhungeer"}], s)
+    write_dimensions(spark, s)
     _write(spark, "telematics", [frame(BEV, "2026-11-05 08:00", 1030.0, coord="BD09"),
                                  frame(BEV, "2026-11-05 08:01", 1031.0), frame(FCEV, "2026-11-05 08:00", 5000.0)], s)
     _write(spark, "weighbridge", [_ticket("W1", 34.5, 1), _ticket("W2", 46.0, 2)], s)

@@ -82,34 +82,24 @@ TELEMATICS = [
 ]
 
 
-# Tiny batches: Spark's code generation and adaptive re-planning cost more than the queries (as in the
-# KPI tests); results do not depend on them. Restored after this module.
-_TINY_QUERY_CONF = {"spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-                    "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _interpreted_tiny_queries(spark):
-    previous = {k: spark.conf.get(k, None) for k in _TINY_QUERY_CONF}
-    for k, v in _TINY_QUERY_CONF.items():
-        spark.conf.set(k, v)
-    yield
-    for k, v in previous.items():
-        spark.conf.unset(k) if v is None else spark.conf.set(k, v)
+def write_dimensions(spark, settings: Settings) -> None:
+    """The company, its BEV and FCEV truck and its mine, as both quality test lakes hold them."""
+    _write(spark, "companies", [{"company_id": "C01", "company_name": "Test Coal"}], settings)
+    _write(spark, "trucks", [
+        {"vin": BEV, "company_id": "C01", "powertrain": "BEV", "battery_kwh": 282.0, "rated_payload_t": 34.5,
+         "swap_capable": True},
+        {"vin": FCEV, "company_id": "C01", "powertrain": "FCEV", "battery_kwh": 100.0, "h2_tank_kg": 60.0,
+         "rated_payload_t": 33.0, "swap_capable": False},
+    ], settings)
+    _write(spark, "mines", [{"mine_id": "M1", "company_id": "C01", "mine_type": "open_pit", "banner": "Zhungeer"}],
+           settings)
 
 
 @pytest.fixture(scope="module")
 def settings(spark, tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("quality")
     s = Settings(lake_root=root / "lake", landing_root=root / "landing")
-    _write(spark, "companies", [{"company_id": "C01", "company_name": "Test Coal"}], s)
-    _write(spark, "trucks", [
-        {"vin": BEV, "company_id": "C01", "powertrain": "BEV", "battery_kwh": 282.0, "rated_payload_t": 34.5,
-         "swap_capable": True},
-        {"vin": FCEV, "company_id": "C01", "powertrain": "FCEV", "battery_kwh": 100.0, "h2_tank_kg": 60.0,
-         "rated_payload_t": 33.0, "swap_capable": False},
-    ], s)
-    _write(spark, "mines", [{"mine_id": "M1", "company_id": "C01", "mine_type": "open_pit", "banner": "Zhungeer"}], s)
+    write_dimensions(spark, s)
     _write(spark, "h2_stations", [{"station_id": "HS1", "company_id": "C01", "nameplate_kg_per_day": 1000.0,
                                    "dispensers": 2}], s)
     _write(spark, "telematics", TELEMATICS, s)
