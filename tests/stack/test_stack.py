@@ -403,9 +403,11 @@ def test_a_second_backfill_changes_no_table_version(handle, pipeline):
     table = handle.lake_tables()[forecast]
     old, new = forecast_issues(table, before[forecast]), forecast_issues(table, after[forecast])
     current = f"silver_charging_sessions@v{after['silver/silver_charging_sessions']}"
-    assert old.keys() == new.keys(), (old, new)
+    # Sessions events queued while a forecast run is busy start one run for the newest day, so the first pass
+    # may leave a day without a forecast that the second pass's runs then issue (from the final version).
+    assert old.keys() <= new.keys(), (old, new)
     assert all(new[d] == old[d] for d in old if old[d][0] == current), (old, new)
-    assert all(new[d][0] == current for d in old if new[d] != old[d]), (old, new)
+    assert all(new[d][0] == current for d in new if new[d] != old.get(d)), (old, new)
 
 
 def forecast_issues(uri: str, version: int) -> dict:
