@@ -222,9 +222,6 @@ class Table:
         """What Spark loads: the folder, or the table's s3a:// URI."""
         return storage.spark_uri(self.path)
 
-    @property
-    def shown(self) -> str:
-        return self.path.uri if isinstance(self.path, S3Location) else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -1159,8 +1156,7 @@ def table_content(table: Table) -> str:
 def _list_tables(lake_root: Location, counts: bool) -> int:
     tables = discover_tables(lake_root)
     if not tables:
-        shown = lake_root.uri if isinstance(lake_root, S3Location) else lake_root
-        print(f"no Delta tables under {shown}", file=sys.stderr)
+        print(f"no Delta tables under {storage.delta_uri(lake_root)}", file=sys.stderr)
         return EXIT_USAGE
     columns = ["layer", "table", "version"] + (["rows"] if counts else []) + ["path", "content"]
     rows = []
@@ -1170,7 +1166,7 @@ def _list_tables(lake_root: Location, counts: bool) -> int:
         if counts:
             # Delta answers count(*) from the file statistics in its log: no data scan.
             row.append(spark.read.format("delta").load(t.uri).count())
-        rows.append(row + [t.shown, table_content(t)])
+        rows.append(row + [storage.delta_uri(t.path), table_content(t)])
     print(render_table(columns, rows, truncate=0))
     missing = [t.name for t in gold.TABLES if t.name.lower() not in tables]
     if missing and any(t.layer == "gold" for t in tables.values()):

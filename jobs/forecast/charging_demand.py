@@ -374,8 +374,9 @@ def train(spark: SparkSession, as_of: dt.date, *, force: bool = False, settings:
         "plan_features": [c for c in exog if c not in STATION_FEATURES], "job": "jobs.forecast.charging_demand",
     }
     metrics = quick_backtest(series, days, exog, params, min_backtest_days)
-    newer = [m for m in list_versions(**registry(settings)) if (trained_for(m) or dt.date.min) > as_of]
-    save_bundle(bundle, metrics=metrics, set_latest=not newer, **registry(settings))
+    reg = registry(settings)
+    newer = [m for m in list_versions(**reg) if (trained_for(m) or dt.date.min) > as_of]
+    save_bundle(bundle, metrics=metrics, set_latest=not newer, **reg)
     saved = registry_root(settings) / bundle.model_version
     return {"status": "trained", "model_version": bundle.model_version,
             "path": saved.uri if storage.is_object_store(saved) else str(saved),
@@ -417,8 +418,8 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
     from models.registry import load_bundle
 
     settings = settings or get_settings()
+    meta = model_for(as_of, settings)
     if keep_unchanged:   # decided from the registry and the two tables' logs, before any data is read
-        meta = model_for(as_of, settings)
         model_version = meta["model_version"] if meta else FALLBACK
         spec = SILVER["charging_sessions"]
         data_version = f"{spec.name}@v{table_version(spark, spec, settings)}"
@@ -432,7 +433,6 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
         log.warning("forecast: no charging sessions before %s: nothing to forecast", as_of)
         return {"status": "no_history", "rows": 0, "data_version": inputs.data_version}
     cutoff_local, cutoff_utc = cutoff_for(as_of)
-    meta = model_for(as_of, settings)
     if meta is None:
         fc = seasonal_naive_daily_forecast(series, cutoff_local, HORIZON_H)
         fc["method"] = FALLBACK
