@@ -312,6 +312,27 @@ def history_days(series: pd.DataFrame, complete_until: pd.Timestamp | None) -> f
     return float((complete_until - pd.Timestamp(series["ts"].min()).normalize()) / pd.Timedelta(days=1))
 
 
+def history_days_at_most(as_of: dt.date, settings: Settings | None = None) -> float:
+    """An upper bound of ``history_days`` for ``as_of``, read with delta-rs (two timestamp columns, no Spark
+    job): the history starts no earlier than the local day of the earliest plug-in or charge start and ends
+    at the cut-off."""
+    import pyarrow.compute as pc
+
+    spec = SILVER["charging_sessions"]
+    if not delta_log.table_exists(spec, settings):
+        return 0.0
+    times = delta_log.log_table(str(delta_log.table_path(spec, settings))).to_pyarrow_table(
+        columns=["plug_in_ts_utc", "charge_start_ts_utc"])
+    firsts = [m for m in (pc.min(times.column(c)).as_py() for c in times.column_names) if m is not None]
+    if not firsts:
+        return 0.0
+    earliest = pd.Timestamp(min(firsts))
+    earliest = earliest.tz_convert("UTC") if earliest.tzinfo else earliest.tz_localize("UTC")
+    first_day = earliest.tz_convert(LOCAL_TZ).tz_localize(None).normalize()
+    cutoff_local, _ = cutoff_for(as_of)
+    return max(0.0, float((cutoff_local - first_day) / pd.Timedelta(days=1)))
+
+
 # --------------------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------------------
@@ -352,6 +373,13 @@ def train(spark: SparkSession, as_of: dt.date, *, force: bool = False, settings:
         if age_days < RETRAIN_EVERY_DAYS:
             return {"status": "skipped", "reason": f"model trained for {trained_for(current)}, {age_days} days "
                     f"before {as_of} (< {RETRAIN_EVERY_DAYS})", "model_version": current["model_version"]}
+    at_most = history_days_at_most(as_of, settings)
+    if at_most < min_train_days:
+        # a young lake's daily runs: decided from two columns read with delta-rs, no Spark job
+        log.warning("forecast: at most %.1f days of history < %s: no model trained; predict serves %s",
+                    at_most, min_train_days, FALLBACK)
+        return {"status": "insufficient_history", "history_days_at_most": at_most,
+                "min_train_days": min_train_days, "served_instead": FALLBACK}
     inputs = extract(spark, as_of, settings)
     series, complete_until = hourly_history(inputs, as_of)
     days = history_days(series, complete_until)

@@ -217,7 +217,12 @@ def test_three_days_of_history_serve_the_seasonal_naive_fallback(spark, tmp_path
         _session("h2", "CS02", dt.datetime(2026, 11, 4, 2, 0), dt.timedelta(minutes=30), 40.0, charge_times=False),
     ]
     write_silver(spark, settings, sessions)
-    assert job.train(spark, as_of, settings=settings)["status"] == "insufficient_history"
+    # the earliest plug-in is on 11-02 local (the first random day) and the cut-off is 11-05 00:00 local: at
+    # most 3 days, read without Spark; so no Spark session is needed to decide it
+    assert job.history_days_at_most(as_of, settings) == 3.0
+    assert job.train(None, as_of, settings=settings) == {
+        "status": "insufficient_history", "history_days_at_most": 3.0, "min_train_days": 21,
+        "served_instead": "seasonal_naive_daily"}
     assert not job.registry_root(settings).exists()
     out = job.predict(spark, as_of, settings=settings)
     assert out["model_version"] == "seasonal_naive_daily" and out["rows"] == 168 * len(STATIONS)
@@ -230,3 +235,22 @@ def test_three_days_of_history_serve_the_seasonal_naive_fallback(spark, tmp_path
     assert p50["CS01"][[0, 1, 2]].tolist() == [30.0, 30.0, 0.0]
     assert p50["CS02"][[9, 10, 11]].round(3).tolist() == [2.353, 37.647, 0.0]
     assert ((rows.p10_kwh <= rows.p50_kwh) & (rows.p50_kwh <= rows.p90_kwh)).all()
+
+
+def test_history_bound_is_an_upper_bound(spark, tmp_path):
+    as_of = dt.date(2026, 11, 4)
+    settings = Settings(lake_root=tmp_path / "lake", landing_root=tmp_path / "landing")
+    assert job.history_days_at_most(as_of, settings) == 0.0          # no sessions table yet
+    # one session charging from 2026-10-01 16:00 UTC = 10-02 00:00 local, plugged in 2 min before: 10-01 23:58
+    # local. Bound: 10-01 00:00 .. cut-off 11-05 00:00 local = 35 days >= 21, so train reads the table and finds
+    # 1 day (hourly series from 10-02 00:00; complete until the day after the last session day, 10-03 00:00)
+    write_silver(spark, settings, [_session("old", "CS01", dt.datetime(2026, 10, 1, 16, 0), dt.timedelta(hours=1), 10.0)])
+    assert job.history_days_at_most(as_of, settings) == 35.0
+    out = job.train(spark, as_of, settings=settings)
+    assert out["status"] == "insufficient_history" and out["history_days"] == 1.0
+    # a charge start recorded before its plug-in (bad clocks are not rejected) starts the bound: a session
+    # plugged in on 11-03 local whose charge start is 09-20 22:00 UTC = 09-21 06:00 local -> 09-21 .. 11-05 = 45 days
+    bad = _session("bad", "CS02", dt.datetime(2026, 11, 3, 2, 0), dt.timedelta(hours=1), 10.0)
+    bad["charge_start_ts_utc"] = dt.datetime(2026, 9, 20, 22, 0)
+    write_silver(spark, settings, [bad])
+    assert job.history_days_at_most(as_of, settings) == 45.0
