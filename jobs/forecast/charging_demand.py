@@ -163,8 +163,9 @@ def table_version(spark: SparkSession, spec, settings: Settings | None = None) -
     return int(delta_log.log_table(path).version())
 
 
-def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = None) -> Inputs:
-    """Read the inputs once, pinned to one Delta version of the sessions table.
+def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = None, *, plan: bool = True) -> Inputs:
+    """Read the inputs once, pinned to one Delta version of the sessions table; with ``plan`` also the
+    production-plan inputs (what a trained model's plan features need; the fallback does not read them).
 
     A read of a Delta path sees the newest snapshot when it runs, so the version is taken before and after
     the read and the read is repeated if an ingest committed in between: the recorded version is the one read.
@@ -186,7 +187,7 @@ def extract(spark: SparkSession, as_of: dt.date, settings: Settings | None = Non
                      .filter((F.col("source") == "charging_sessions") & (F.col("landing_date") <= F.lit(as_of)))
                      .agg(F.max("landing_date")).first()[0])
     inputs = Inputs(sessions, stations, f"{spec.name}@v{before}", delivered)
-    if all(delta_log.table_exists(SILVER[t], settings) for t in ("production_plan", "weighbridge", "mines")):
+    if plan and all(delta_log.table_exists(SILVER[t], settings) for t in ("production_plan", "weighbridge", "mines")):
         inputs.plan = _to_pandas(delta_tables.read_table(spark, SILVER["production_plan"], settings)
                                  .transform(known_plans, cutoff_utc=cutoff_utc))
         inputs.session_vins = _to_pandas(delta_tables.read_table(spark, spec, settings)
@@ -455,7 +456,7 @@ def predict(spark: SparkSession, as_of: dt.date, *, settings: Settings | None = 
             log.info("forecast for %s already issued by %s from %s: kept", as_of, model_version, data_version)
             return {"status": "unchanged", "rows": 0, "model_version": model_version,
                     "data_version": data_version, "forecast_date_local": as_of.isoformat()}
-    inputs = extract(spark, as_of, settings)
+    inputs = extract(spark, as_of, settings, plan=meta is not None)
     series, complete_until = hourly_history(inputs, as_of)
     if series.empty:
         log.warning("forecast: no charging sessions before %s: nothing to forecast", as_of)

@@ -186,6 +186,13 @@ def test_predict_keeps_a_forecast_issued_by_the_same_model_from_the_same_data(sp
     assert job.table_version(spark, GOLD_CHARGING_FORECAST, lake) == version
     # a day not forecast yet is written
     assert job.predict(spark, AS_OF - dt.timedelta(days=2), settings=lake, keep_unchanged=True)["status"] == "written"
+    # a manual run of a kept day (keep_unchanged=False: the runbook's re-run) issues it again, as a new version
+    reissued_at = dt.datetime(2026, 10, 25, 7, 0)
+    again = job.predict(spark, AS_OF, settings=lake, issued_at=reissued_at)
+    assert again["status"] == "written" and again["rows"] == 168 * len(STATIONS)
+    assert job.table_version(spark, GOLD_CHARGING_FORECAST, lake) > version
+    rows = gold(spark, lake).filter(F.col("forecast_date_local") == AS_OF)
+    assert [r[0] for r in rows.select("issued_at").distinct().collect()] == [reissued_at]
 
 
 def test_retrain_is_skipped_under_7_days_and_happens_at_7(spark, lake):
