@@ -293,12 +293,15 @@ def pipeline(handle):
 
 
 def backfill_ingest(handle: Handle, reprocess: bool = False) -> None:
-    """`airflow backfill create` for each ingest DAG over its sources' delivery days, side by side."""
+    """`airflow backfill create` for each ingest DAG over its sources' delivery days, side by side: first
+    one day at a time (as the daily schedule did); a re-run (docs/operations.md, "Re-run a day") runs the
+    days side by side."""
     procs = []
     for dag_id in INGEST_DAGS:
         days = delivery_days(dag_id)
         cmd = ["scripts/stack.sh", "airflow", "backfill", "create", "--dag-id", dag_id,
-               "--from-date", logical_date(days[0]), "--to-date", logical_date(days[-1]), "--max-active-runs", "1"]
+               "--from-date", logical_date(days[0]), "--to-date", logical_date(days[-1]),
+               "--max-active-runs", "4" if reprocess else "1"]
         if reprocess:
             cmd += ["--reprocess-behavior", "completed"]
         handle.commands.append(" ".join(cmd))
