@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from airflow.sdk import Param, task
+from airflow.sdk import Param, chain, task
 
 from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
 from assets import SILVER
@@ -61,12 +61,7 @@ def ingest_task(source: str):
 
 def chain_sources(sources: tuple[str, ...]) -> None:
     """Dimensions first, then events, one after the other (they share one Spark session per process)."""
-    previous = None
-    for source in sources:
-        current = ingest_task(source)
-        if previous is not None:
-            previous >> current
-        previous = current
+    chain(*(ingest_task(source) for source in sources))
 
 
 def ingest_dag_kwargs(domain: str) -> dict:

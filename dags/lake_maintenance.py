@@ -10,7 +10,7 @@ Layers run in sequence so that two compactions never compete for the same cores.
 """
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import chain, dag, task
 
 from _defaults import DEFAULT_ARGS, START_DATE
 
@@ -37,12 +37,7 @@ def lake_maintenance():
 
         return maintain()
 
-    previous = None
-    for layer in LAYERS:
-        current = layer_task(layer)
-        if previous is not None:
-            previous >> current
-        previous = current
+    chain(*(layer_task(layer) for layer in LAYERS))
 
 
 lake_maintenance()

@@ -48,6 +48,28 @@ def test_dagbag_has_no_import_errors():
         assert dag.tags, f"{dag_id} has no tags"
 
 
+def test_ingest_and_maintenance_tasks_run_one_after_the_other():
+    """Each ingest DAG runs its sources in the order of its SOURCES (dimensions before events), and the
+    maintenance DAG its layers in the order of LAYERS: each task's only upstream is the one before it."""
+    import importlib
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    if str(DAGS) not in sys.path:
+        sys.path.insert(0, str(DAGS))
+    bag = DagBag(dag_folder=str(DAGS))
+    orders = {p.stem: [f"ingest_{s}" for s in importlib.import_module(p.stem).SOURCES]
+              for p in DAG_FILES if p.stem.startswith("ingest_")}
+    import lake_maintenance
+    orders["lake_maintenance"] = [f"maintain_{layer}" for layer in lake_maintenance.LAYERS]
+    assert len(orders) == 6, orders   # five ingest DAGs and the maintenance DAG
+    for dag_id, order in orders.items():
+        dag = bag.get_dag(dag_id)
+        assert sorted(dag.task_ids) == sorted(order), dag_id
+        upstream = {t: sorted(dag.get_task(t).upstream_task_ids) for t in order}
+        assert upstream == {t: ([order[i - 1]] if i else []) for i, t in enumerate(order)}, (dag_id, upstream)
+
+
 def test_only_an_asset_triggered_forecast_keeps_an_unchanged_day():
     """A second backfill of the ingest re-triggers the forecast: it must write nothing new. An operator's
     manual run of a day (the runbook's re-run) re-issues it."""
