@@ -16,11 +16,11 @@ bootstrap:
 run: bootstrap
 	@bash scripts/run_pipeline.sh
 
-## The test suite (real Spark, Delta, Airflow). `.ci/run` runs it, then test-slow, test-cluster and test-stack.
+## The test suite (real Spark, Delta, Airflow). `.ci/run` runs it, then test-slow and test-cluster.
 test: bootstrap
 	@$(PY) -m pytest -m "not slow and not cluster and not stack" -q
 
-## Slower tests (larger generated worlds, SIGKILL and concurrent runs); not part of `make test`.
+## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills); not part of `make test`.
 test-slow: bootstrap
 	@$(PY) -m pytest -m "slow and not cluster and not stack" -q
 

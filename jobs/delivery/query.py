@@ -1153,14 +1153,14 @@ def table_content(table: Table) -> str:
     return f"one row per {declared.grain}" if declared else ""
 
 
-def _list_tables(lake_root: Location, counts: bool) -> int:
+def _list_tables(lake_root: Location, counts: bool, settings=None) -> int:
     tables = discover_tables(lake_root)
     if not tables:
         print(f"no Delta tables under {storage.delta_uri(lake_root)}", file=sys.stderr)
         return EXIT_USAGE
     columns = ["layer", "table", "version"] + (["rows"] if counts else []) + ["path", "content"]
     rows = []
-    spark = _spark() if counts else None
+    spark = _spark(settings=settings) if counts else None
     for t in tables.values():
         row = [t.layer, t.name, t.version]
         if counts:
@@ -1174,7 +1174,7 @@ def _list_tables(lake_root: Location, counts: bool) -> int:
     return EXIT_OK
 
 
-def _spark(limits: Limits | None = None):
+def _spark(limits: Limits | None = None, settings=None):
     """The process's Spark session; started by the CLI, its JVM gets the query's memory bound.
 
     ``killOnFatalError.depth=0``: a task that runs out of memory fails its query instead of ending the JVM
@@ -1192,7 +1192,7 @@ def _spark(limits: Limits | None = None):
 
     # an engine of its own, in this process, even where the tasks use a Spark Connect server or a cluster: the
     # checks read the plans in the driver's JVM, and the memory bound is that JVM's heap
-    return get_spark("coalchain-query", in_process=True, master="local[*]")
+    return get_spark("coalchain-query", in_process=True, master="local[*]", settings=settings)
 
 
 # Whether this process's Spark JVM was started by the CLI with the query's memory bound: only then is its
@@ -1266,10 +1266,8 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
         parser.error("--timeout-s must be > 0, --max-rows >= 1 and --memory-mb >= 256")
     lake_root = args.lake_root
     if isinstance(lake_root, S3Location):
-        if lake_root != settings.lake_root:
-            # Spark's s3a settings follow the settings' lake: the flag's bucket takes its place
-            os.environ["COALCHAIN_LAKE_ROOT"] = lake_root.uri
-            get_settings.cache_clear()
+        # the engine's object-store connector follows the lake it is given: the flag's bucket
+        settings = settings.model_copy(update={"lake_root": lake_root})
         try:
             _entries(lake_root, folders=True)
         except OSError as exc:
@@ -1280,7 +1278,7 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     if args.list:
-        return _list_tables(lake_root, args.counts)
+        return _list_tables(lake_root, args.counts, settings)
     sql = _read_sql(args, parser)
     try:
         statement = check_statement(sql)   # before Spark starts: a refusal costs nothing
@@ -1295,7 +1293,7 @@ def main(argv: Sequence[str] | None = None, *, hard_exit: bool = False) -> int:
     from pyspark.errors import PySparkException
     from py4j.protocol import Py4JError
 
-    spark = _spark(limits)
+    spark = _spark(limits, settings)
     heap_mb = _heap_mb(spark, limits)
     watchdog = _watchdog(limits) if hard_exit else None
     heap_guard = None

@@ -152,16 +152,18 @@ _remote_session = None
 REMOTE_SQL_CONF = {"spark.sql.analyzer.maxIterations": "1000"}
 
 
-def get_spark(app_name: str = "coalchain", *, in_process: bool = False, master: str | None = None):
+def get_spark(app_name: str = "coalchain", *, in_process: bool = False, master: str | None = None,
+              settings: Settings | None = None):
     """Return the process-wide SparkSession, creating it on first use: in-process, or a client of the
     Spark Connect server when ``COALCHAIN_SPARK_REMOTE`` is set (``in_process``: never a client; for code
     that needs the driver's JVM, such as the SQL CLI's plan checks). ``master`` overrides
-    ``COALCHAIN_SPARK_MASTER`` for a session this call creates."""
+    ``COALCHAIN_SPARK_MASTER`` for a session this call creates; ``settings`` (default: the environment's)
+    configure it (its JARs and object-store connector follow their lake and landing zone)."""
     from pyspark.sql import SparkSession
 
     global _remote_session
     with _lock:
-        settings = get_settings()
+        settings = settings or get_settings()
         if settings.spark_remote and not in_process:
             if _remote_session is None:
                 _require_reachable(settings.spark_remote)

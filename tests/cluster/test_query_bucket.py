@@ -44,7 +44,8 @@ def bucket_lake(s3_server):
 
 def query(server, *argv: str, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("COALCHAIN_SPARK_REMOTE", "COALCHAIN_SPARK_MASTER")}
-    env.update(server.environment(), PYTHONPATH=str(REPO), COALCHAIN_LAKE_ROOT=LAKE, **settings)
+    env.update(server.environment(), PYTHONPATH=str(REPO), COALCHAIN_LAKE_ROOT=LAKE)
+    env.update(settings)
     return subprocess.run([sys.executable, "-m", "jobs.delivery.query", *argv], capture_output=True, text=True,
                           env=env, timeout=600, cwd=REPO)
 
@@ -76,6 +77,16 @@ def test_a_query_reads_the_tables_in_the_bucket(bucket_lake, tmp_path):
                 COALCHAIN_SPARK_REMOTE="sc://127.0.0.1:9", COALCHAIN_SPARK_MASTER="spark://127.0.0.1:9")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["n", "-", "2"]
+
+
+def test_a_bucket_named_by_the_flag_is_read_where_the_settings_name_a_folder(bucket_lake, tmp_path):
+    # the environment's lake is a local folder (no object-store connector would be configured for it); the
+    # flag's bucket lake is read all the same: S1, S2, S3 = 3 shipments, 3000 + 1000 + 500 = 4500 t
+    out = query(bucket_lake, "--lake-root", LAKE, "SELECT count(*) AS n, sum(tonnes) AS t FROM silver_shipments",
+                COALCHAIN_LAKE_ROOT=str(tmp_path / "lake"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.split("\n")
+    assert lines[0].split() == ["n", "t"] and lines[2].split() == ["3", "4500"], out.stdout
 
 
 def test_nothing_beside_the_lake_is_readable(bucket_lake):
