@@ -18,11 +18,11 @@ run: bootstrap
 
 ## The test suite (real Spark, Delta, Airflow). `.ci/run` runs it, then test-slow and test-cluster.
 test: bootstrap
-	@$(PY) -m pytest -m "not slow and not cluster and not stack" -q
+	@$(PY) -m pytest -m "not slow and not cluster and not stack" -q --durations=15
 
 ## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills); not part of `make test`.
 test-slow: bootstrap
-	@$(PY) -m pytest -m "slow and not cluster and not stack" -q
+	@$(PY) -m pytest -m "slow and not cluster and not stack" -q --durations=15
 
 ## The native stack (PostgreSQL, Airflow LocalExecutor, Spark cluster + Connect server, S3 server) driven by its
 ## scheduler, lake and landing zone in its buckets: backfill, Asset-triggered KPIs, the Airflow UI in Chromium.
@@ -33,7 +33,7 @@ test-stack:
 ## Jobs on a real Spark standalone cluster, a Connect server and an S3 server on loopback (tests/cluster).
 test-cluster:
 	@bash scripts/bootstrap.sh cluster
-	@$(PY) -m pytest -m "cluster and not stack" -q
+	@$(PY) -m pytest -m "cluster and not stack" -q --durations=15
 
 ## Regenerate the committed sample (bit-for-bit identical).
 sample: bootstrap
