@@ -223,7 +223,6 @@ class Table:
         return storage.spark_uri(self.path)
 
 
-
 @dataclass(frozen=True)
 class View:
     """A temp view the statement may read: a lake table, at its latest version or at one it travelled to."""

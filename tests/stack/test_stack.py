@@ -293,9 +293,9 @@ def pipeline(handle):
 
 
 def backfill_ingest(handle: Handle, reprocess: bool = False) -> None:
-    """`airflow backfill create` for each ingest DAG over its sources' delivery days, side by side: first
-    one day at a time (as the daily schedule did); a re-run (docs/operations.md, "Re-run a day") runs the
-    days side by side."""
+    """`airflow backfill create` for each ingest DAG over its sources' delivery days, the DAGs side by side.
+    The first pass runs a DAG's days one at a time (as the daily schedule did); a re-run (docs/operations.md,
+    "Re-run a day") runs them side by side."""
     procs = []
     for dag_id in INGEST_DAGS:
         days = delivery_days(dag_id)
