@@ -28,8 +28,11 @@ def delivery_day(logical_date, override: str | None) -> dt.date:
 def ingest_task(source: str):
     """A task that ingests ``source`` for the run's delivery-day window and updates its silver Asset."""
 
-    @task(task_id=f"ingest_{source}", outlets=[SILVER[source]])
+    # a source skipped for want of new files does not hold back the sources chained after it
+    @task(task_id=f"ingest_{source}", outlets=[SILVER[source]], trigger_rule="none_failed")
     def _ingest(logical_date=None, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from jobs.ingest.runner import has_new_files, ingest_source, window_for
         from jobs.platform.session import get_spark
 
@@ -43,10 +46,15 @@ def ingest_task(source: str):
         spark = get_spark(f"ingest_{source}") if has_new_files(source, start, end) else None
         result = ingest_source(spark, source, start, end)
         if result.status != "succeeded":
-            # bad input never fails the task: it succeeds, and says so here and in its return value
+            # bad input never fails the task: it says so here and in its return value
             log.warning("ingest_%s succeeded with rejects: %d row(s) quarantined (ops/quarantine), %d file(s) "
                         "or folder(s) rejected%s", source, result.quarantined_rows, len(result.files_rejected),
                         "".join(f"\n  {path}: {reason}" for path, reason in result.files_rejected))
+        if not result.files_new:
+            # skipped, not succeeded: a skipped task updates no Asset, so the DAGs scheduled on the silver
+            # table (kpi_daily, the forecast) do not run for a day that brought nothing new
+            raise AirflowSkipException(f"no new {source} file delivered for {start}..{end} "
+                                       f"({result.files_skipped} already ingested): silver_{source} unchanged")
         return {
             "status": result.status,
             "source": result.source, "files_new": result.files_new, "files_skipped": result.files_skipped,

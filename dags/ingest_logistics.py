@@ -2,7 +2,8 @@
 
 Each daily run scans the landing folders of its delivery day and the lateness allowance before it,
 ingests files not seen before (by checksum) into bronze, types them into silver (bad rows to
-quarantine) and updates one Asset per silver table. Params: `lookback_days`, `from_date`, `to_date`.
+quarantine) and updates one Asset per silver table (a source without a new file is skipped and
+updates none). Params: `lookback_days`, `from_date`, `to_date`.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -29,10 +30,15 @@ def test_ingest_hydrogen_dag_runs_on_the_sample(spark, tmp_path):
     }
     airflow = Path(sys.executable).with_name("airflow")
     conf = json.dumps({"from_date": "2026-11-01", "to_date": "2026-11-09"})
-    out = subprocess.run([str(airflow), "dags", "test", "ingest_hydrogen", "2026-11-09T12:00:00+00:00", "-c", conf],
-                         capture_output=True, text=True, env=env, timeout=900)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-3000:]
+
+    def dags_test(logical_date: str) -> str:
+        out = subprocess.run([str(airflow), "dags", "test", "ingest_hydrogen", logical_date, "-c", conf],
+                             capture_output=True, text=True, env=env, timeout=900)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        return out.stdout + out.stderr
+
+    events = silver_asset_events("ingest_hydrogen")
+    log = dags_test("2026-11-09T12:00:00+00:00")
     assert "state=success" in log, log[-3000:]
     assert "ingest_h2_fills succeeded with rejects" in log and "h2_fills/2026-11-03/cut.csv.gz: gzip stream" in log, \
         log[-3000:]
@@ -42,3 +48,21 @@ def test_ingest_hydrogen_dag_runs_on_the_sample(spark, tmp_path):
     stations = spark.read.format("delta").load(str(tmp_path / "lake" / "silver" / "silver_h2_stations"))
     assert fills.count() == manifest["sources"]["h2_fills"]["distinct_valid"]
     assert stations.count() == manifest["sources"]["h2_stations"]["distinct_valid"]
+    # the first run updated silver_h2_stations and silver_h2_fills: one Asset event each
+    assert silver_asset_events("ingest_hydrogen") == events + 2
+
+    # the same window again: no new file, so both tasks end skipped (the second one runs although the first
+    # skipped) and update no Asset: kpi_daily and the forecast are not started by a run that brought nothing
+    log = dags_test("2026-11-10T12:00:00+00:00")
+    assert "no new h2_stations file delivered for 2026-11-01..2026-11-09" in log, log[-3000:]
+    assert "no new h2_fills file delivered for 2026-11-01..2026-11-09" in log, log[-3000:]
+    assert "state=success" in log, log[-3000:]
+    assert silver_asset_events("ingest_hydrogen") == events + 2
+    assert fills.count() == manifest["sources"]["h2_fills"]["distinct_valid"]
+
+
+def silver_asset_events(dag_id: str) -> int:
+    """Asset events the DAG's runs have emitted so far (the tests' Airflow metadata database, SQLite)."""
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT count(*) FROM asset_event WHERE source_dag_id = ?", (dag_id,)).fetchone()[0]
