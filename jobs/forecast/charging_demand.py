@@ -319,11 +319,10 @@ def history_days_at_most(as_of: dt.date, settings: Settings | None = None) -> fl
     at the cut-off."""
     import pyarrow.compute as pc
 
-    spec = SILVER["charging_sessions"]
-    if not delta_log.table_exists(spec, settings):
+    times = delta_log.read_arrow(SILVER["charging_sessions"], ["plug_in_ts_utc", "charge_start_ts_utc"],
+                                 settings=settings)
+    if times is None:
         return 0.0
-    times = delta_log.log_table(str(delta_log.table_path(spec, settings))).to_pyarrow_table(
-        columns=["plug_in_ts_utc", "charge_start_ts_utc"])
     firsts = [m for m in (pc.min(times.column(c)).as_py() for c in times.column_names) if m is not None]
     if not firsts:
         return 0.0

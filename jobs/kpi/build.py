@@ -476,12 +476,12 @@ def record_blocked(spark: SparkSession, blocked: dict[dt.date, str], settings: S
     delta_log.append_rows(spark, KPI_BLOCKED_DAYS, rows, settings)  # delta-rs: safe beside any writer on S3 too
 
 
-def pending_blocked_days(spark: SparkSession, settings: Settings | None = None) -> set[dt.date]:
-    """Blocked days that no build started after the block has covered yet."""
-    blocked = delta_tables.read_table(spark, KPI_BLOCKED_DAYS, settings).collect()
+def pending_blocked_days(settings: Settings | None = None) -> set[dt.date]:
+    """Blocked days that no build started after the block has covered yet (delta-rs: no Spark job)."""
+    blocked = delta_log.read_rows(KPI_BLOCKED_DAYS, ["day", "blocked_at"], settings)
     if not blocked:
         return set()
-    builds = delta_tables.read_table(spark, KPI_BUILDS, settings).select("started_at", "start_date", "end_date").collect()
+    builds = delta_log.read_rows(KPI_BUILDS, ["started_at", "start_date", "end_date"], settings)
     return {b["day"] for b in blocked
             if not any(r["started_at"] > b["blocked_at"] and r["start_date"] <= b["day"] <= r["end_date"] for r in builds)}
 
@@ -503,22 +503,22 @@ def record_build(spark: SparkSession, result: BuildResult, started_at: dt.dateti
     delta_log.append_rows(spark, KPI_BUILDS, [row], settings)
 
 
-def last_build_started_at(spark: SparkSession, settings: Settings | None = None) -> dt.datetime | None:
-    return delta_tables.read_table(spark, KPI_BUILDS, settings).agg(F.max("started_at")).first()[0]
+def last_build_started_at(settings: Settings | None = None) -> dt.datetime | None:
+    """When the newest gold build started (UTC; None before the first)."""
+    return max(delta_log.read_column(KPI_BUILDS, "started_at", settings=settings), default=None)
 
 
-def affected_days(spark: SparkSession, settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
+def affected_days(settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
     """Event days that ingestion touched (from the ingest audit) in runs that finished after ``since``
     (default: the start of the last gold build, so a run that overlapped it is taken again), plus days
-    the quality gate blocked that no later build has covered."""
-    audit = delta_tables.read_table(spark, INGEST_AUDIT, settings)
-    since = since or last_build_started_at(spark, settings)
-    if since is not None:
-        audit = audit.filter(F.col("finished_at") > F.lit(since))
+    the quality gate blocked that no later build has covered. Read with delta-rs from the small ops
+    tables: no Spark job."""
+    since = since or last_build_started_at(settings)
     days = set()
-    for row in audit.select("event_dates").collect():
-        days.update(dt.date.fromisoformat(d) for d in (row["event_dates"] or "").split(",") if d)
-    return sorted(days | pending_blocked_days(spark, settings))
+    for row in delta_log.read_rows(INGEST_AUDIT, ["finished_at", "event_dates"], settings):
+        if since is None or row["finished_at"] > since:
+            days.update(dt.date.fromisoformat(d) for d in (row["event_dates"] or "").split(",") if d)
+    return sorted(days | pending_blocked_days(settings))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
 
     spark = get_spark("kpi_build")
     if args.affected:
-        days = affected_days(spark)
+        days = affected_days()
         if not days:
             print("no affected days")
             return

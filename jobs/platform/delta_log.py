@@ -31,6 +31,7 @@ from schemas.tables import TableSpec
 
 _LAYER_ROOT = {"bronze": "bronze_root", "silver": "silver_root", "gold": "gold_root"}
 _CONCURRENT_RETRIES = 5
+CHECKPOINT_INTERVAL = 10   # commits between two checkpoints of a table (see table_properties)
 
 
 def table_path(spec: TableSpec, settings: Settings | None = None) -> storage.Location:
@@ -55,6 +56,17 @@ def log_table(path: str):
     return LogTable(path, storage_options=storage.options_for(path))
 
 
+def table_properties(spec: TableSpec) -> dict[str, str]:
+    """The Delta properties a table is created with. A checkpoint every ``CHECKPOINT_INTERVAL`` commits,
+    whichever engine commits: Spark's default, but delta-rs (the small appends of the ops tables: the files
+    ledger gets one per ingest run) checkpoints every 100 commits unless the table says otherwise, and
+    every open of the table reads each commit file since the last checkpoint (one GET each on a bucket)."""
+    properties = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+    if spec.stats_cols:
+        properties["delta.dataSkippingStatsColumns"] = ",".join(spec.stats_cols)
+    return properties
+
+
 def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None = None) -> str:
     """Create the table with its declared schema and partitioning if it does not exist."""
     from delta.tables import DeltaTable
@@ -68,8 +80,8 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
         builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
         if spec.partition_cols:
             builder = builder.partitionedBy(*spec.partition_cols)
-        if spec.stats_cols:
-            builder = builder.property("delta.dataSkippingStatsColumns", ",".join(spec.stats_cols))
+        for key, value in table_properties(spec).items():
+            builder = builder.property(key, value)
         builder.execute()
 
     def create_in_bucket() -> None:
@@ -78,12 +90,10 @@ def ensure_table(spark: SparkSession, spec: TableSpec, settings: Settings | None
         from deltalake import DeltaTable as LogTable
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        configuration = ({"delta.dataSkippingStatsColumns": ",".join(spec.stats_cols)}
-                         if spec.stats_cols else None)
         try:
             LogTable.create(storage.delta_uri(storage.parse_location(path)), to_arrow_schema(spec.schema),
                             mode="ignore", partition_by=list(spec.partition_cols) or None,
-                            configuration=configuration, storage_options=storage.options_for(path))
+                            configuration=table_properties(spec), storage_options=storage.options_for(path))
         except Exception:  # noqa: BLE001 - lost the race for version 0: the table now exists
             if not table_exists(spec, settings):
                 raise
@@ -127,15 +137,27 @@ def last_commit_metadata(spec: TableSpec, settings: Settings | None = None) -> s
     return last_commit(spec, settings).get("userMetadata")
 
 
+def read_arrow(spec: TableSpec, columns: list[str], partition: tuple[str, str] | None = None,
+               settings: Settings | None = None):
+    """Some columns of a table (of one partition: ``(column, value)``) as a pyarrow table, read with delta-rs:
+    no Spark job, for the small lookups of the bookkeeping. None for a table that does not exist yet."""
+    if not table_exists(spec, settings):
+        return None
+    return log_table(str(table_path(spec, settings))).to_pyarrow_table(
+        partitions=[(partition[0], "=", partition[1])] if partition else None, columns=columns)
+
+
+def read_rows(spec: TableSpec, columns: list[str], settings: Settings | None = None) -> list[dict]:
+    """Some columns of every row of a small table, as dicts (none for a table that does not exist yet)."""
+    table = read_arrow(spec, columns, settings=settings)
+    return table.to_pylist() if table is not None else []
+
+
 def read_column(spec: TableSpec, column: str, partition: tuple[str, str] | None = None,
                 settings: Settings | None = None) -> list:
-    """One column's values (of one partition: ``(column, value)``), read with delta-rs: no Spark job, for
-    the small lookups of the bookkeeping. A table that does not exist yet has no values."""
-    if not table_exists(spec, settings):
-        return []
-    table = log_table(str(table_path(spec, settings))).to_pyarrow_table(
-        partitions=[(partition[0], "=", partition[1])] if partition else None, columns=[column])
-    return table.column(column).to_pylist()
+    """One column's values (of one partition: ``(column, value)``); none for a table that does not exist yet."""
+    table = read_arrow(spec, [column], partition, settings)
+    return table.column(column).to_pylist() if table is not None else []
 
 
 def merge_conditions(spec: TableSpec, partition_values: Iterable | None) -> tuple[str, str, str | None] | None:

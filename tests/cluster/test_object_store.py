@@ -64,7 +64,7 @@ def rows_both_ways(spark, settings):
 
 def test_every_write_path_on_the_bucket(s3_lake, tmp_path):
     from jobs.platform import delta_log, delta_tables
-    from jobs.platform.storage import S3Location
+    from jobs.platform.storage import S3Location, list_files
 
     spark, settings = s3_lake
     assert delta_log.table_path(SPEC, settings) == S3Location("lake", "test/silver/obj_trips")
@@ -109,3 +109,12 @@ def test_every_write_path_on_the_bucket(s3_lake, tmp_path):
                                                ("t6", 60.0, D2), ("t7", 70.0, D1)]
     # 7 commits in one log, read through delta-rs: 0 create, 1 append, 2 replace, 3 merge, 4 add, 5-6 Spark
     assert delta_log.log_table(str(delta_log.table_path(SPEC, settings))).version() == 6
+
+    # created by delta-rs on the bucket with a checkpoint every 10 commits (delta-rs's own default is 100):
+    # four more delta-rs appends, versions 7..10; delta-rs checkpoints the tenth commit (version 9)
+    table = delta_log.log_table(str(delta_log.table_path(SPEC, settings)))
+    assert table.metadata().configuration["delta.checkpointInterval"] == "10"
+    for i in range(7, 11):
+        delta_log.append_rows(spark, SPEC, [(f"c{i}", float(i), D2)], settings)
+    keys = {f.rel_key for f in list_files(settings, delta_log.table_path(SPEC, settings) / "_delta_log")}
+    assert sorted(k for k in keys if k.endswith(".checkpoint.parquet")) == ["00000000000000000009.checkpoint.parquet"], keys

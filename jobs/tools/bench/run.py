@@ -151,14 +151,14 @@ def ingest_and_build(spark, settings: Settings, start: dt.date, end: dt.date) ->
     from jobs.kpi.build import affected_days, build, last_build_started_at, record_build
 
     out: dict = {"sources": {}}
-    since = last_build_started_at(spark, settings)
+    since = last_build_started_at(settings)
     t0 = time.perf_counter()
     for r in ingest_all(spark, start, end, settings):
         out["sources"][r.source] = {"bronze_rows": r.bronze_rows, "silver_inserted": r.silver_inserted,
                                      "quarantined_rows": r.quarantined_rows, "stage_s": r.stage_s,
                                      "seconds": round(sum(r.stage_s.values()), 2)}
     out["ingest_s"] = round(time.perf_counter() - t0, 2)
-    days = affected_days(spark, settings, since=since)
+    days = affected_days(settings, since=since)
     out["gold_days"] = [d.isoformat() for d in days]
     t1 = time.perf_counter()
     if days:

@@ -107,7 +107,7 @@ def test_company_rail_share_matches_an_independent_recomputation(spark, built):
 
 def test_only_days_touched_by_ingestion_since_the_last_build_are_affected(spark, built, tmp_path):
     settings, _ = built
-    assert affected_days(spark, settings) == []
+    assert affected_days(settings) == []
     # a weighbridge ticket of 2026-11-03 arrives late, in the 2026-11-08 delivery folder
     landing = tmp_path / "landing"
     late = landing / "weighbridge" / "2026-11-08" / "late.csv"
@@ -115,9 +115,9 @@ def test_only_days_touched_by_ingestion_since_the_last_build_are_affected(spark,
     late.write_text("ticket_id,vin,mine_id,load_time_local,gross_t,tare_t,net_t,destination_id\n"
                     "LATE-1,V-LATE,M01,2026-11-03 10:00:00,49.0,17.0,32.0,D01\n")
     late_settings = Settings(lake_root=settings.lake_root, landing_root=landing)
-    assert last_build_started_at(spark, settings) is not None
+    assert last_build_started_at(settings) is not None
     ingest_source(spark, "weighbridge", dt.date(2026, 11, 8), dt.date(2026, 11, 8), late_settings)
-    assert affected_days(spark, settings) == [dt.date(2026, 11, 3)]
+    assert affected_days(settings) == [dt.date(2026, 11, 3)]
 
 
 def test_building_day_by_day_gives_the_same_tables_as_one_range_build(spark, sample_gold_lake, tmp_path):

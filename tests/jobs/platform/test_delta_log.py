@@ -34,6 +34,23 @@ def test_rows_appended_by_delta_rs_read_back_by_spark_and_by_partition(spark, la
     assert delta_log.last_commit(SPEC, lake)["operation"] == "WRITE"
 
 
+def test_a_table_is_checkpointed_every_ten_commits_whichever_engine_commits(spark, lake):
+    """delta-rs checkpoints every 100 commits unless the table says otherwise; the tables say 10, so an open
+    replays at most nine commit files (the files ledger gets one commit per ingest run)."""
+    delta_tables.append(spark.createDataFrame([("a", "s0", 1, AT)], SPEC.schema), SPEC, lake)   # Spark: v0 create, v1
+    log = delta_log.table_path(SPEC, lake) / "_delta_log"
+    assert delta_log.log_table(str(delta_log.table_path(SPEC, lake))).metadata().configuration[
+        "delta.checkpointInterval"] == "10"
+    for i in range(2, 9):                                          # delta-rs: versions 2..8, no checkpoint yet
+        delta_log.append_rows(spark, SPEC, [("a", f"s{i}", i, AT)], lake)
+    assert not list(log.glob("*.checkpoint.parquet"))
+    # version 9 is the tenth commit (counting version 0): delta-rs checkpoints it
+    delta_log.append_rows(spark, SPEC, [("b", "s9", 9, AT)], lake)
+    assert [p.name for p in log.glob("*.checkpoint.parquet")] == ["00000000000000000009.checkpoint.parquet"]
+    # the rows, read from the checkpoint: s0 (v1), s2..s8 (v2..v8), s9 (v9) = 1 + 7 + 1
+    assert len(delta_log.read_column(SPEC, "sha", settings=lake)) == 9
+
+
 # --- the small sources' writes through delta-rs: replace_rows, merge_rows, insert_missing -------------------
 DAY_SPEC = TableSpec("rows_test", "silver", T.StructType([
     T.StructField("k", T.StringType(), False), T.StructField("v", T.DoubleType(), True),

@@ -281,15 +281,15 @@ def test_a_blocked_day_stays_affected_until_a_later_build_covers_it(spark, tmp_p
         (dt.date(2026, 11, 2), dt.date(2026, 11, 3)), (dt.date(2026, 11, 5), dt.date(2026, 11, 5))]
     lake = Settings(lake_root=tmp_path / "lake")
     record_blocked(spark, {FAULTY: "soc_pct above 100"}, lake)
-    assert pending_blocked_days(spark, lake) == {FAULTY}
+    assert pending_blocked_days(lake) == {FAULTY}
     # a build of 11-03..11-03 started later does not cover 11-04; one of 11-04..11-05 does
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
     rows = [(later, later, CLEAN, CLEAN, 21, 1.0)]
     delta_tables.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
-    assert pending_blocked_days(spark, lake) == {FAULTY}
+    assert pending_blocked_days(lake) == {FAULTY}
     rows = [(later, later, FAULTY, WARNING_DAY, 21, 1.0)]
     delta_tables.append(spark.createDataFrame(rows, KPI_BUILDS.schema), KPI_BUILDS, lake)
-    assert pending_blocked_days(spark, lake) == set()
+    assert pending_blocked_days(lake) == set()
 
 
 def test_a_plan_published_after_its_shift_started_fails_the_plan_suite(spark, settings):
