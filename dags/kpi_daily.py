@@ -36,13 +36,12 @@ def kpi_daily():
     @task
     def affected_days(params=None) -> list[str]:
         from jobs.kpi.build import affected_days as days_touched
-        from jobs.platform.session import get_spark
 
         params = params or {}
         if params.get("from_date") and params.get("to_date"):
             start, end = dt.date.fromisoformat(params["from_date"]), dt.date.fromisoformat(params["to_date"])
             return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-        return [d.isoformat() for d in days_touched(get_spark("kpi_daily"))]
+        return [d.isoformat() for d in days_touched()]   # from the ops tables, no Spark job
 
     @task
     def quality_gate(days: list[str]) -> dict:
