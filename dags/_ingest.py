@@ -33,7 +33,7 @@ def ingest_task(source: str):
     def _ingest(logical_date=None, params=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from jobs.ingest.runner import has_new_files, ingest_source, window_for
+        from jobs.ingest.runner import has_new_files, ingest_source, landing_files, window_for
         from jobs.platform.session import get_spark
 
         params = params or {}
@@ -41,10 +41,11 @@ def ingest_task(source: str):
         start_param = params.get("from_date")
         start, end = window_for(
             end, params.get("lookback_days"), dt.date.fromisoformat(start_param) if start_param else None)
+        found = landing_files(source, start, end)   # the window's files, each read once for its checksum
         # no unseen file in the window (a day without deliveries, a re-run, a backfill of ingested days):
         # nothing to read, so no Spark session either
-        spark = get_spark(f"ingest_{source}") if has_new_files(source, start, end) else None
-        result = ingest_source(spark, source, start, end)
+        spark = get_spark(f"ingest_{source}") if has_new_files(source, start, end, found=found) else None
+        result = ingest_source(spark, source, start, end, found=found)
         if result.status != "succeeded":
             # bad input never fails the task: it says so here and in its return value
             log.warning("ingest_%s succeeded with rejects: %d row(s) quarantined (ops/quarantine), %d file(s) "

@@ -41,7 +41,7 @@ from jobs.ingest.bronze import bronze_table
 from jobs.ingest.dimensions import type_dimension
 from jobs.ingest.events import type_event
 from jobs.ingest.frame_stage import StagedFrames, remove_stale, remove_staging, stage_frames
-from jobs.ingest.landing import LandingFile, discover
+from jobs.ingest.landing import Discovery, LandingFile, discover
 from jobs.ingest.casting import event_window_check, finalize_errors
 from jobs.platform.session import scheduler_pool
 from jobs.platform.settings import Settings, get_settings
@@ -214,18 +214,30 @@ def _nothing() -> None:
     pass
 
 
-def has_new_files(source: str, start: dt.date, end: dt.date, settings: Settings | None = None) -> bool:
-    """Whether the landing window holds a file of ``source`` that the files ledger does not know. Without one,
-    `ingest_source` reads nothing and writes nothing through Spark (only delta-rs, and only when a known
-    file comes again under another name), so it may be given ``spark=None``: a re-run or a backfill of days
-    already ingested then starts no JVM."""
+def landing_files(source: str, start: dt.date, end: dt.date, settings: Settings | None = None) -> Discovery:
+    """The landing files of ``source`` delivered on ``start``..``end``, each read once for its checksum (a
+    landing zone in a bucket: downloaded once). Give it to `has_new_files` and `ingest_source` so that a task
+    reads the window's files once, not once per call."""
     settings = settings or get_settings()
-    found = discover(settings.landing_root, SOURCES[source], start, end)
+    return discover(settings.landing_root, SOURCES[source], start, end, settings)
+
+
+def has_new_files(source: str, start: dt.date, end: dt.date, settings: Settings | None = None,
+                  found: Discovery | None = None) -> bool:
+    """Whether the landing window (or ``found``, its `landing_files`) holds a file of ``source`` that the files
+    ledger does not know. Without one, `ingest_source` reads nothing and writes nothing through Spark (only
+    delta-rs, and only when a known file comes again under another name), so it may be given ``spark=None``:
+    a re-run or a backfill of days already ingested then starts no JVM."""
+    settings = settings or get_settings()
+    found = found if found is not None else landing_files(source, start, end, settings)
     return bool(_split_new(found.files, _ledger(source, settings)).new)
 
 
 def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: dt.date,
-                  settings: Settings | None = None, run_id: str | None = None) -> SourceResult:
+                  settings: Settings | None = None, run_id: str | None = None,
+                  found: Discovery | None = None) -> SourceResult:
+    """Ingest the files of ``source`` delivered on ``start``..``end`` that the files ledger does not know
+    (``found``: the window's `landing_files` taken already; a file landed since is left to the next run)."""
     settings = settings or get_settings()
     spec = SOURCES[source]
     run_id = run_id or uuid.uuid4().hex[:12]
@@ -233,7 +245,8 @@ def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: 
     result = SourceResult(source)
 
     with result.stage("discover"):
-        found = discover(settings.landing_root, spec, start, end, settings)
+        if found is None:
+            found = discover(settings.landing_root, spec, start, end, settings)
         result.files_rejected = list(found.rejected)
         split = _split_new(found.files, _ledger(source, settings))
         new_files, duplicate_files = split.new, split.duplicates

@@ -113,6 +113,27 @@ def test_reingesting_and_renamed_replays_change_nothing(spark, lake):
     assert silver(spark, "charging_sessions", lake).count() == 1
 
 
+def test_the_landing_scan_given_is_the_one_ingested_a_file_landed_since_waits_for_the_next_run(spark, lake):
+    from jobs.ingest.runner import has_new_files, landing_files
+
+    first = SESSION_HEADER + "\nS1,CS1,1,V1,2026-11-02 07:30:00,,,2026-11-02 08:35:00,1000,1250,300,\n"
+    later = SESSION_HEADER + "\nS2,CS1,1,V2,2026-11-03 09:00:00,,,2026-11-03 10:00:00,1250,1400,300,\n"
+    put(lake.landing_root, "charging_sessions/2026-11-02/a.csv", first)
+    found = landing_files("charging_sessions", D1, D3, lake)
+    assert [f.rel_path for f in found.files] == ["charging_sessions/2026-11-02/a.csv"]
+    put(lake.landing_root, "charging_sessions/2026-11-03/b.csv", later)   # lands after the scan
+    assert has_new_files("charging_sessions", D1, D3, lake, found=found)
+    result = ingest_source(spark, "charging_sessions", D1, D3, lake, found=found)
+    assert (result.files_new, result.files_skipped) == (1, 0)
+    assert [r["session_id"] for r in silver(spark, "charging_sessions", lake).collect()] == ["S1"]
+    # the next run scans again: b.csv is new, a.csv known
+    assert has_new_files("charging_sessions", D1, D3, lake)
+    again = ingest_source(spark, "charging_sessions", D1, D3, lake)
+    assert (again.files_new, again.files_skipped) == (1, 1)
+    assert sorted(r["session_id"] for r in silver(spark, "charging_sessions", lake).collect()) == ["S1", "S2"]
+    assert not has_new_files("charging_sessions", D1, D3, lake)
+
+
 def test_late_record_lands_in_its_event_day_and_too_late_or_future_ones_are_quarantined(spark, lake):
     # delivered on 2026-11-09: one frame of 11-04 (5 days late, allowed), one of 10-30 (10 days late),
     # one dated 2031 (a clock jump)
