@@ -85,3 +85,19 @@ def test_only_an_asset_triggered_forecast_keeps_an_unchanged_day():
     assert triggered_by_asset(SimpleNamespace(run_type="asset_triggered"))
     assert not triggered_by_asset(SimpleNamespace(run_type=DagRunType.MANUAL))
     assert not triggered_by_asset(None)
+
+
+def test_kpi_daily_runs_when_any_silver_event_table_is_updated():
+    """An ingest that brings new rows for one source only (a late weighbridge file; the others skipped, so
+    no Asset event) must start the gold build: the schedule is any of the event tables, not all of them."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import AssetAny
+
+    if str(DAGS) not in sys.path:
+        sys.path.insert(0, str(DAGS))
+    import kpi_daily
+
+    condition = DagBag(dag_folder=str(DAGS)).get_dag("kpi_daily").timetable.asset_condition
+    assert isinstance(condition, AssetAny), condition
+    assert sorted(a.name for a in condition.objects) == sorted(f"silver_{s}" for s in kpi_daily.EVENT_TABLES)
+    assert len(kpi_daily.EVENT_TABLES) == 8
