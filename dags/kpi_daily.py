@@ -3,8 +3,11 @@ in one source is enough; the dimensions come with their events).
 
 1. `affected_days`: the event days the ingest runs touched since the last gold build (from the ingest
    audit); nothing to do → the rest is skipped.
-2. `quality_gate`: Great Expectations suites of the silver tables on those days. A day with a failed
-   critical expectation is blocked; if every day is blocked this task fails. Warnings are recorded.
+2. `quality_gate`: Great Expectations suites of the silver tables on those days: each event table on the
+   days its own ingest touched (and any day still blocked), a dimension when it was ingested; a table whose
+   rows did not change is not validated again (a manual run with `from_date`/`to_date` validates every
+   table on every day). A day with a failed critical expectation is blocked; if every day is blocked this
+   task fails. Warnings are recorded.
 3. `build_gold`: rebuilds the daily KPI tables for exactly the days that passed (each run of consecutive
    days at once) and the monthly tables of their months; every row carries its factor/rule versions.
    Blocked days are recorded and stay affected until a later run builds them; then the task fails, so
@@ -35,18 +38,25 @@ EVENT_TABLES = GOLD_INPUTS[6:]
     doc_md=__doc__,
 )
 def kpi_daily():
-    @task
-    def affected_days(params=None) -> list[str]:
-        from jobs.kpi.build import affected_days as days_touched
+    @task(multiple_outputs=True)
+    def affected_days(params=None) -> dict:
+        from jobs.kpi.build import gate_plan, pending_blocked_days, touched_by_source
 
         params = params or {}
-        if params.get("from_date") and params.get("to_date"):
+        read_at = dt.datetime.now(dt.timezone.utc).isoformat()   # before the read: what the build records
+        if params.get("from_date") and params.get("to_date"):   # an operator's days: every table validated
             start, end = dt.date.fromisoformat(params["from_date"]), dt.date.fromisoformat(params["to_date"])
-            return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-        return [d.isoformat() for d in days_touched()]   # from the ops tables, no Spark job
+            return {"days": [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)],
+                    "tables": None, "read_at": read_at}
+        # from the ops tables (no Spark job): the days, and per silver table the days its rows changed on
+        touched, pending = touched_by_source(), pending_blocked_days()
+        days = sorted(set().union(*touched.values()) | pending)
+        plan = gate_plan(days, touched, pending)
+        return {"days": [d.isoformat() for d in days], "read_at": read_at,
+                "tables": {name: [d.isoformat() for d in ds] for name, ds in plan.items()}}
 
     @task
-    def quality_gate(days: list[str]) -> dict:
+    def quality_gate(days: list[str], tables: dict | None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
         from jobs.quality.validation import QualityGateError
@@ -56,7 +66,8 @@ def kpi_daily():
         try:
             # no affected day (a re-run found nothing new): nothing to validate, no Spark session to start
             spark = get_spark("kpi_daily") if days else None
-            return gate_silver(spark, [dt.date.fromisoformat(d) for d in days])
+            plan = None if tables is None else {t: [dt.date.fromisoformat(d) for d in ds] for t, ds in tables.items()}
+            return gate_silver(spark, [dt.date.fromisoformat(d) for d in days], tables=plan)
         except QualityGateError as exc:  # bad data: retrying would not change it
             summary = getattr(exc, "summary", None)
             if not summary or not summary["passed_days"]:
@@ -64,30 +75,23 @@ def kpi_daily():
             return {**summary, "error": str(exc)}
 
     @task(outlets=list(GOLD_BUILT))
-    def build_gold(days: list[str], quality: dict) -> dict:
+    def build_gold(days: list[str], read_at: str, quality: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from jobs.kpi.build import build, contiguous_runs, record_blocked, record_build
+        from jobs.kpi.build import build_passed_days
         from jobs.platform.session import get_spark
 
         if not days:
             return {"tables": 0, "note": "no affected days"}
-        spark = get_spark("kpi_daily")
         blocked = {dt.date.fromisoformat(d): why for d, why in (quality.get("blocked_days") or {}).items()}
         passed = [dt.date.fromisoformat(d) for d in quality.get("passed_days", days)]
-        built = {}
-        for start, end in contiguous_runs(passed):
-            started_at = dt.datetime.now(dt.timezone.utc)
-            result = build(spark, start, end, refresh_day_before=(start - dt.timedelta(days=1)) not in blocked)
-            record_build(spark, result, started_at)
-            built[f"{start}..{end}"] = result.seconds
-        record_blocked(spark, blocked)
+        built = build_passed_days(get_spark("kpi_daily"), passed, blocked, dt.datetime.fromisoformat(read_at))
         if blocked:
             raise AirflowFailException(f"gold built for {sorted(built)}; blocked for {sorted(d.isoformat() for d in blocked)}:\n"
                                        + quality.get("error", ""))
         return {"built": built}
 
-    days = affected_days()
-    build_gold(days, quality_gate(days))
+    affected = affected_days()
+    build_gold(affected["days"], affected["read_at"], quality_gate(affected["days"], affected["tables"]))
 
 kpi_daily()

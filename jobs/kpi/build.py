@@ -503,22 +503,61 @@ def record_build(spark: SparkSession, result: BuildResult, started_at: dt.dateti
     delta_log.append_rows(spark, KPI_BUILDS, [row], settings)
 
 
+def build_passed_days(spark: SparkSession, passed: list[dt.date], blocked: dict[dt.date, str], read_at: dt.datetime,
+                      settings: Settings | None = None) -> dict[str, float]:
+    """kpi_daily's build: the days that passed the gate, each run of consecutive days at once, then the
+    blocked days recorded. Each build is recorded as started at ``read_at``, when the run read its affected
+    days from the ingest audit (before the gate): an ingest that finishes while the gate runs is then
+    affected for the next run, not lost between the two. Returns the seconds per built range."""
+    built = {}
+    for start, end in contiguous_runs(passed):
+        result = build(spark, start, end, settings, refresh_day_before=(start - dt.timedelta(days=1)) not in blocked)
+        record_build(spark, result, read_at, settings)
+        built[f"{start}..{end}"] = result.seconds
+    record_blocked(spark, blocked, settings)
+    return built
+
+
 def last_build_started_at(settings: Settings | None = None) -> dt.datetime | None:
     """When the newest gold build started (UTC; None before the first)."""
     return max(delta_log.read_column(KPI_BUILDS, "started_at", settings=settings), default=None)
 
 
-def affected_days(settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
-    """Event days that ingestion touched (from the ingest audit) in runs that finished after ``since``
-    (default: the start of the last gold build, so a run that overlapped it is taken again), plus days
-    the quality gate blocked that no later build has covered. Read with delta-rs from the small ops
-    tables: no Spark job."""
+def touched_by_source(settings: Settings | None = None, since: dt.datetime | None = None) -> dict[str, set[dt.date]]:
+    """Per source, the event days its ingest runs touched (from the ingest audit) in runs that finished after
+    ``since`` (default: the start of the last gold build, so a run that overlapped it is taken again); a source
+    ingested without event days (a dimension) maps to an empty set. Read with delta-rs: no Spark job."""
     since = since or last_build_started_at(settings)
-    days = set()
-    for row in delta_log.read_rows(INGEST_AUDIT, ["finished_at", "event_dates"], settings):
+    touched: dict[str, set[dt.date]] = {}
+    for row in delta_log.read_rows(INGEST_AUDIT, ["source", "finished_at", "event_dates"], settings):
         if since is None or row["finished_at"] > since:
-            days.update(dt.date.fromisoformat(d) for d in (row["event_dates"] or "").split(",") if d)
-    return sorted(days | pending_blocked_days(settings))
+            touched.setdefault(row["source"], set()).update(
+                dt.date.fromisoformat(d) for d in (row["event_dates"] or "").split(",") if d)
+    return touched
+
+
+def affected_days(settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
+    """Event days that ingestion touched since the last build (`touched_by_source`), plus days the quality
+    gate blocked that no later build has covered."""
+    return sorted(set().union(*touched_by_source(settings, since).values()) | pending_blocked_days(settings))
+
+
+def gate_plan(days: list[dt.date], touched: dict[str, set[dt.date]], pending: set[dt.date]) -> dict[str, list[dt.date]]:
+    """What the quality gate validates of ``days`` (the affected days), per silver source: the days the
+    source's own ingest touched, plus every day still blocked; a dimension (no event days) whole when it was
+    ingested or a blocked day is pending. A source that has neither is left out: its rows on these days are
+    the ones an earlier gate passed into gold."""
+    wanted = set(days)
+    plan: dict[str, list[dt.date]] = {}
+    for name, spec in SILVER.items():
+        if not spec.partition_cols:                      # a dimension: validated whole
+            if name in touched or pending & wanted:
+                plan[name] = sorted(wanted)
+            continue
+        own = (touched.get(name, set()) | pending) & wanted
+        if own:
+            plan[name] = sorted(own)
+    return plan
 
 
 def main(argv: list[str] | None = None) -> None:

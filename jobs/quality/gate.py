@@ -22,7 +22,9 @@ from schemas.sources import ALL_SOURCES
 
 
 def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | None = None,
-                run_id: str | None = None) -> dict:
+                run_id: str | None = None, tables: dict[str, list[dt.date]] | None = None) -> dict:
+    """Validate the silver tables for ``days``: every table on every day, or with ``tables`` (the kpi_daily
+    run's `gate_plan`) only the tables named there, each on its days."""
     from jobs.quality.validation import GATE_RUN_PREFIX, QualityGateError, build_data_docs, validate_day, write_results
 
     settings = settings or get_settings()
@@ -32,7 +34,10 @@ def gate_silver(spark: SparkSession, days: list[dt.date], settings: Settings | N
     t0 = time.perf_counter()
     results = []
     for spec in ALL_SOURCES:
-        result = validate_day(spark, f"silver_{spec.name}", days, settings=settings, run_id=run_id)
+        table_days = days if tables is None else tables.get(spec.name)
+        if not table_days:
+            continue
+        result = validate_day(spark, f"silver_{spec.name}", table_days, settings=settings, run_id=run_id)
         write_results(spark, result, settings)
         results.append(result)
     failed = [r for r in results if r.critical_failures]
@@ -66,12 +71,12 @@ def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Se
 
     blocked: dict[dt.date, str] = {}
     for result in failed:
-        if not result.event_dates or len(days) == 1:  # a dimension table, or nothing to split
-            for day in days:
+        if not result.event_dates or len(result.event_dates) == 1:  # a dimension table, or nothing to split
+            for day in result.event_dates or days:
                 blocked.setdefault(day, str(QualityGateError(result)))
             continue
         reproduced = False
-        for day in days:
+        for day in result.event_dates:
             one = validate_day(spark, result.table, [day], settings=settings, run_id=f"{run_id}{BY_DAY_SUFFIX}")
             write_results(spark, one, settings)
             if written is not None:
@@ -80,6 +85,6 @@ def _blocked_days(spark: SparkSession, failed, days: list[dt.date], settings: Se
                 reproduced = True
                 blocked.setdefault(day, str(QualityGateError(one)))
         if not reproduced:  # only the days together fail (e.g. a check across days): block them all
-            for day in days:
+            for day in result.event_dates:
                 blocked.setdefault(day, str(QualityGateError(result)))
     return blocked

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import ingest_source
-from jobs.kpi.build import affected_days, build, last_build_started_at, record_build
+from jobs.kpi.build import affected_days, build, build_passed_days, last_build_started_at, record_build
 from jobs.platform.settings import Settings
 from schemas.tables import SILVER, TableSpec
 from tests.conftest import copy_lake
@@ -118,6 +118,19 @@ def test_only_days_touched_by_ingestion_since_the_last_build_are_affected(spark,
     assert last_build_started_at(settings) is not None
     ingest_source(spark, "weighbridge", dt.date(2026, 11, 8), dt.date(2026, 11, 8), late_settings)
     assert affected_days(settings) == [dt.date(2026, 11, 3)]
+
+    # kpi_daily reads its days (read_at), validates them, then builds: a ticket of 2026-11-04 ingested
+    # in between is not in this build, and stays affected for the next run
+    read_at = dt.datetime.now(dt.timezone.utc)
+    (landing / "weighbridge" / "2026-11-09").mkdir()
+    (landing / "weighbridge" / "2026-11-09" / "later.csv").write_text(
+        "ticket_id,vin,mine_id,load_time_local,gross_t,tare_t,net_t,destination_id\n"
+        "LATE-2,V-LATE,M01,2026-11-04 10:00:00,49.0,17.0,32.0,D01\n")
+    ingest_source(spark, "weighbridge", dt.date(2026, 11, 9), dt.date(2026, 11, 9), late_settings)
+    built = build_passed_days(spark, [dt.date(2026, 11, 3)], {}, read_at, settings)
+    assert list(built) == ["2026-11-03..2026-11-03"]
+    assert last_build_started_at(settings) == read_at
+    assert affected_days(settings) == [dt.date(2026, 11, 4)]
 
 
 def test_building_day_by_day_gives_the_same_tables_as_one_range_build(spark, sample_gold_lake, tmp_path):

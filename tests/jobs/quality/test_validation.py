@@ -274,6 +274,41 @@ def test_gate_blocks_only_the_failing_day_and_lets_the_clean_day_through(spark, 
     assert "soc_pct" in blocked[FAULTY] and "2026-11-04" in blocked[FAULTY]
 
 
+def test_the_gate_validates_only_the_tables_and_days_of_its_plan(spark, settings):
+    """kpi_daily's plan: each table on the days its rows changed. The faulty telematics day is among the
+    gate's days, but a plan that gives telematics the clean day only does not validate it; a plan that gives
+    telematics the faulty day blocks that day alone and lets the clean one through."""
+    from jobs.quality.gate import gate_silver
+    from jobs.quality.validation import QualityGateError
+
+    passed = gate_silver(spark, [CLEAN, FAULTY], settings, run_id="gate-plan-clean",
+                         tables={"telematics": [CLEAN], "trucks": [CLEAN, FAULTY]})
+    assert (passed["tables"], passed["critical_failures"], passed["passed_days"]) == (
+        2, {}, [CLEAN.isoformat(), FAULTY.isoformat()])
+    with pytest.raises(QualityGateError) as failed:
+        gate_silver(spark, [CLEAN, FAULTY], settings, run_id="gate-plan-faulty", tables={"telematics": [FAULTY]})
+    summary = failed.value.summary
+    assert summary["tables"] == 1 and list(summary["blocked_days"]) == [FAULTY.isoformat()]
+    assert summary["passed_days"] == [CLEAN.isoformat()]
+
+
+def test_the_gate_plan_takes_each_tables_own_days_and_every_blocked_day():
+    from jobs.kpi.build import gate_plan
+
+    d0, d1, d2, d3 = (dt.date(2026, 11, n) for n in (1, 2, 3, 4))
+    days = [d1, d2, d3]
+    # telematics touched d1 and d2; weighbridge d3 (and d0, not an affected day here); trucks (a dimension)
+    # was ingested; nothing else was
+    touched = {"telematics": {d1, d2}, "weighbridge": {d0, d3}, "trucks": set()}
+    assert gate_plan(days, touched, set()) == {"telematics": [d1, d2], "weighbridge": [d3], "trucks": days}
+    # d2 still blocked: every event table on d2 besides its own days, every dimension whole
+    plan = gate_plan(days, touched, {d2})
+    assert plan["telematics"] == [d1, d2] and plan["weighbridge"] == [d2, d3]
+    assert plan["shipments"] == [d2] and plan["companies"] == days and plan["trucks"] == days
+    assert len(plan) == 16
+    assert gate_plan([], {}, set()) == {}
+
+
 def test_a_blocked_day_stays_affected_until_a_later_build_covers_it(spark, tmp_path):
     from jobs.kpi.build import (KPI_BUILDS, contiguous_runs, pending_blocked_days, record_blocked)
 
