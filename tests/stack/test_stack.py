@@ -15,8 +15,9 @@ commands of docs/operations.md (`scripts/stack.sh airflow ...`, `scripts/stack.s
    file), so no Asset starts `kpi_daily` or the forecast, and changes no table version;
 3. the operator's view: the Airflow UI, logged in through its login form in headless Chromium, lists the
    DAGs and their successful runs (screenshot: docs/img/airflow-ui.png);
-4. the runbook: a failed run is found and cleared, a table is restored to an earlier version, the
-   credentials are rotated (the old UI password is refused, the new one works, the scheduler still runs);
+4. the runbook: gold of a day is rebuilt by hand, a failed run is found and cleared, a table is restored
+   to an earlier version, the credentials are rotated (the old UI password is refused, the new one works,
+   the scheduler still runs);
 5. `make stack-down` leaves no process of the stack behind.
 
 The stack runs as docker/compose.yaml does: the landing zone and the lake in its object store (the sample
@@ -413,6 +414,26 @@ def test_a_second_backfill_changes_no_table_version(handle, pipeline):
     # no Asset event, so neither kpi_daily nor the forecast ran again
     assert downstream() == downstream_before, downstream()[len(downstream_before):]
     assert handle.lake_versions() == before
+
+
+def test_gold_of_given_days_is_rebuilt_by_hand(handle, pipeline):
+    """docs/operations.md, "Gold for given days": kpi_daily triggered with days validates every silver table
+    on them (an operator's days are not narrowed to the tables that changed) and rebuilds exactly them."""
+    tables = handle.lake_tables()
+    results, builds = tables["ops/quality_results"], tables["ops/kpi_builds"]
+    gate_runs_before = set(open_table(results).to_pyarrow_table(columns=["run_id"]).column("run_id").to_pylist())
+    builds_before = open_table(builds).to_pyarrow_table().num_rows
+    day = dt.date(2026, 11, 3)
+    handle.airflow("dags", "trigger", "kpi_daily", "--conf", json.dumps({"from_date": str(day), "to_date": str(day)}))
+    runs = handle.settle()
+    assert [r[1:3] for r in runs if r[0] == "kpi_daily"][-1] == ("manual", "success"), runs[-3:]
+    new = [r for r in open_table(results).to_pyarrow_table(columns=["run_id", "table_name", "event_dates"]).to_pylist()
+           if r["run_id"] not in gate_runs_before]
+    # the 16 silver tables: the 7 dimensions whole, the 9 event tables on the day
+    assert {r["table_name"] for r in new} == {f"silver_{s}" for sources in INGEST_DAGS.values() for s in sources}
+    assert {tuple(r["event_dates"] or ()) for r in new} == {(), (day,)}
+    rows = sorted(open_table(builds).to_pyarrow_table().to_pylist(), key=lambda r: r["finished_at"])
+    assert len(rows) == builds_before + 1 and (rows[-1]["start_date"], rows[-1]["end_date"]) == (day, day)
 
 
 # ---- 3. the operator's view ---------------------------------------------------------------------------
