@@ -1,4 +1,5 @@
-"""The gate between silver and gold: validate every silver table the KPIs read, for the affected days.
+"""The gate between silver and gold: validate every silver table the KPIs read, for the affected days
+(kpi_daily passes its plan: each table on the days its own rows changed, see jobs.kpi.build.gate_plan).
 
 Results of every table are recorded (Delta ``quality_results`` + Data Docs) before any failure is
 raised, so a failed gate still leaves its evidence. All days are validated together first (one
