@@ -40,7 +40,7 @@ EVENT_TABLES = GOLD_INPUTS[6:]
 def kpi_daily():
     @task(multiple_outputs=True)
     def affected_days(params=None) -> dict:
-        from jobs.kpi.build import gate_plan, pending_blocked_days, touched_by_source
+        from jobs.kpi.build import affected_with_plan
 
         params = params or {}
         read_at = dt.datetime.now(dt.timezone.utc).isoformat()   # before the read: what the build records
@@ -49,9 +49,7 @@ def kpi_daily():
             return {"days": [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)],
                     "tables": None, "read_at": read_at}
         # from the ops tables (no Spark job): the days, and per silver table the days its rows changed on
-        touched, pending = touched_by_source(), pending_blocked_days()
-        days = sorted(set().union(*touched.values()) | pending)
-        plan = gate_plan(days, touched, pending)
+        days, plan = affected_with_plan()
         return {"days": [d.isoformat() for d in days], "read_at": read_at,
                 "tables": {name: [d.isoformat() for d in ds] for name, ds in plan.items()}}
 

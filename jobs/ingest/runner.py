@@ -246,7 +246,7 @@ def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: 
 
     with result.stage("discover"):
         if found is None:
-            found = discover(settings.landing_root, spec, start, end, settings)
+            found = landing_files(source, start, end, settings)
         result.files_rejected = list(found.rejected)
         split = _split_new(found.files, _ledger(source, settings))
         new_files, duplicate_files = split.new, split.duplicates

@@ -536,10 +536,18 @@ def touched_by_source(settings: Settings | None = None, since: dt.datetime | Non
     return touched
 
 
+def affected_with_plan(settings: Settings | None = None,
+                       since: dt.datetime | None = None) -> tuple[list[dt.date], dict[str, list[dt.date]]]:
+    """The affected days: event days that ingestion touched since the last build (`touched_by_source`), plus
+    days the quality gate blocked that no later build has covered; and the gate's `gate_plan` for them."""
+    touched, pending = touched_by_source(settings, since), pending_blocked_days(settings)
+    days = sorted(set().union(*touched.values()) | pending)
+    return days, gate_plan(days, touched, pending)
+
+
 def affected_days(settings: Settings | None = None, since: dt.datetime | None = None) -> list[dt.date]:
-    """Event days that ingestion touched since the last build (`touched_by_source`), plus days the quality
-    gate blocked that no later build has covered."""
-    return sorted(set().union(*touched_by_source(settings, since).values()) | pending_blocked_days(settings))
+    """The affected days of `affected_with_plan`."""
+    return affected_with_plan(settings, since)[0]
 
 
 def gate_plan(days: list[dt.date], touched: dict[str, set[dt.date]], pending: set[dt.date]) -> dict[str, list[dt.date]]:
