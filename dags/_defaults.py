@@ -20,6 +20,12 @@ DEFAULT_ARGS = {"retries": _SETTINGS.task_retries, "retry_delay": dt.timedelta(m
                 "retry_exponential_backoff": True, "on_failure_callback": on_task_failure}
 
 
+def run_moment(logical_date, dag_run):
+    """The moment a run stands for: its logical date; a run triggered without one (Airflow 3's manual runs,
+    from the CLI or the UI, unless a date is given) has only the time it was queued for, ``run_after``."""
+    return logical_date if logical_date is not None else dag_run.run_after
+
+
 def local_day_before(moment) -> dt.date:
     """The local day in which the second before ``moment`` falls: a daily cron run fires at local
     midnight after the day it covers, hence the one-second step back."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from airflow.sdk import Param, chain, task
+from airflow.sdk import Param, cross_downstream, task
 
-from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
+from _defaults import DEFAULT_ARGS, START_DATE, local_day_before, run_moment
 from assets import SILVER
 
 log = logging.getLogger(__name__)
@@ -18,26 +18,26 @@ PARAMS_DOC = {
 }
 
 
-def delivery_day(logical_date, override: str | None) -> dt.date:
-    """The delivery day a run covers: the local day in which its logical time falls."""
+def delivery_day(moment, override: str | None) -> dt.date:
+    """The delivery day a run covers: the local day in which its moment (`run_moment`) falls."""
     if override:
         return dt.date.fromisoformat(override)
-    return local_day_before(logical_date)
+    return local_day_before(moment)
 
 
 def ingest_task(source: str):
     """A task that ingests ``source`` for the run's delivery-day window and updates its silver Asset."""
 
-    # a source skipped for want of new files does not hold back the sources chained after it
+    # a dimension skipped for want of new files does not hold back the events after it
     @task(task_id=f"ingest_{source}", outlets=[SILVER[source]], trigger_rule="none_failed")
-    def _ingest(logical_date=None, params=None) -> dict:
+    def _ingest(logical_date=None, params=None, dag_run=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from jobs.ingest.runner import has_new_files, ingest_source, landing_files, window_for
         from jobs.platform.session import get_spark
 
         params = params or {}
-        end = delivery_day(logical_date, params.get("to_date"))
+        end = delivery_day(run_moment(logical_date, dag_run), params.get("to_date"))
         start_param = params.get("from_date")
         start, end = window_for(
             end, params.get("lookback_days"), dt.date.fromisoformat(start_param) if start_param else None)
@@ -69,8 +69,15 @@ def ingest_task(source: str):
 
 
 def chain_sources(sources: tuple[str, ...]) -> None:
-    """Dimensions first, then events, one after the other (they share one Spark session per process)."""
-    chain(*(ingest_task(source) for source in sources))
+    """The DAG's dimensions side by side, then its events side by side. No source's ingest reads another
+    source, so only this order matters: an event table's Asset (which starts kpi_daily and the forecast,
+    whose quality gate checks events against the dimensions) is updated after the run's dimensions are in."""
+    from schemas.sources import SOURCES as SPECS
+
+    dimensions = [ingest_task(s) for s in sources if SPECS[s].is_dimension]
+    events = [ingest_task(s) for s in sources if not SPECS[s].is_dimension]
+    if dimensions and events:
+        cross_downstream(dimensions, events)
 
 
 def ingest_dag_kwargs(domain: str) -> dict:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
-from _defaults import DEFAULT_ARGS, START_DATE, local_day_before
+from _defaults import DEFAULT_ARGS, START_DATE, local_day_before, run_moment
 from assets import GOLD_BUILT
 
 
@@ -21,11 +21,11 @@ from assets import GOLD_BUILT
 )
 def kpi_monthly():
     @task(outlets=list(GOLD_BUILT))
-    def rebuild_previous_month(logical_date=None) -> dict:
+    def rebuild_previous_month(logical_date=None, dag_run=None) -> dict:
         from jobs.kpi.build import build, record_build
         from jobs.platform.session import get_spark
 
-        local = local_day_before(logical_date)
+        local = local_day_before(run_moment(logical_date, dag_run))
         month_end = local.replace(day=1) - dt.timedelta(days=1)
         spark = get_spark("kpi_monthly")
         started_at = dt.datetime.now(dt.timezone.utc)

@@ -48,26 +48,39 @@ def test_dagbag_has_no_import_errors():
         assert dag.tags, f"{dag_id} has no tags"
 
 
-def test_ingest_and_maintenance_tasks_run_one_after_the_other():
-    """Each ingest DAG runs its sources in the order of its SOURCES (dimensions before events), and the
-    maintenance DAG its layers in the order of LAYERS: each task's only upstream is the one before it."""
-    import importlib
-
+def test_ingest_dimensions_come_before_events_and_maintenance_runs_its_layers_in_order():
+    """Each ingest DAG runs its dimensions side by side, then its events side by side, every event after
+    every dimension of its DAG; the maintenance DAG runs its layers in the order of LAYERS (each task's only
+    upstream is the one before it)."""
     from airflow.dag_processing.dagbag import DagBag
 
     if str(DAGS) not in sys.path:
         sys.path.insert(0, str(DAGS))
     bag = DagBag(dag_folder=str(DAGS))
-    orders = {p.stem: [f"ingest_{s}" for s in importlib.import_module(p.stem).SOURCES]
-              for p in DAG_FILES if p.stem.startswith("ingest_")}
-    import lake_maintenance
-    orders["lake_maintenance"] = [f"maintain_{layer}" for layer in lake_maintenance.LAYERS]
-    assert len(orders) == 6, orders   # five ingest DAGs and the maintenance DAG
-    for dag_id, order in orders.items():
+    # by hand from schemas/sources.py (is_dimension) and each DAG file's SOURCES
+    dimensions = {"ingest_mine_operations": ["ingest_companies", "ingest_mines", "ingest_washing_plants"],
+                  "ingest_fleet_telematics": ["ingest_trucks"],
+                  "ingest_charging": ["ingest_charging_connectors", "ingest_charging_stations"],
+                  "ingest_hydrogen": ["ingest_h2_stations"],
+                  "ingest_logistics": []}
+    events = {"ingest_mine_operations": ["ingest_mine_production", "ingest_production_plan", "ingest_washing"],
+              "ingest_fleet_telematics": ["ingest_telematics"],
+              "ingest_charging": ["ingest_charging_sessions", "ingest_connector_status"],
+              "ingest_hydrogen": ["ingest_h2_fills"],
+              "ingest_logistics": ["ingest_shipments", "ingest_weighbridge"]}
+    assert sorted(p.stem for p in DAG_FILES if p.stem.startswith("ingest_")) == sorted(dimensions)
+    for dag_id in dimensions:
         dag = bag.get_dag(dag_id)
-        assert sorted(dag.task_ids) == sorted(order), dag_id
-        upstream = {t: sorted(dag.get_task(t).upstream_task_ids) for t in order}
-        assert upstream == {t: ([order[i - 1]] if i else []) for i, t in enumerate(order)}, (dag_id, upstream)
+        assert sorted(dag.task_ids) == sorted(dimensions[dag_id] + events[dag_id]), dag_id
+        upstream = {t: sorted(dag.get_task(t).upstream_task_ids) for t in dag.task_ids}
+        assert upstream == {**{t: [] for t in dimensions[dag_id]}, **{t: dimensions[dag_id] for t in events[dag_id]}}, \
+            (dag_id, upstream)
+    import lake_maintenance
+    order = [f"maintain_{layer}" for layer in lake_maintenance.LAYERS]
+    dag = bag.get_dag("lake_maintenance")
+    assert sorted(dag.task_ids) == sorted(order)
+    upstream = {t: sorted(dag.get_task(t).upstream_task_ids) for t in order}
+    assert upstream == {t: ([order[i - 1]] if i else []) for i, t in enumerate(order)}, upstream
 
 
 def test_only_an_asset_triggered_forecast_keeps_an_unchanged_day():
@@ -101,3 +114,24 @@ def test_kpi_daily_runs_when_any_silver_event_table_is_updated():
     assert isinstance(condition, AssetAny), condition
     assert sorted(a.name for a in condition.objects) == sorted(f"silver_{s}" for s in kpi_daily.EVENT_TABLES)
     assert len(kpi_daily.EVENT_TABLES) == 8
+
+
+def test_a_run_without_a_logical_date_covers_the_day_it_was_queued_in():
+    """Airflow 3 starts a manual run (CLI, UI) without a logical date unless one is given: an ingest run then
+    covers the local day it was queued in (kpi_monthly, through the same run_moment, the month before it)."""
+    import datetime as dt
+    import importlib
+    from types import SimpleNamespace
+
+    import pendulum
+
+    if str(DAGS) not in sys.path:
+        sys.path.insert(0, str(DAGS))
+    defaults, ingest = importlib.import_module("_defaults"), importlib.import_module("_ingest")
+    queued = SimpleNamespace(run_after=pendulum.datetime(2026, 11, 4, 20, tz="UTC"))   # 11-05 04:00 Shanghai
+    assert ingest.delivery_day(defaults.run_moment(None, queued), None) == dt.date(2026, 11, 5)
+    # a logical date wins: the daily cron time 11-05 00:00 Shanghai (11-04 16:00 UTC) covers 11-04
+    daily = pendulum.datetime(2026, 11, 4, 16, tz="UTC")
+    assert ingest.delivery_day(defaults.run_moment(daily, queued), None) == dt.date(2026, 11, 4)
+    # and the to_date param wins over both
+    assert ingest.delivery_day(defaults.run_moment(None, queued), "2026-11-02") == dt.date(2026, 11, 2)
