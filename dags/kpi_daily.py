@@ -1,8 +1,12 @@
 """Gold KPIs, data-aware: runs when any silver event table it reads is updated (a run that finds new rows
-in one source is enough; the dimensions come with their events).
+in one source is enough; the dimensions come with their events), and daily at 05:00 local as a sweep.
+A run builds every day touched since the last build, whichever event started it; the sweep covers an
+update after which no run starts at all, which Airflow does not rule out (an event that lands while a run
+is created for an earlier one is linked to no run, and queued events of a DAG at its active-run limit
+have been seen to wait for the next event). A sweep with nothing to do ends skipped.
 
 1. `affected_days`: the event days the ingest runs touched since the last gold build (from the ingest
-   audit); nothing to do → the rest is skipped.
+   audit); nothing to do → the rest is skipped and no gold Asset is updated.
 2. `quality_gate`: Great Expectations suites of the silver tables on those days: each event table on the
    days its own ingest touched (and any day still blocked), a dimension when it was ingested; a table whose
    rows did not change is not validated again (a manual run with `from_date`/`to_date` validates every
@@ -17,19 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import AssetAny, dag, task
+from airflow.sdk import AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from _defaults import DEFAULT_ARGS, START_DATE
+from _defaults import DEFAULT_ARGS, LOCAL_TZ, START_DATE
 from assets import GOLD_BUILT, SILVER
 
 GOLD_INPUTS = ("mines", "washing_plants", "trucks", "charging_stations", "charging_connectors", "h2_stations",
                "mine_production", "washing", "telematics", "weighbridge", "charging_sessions", "connector_status",
                "h2_fills", "shipments")
 EVENT_TABLES = GOLD_INPUTS[6:]
+SWEEP_CRON = "0 5 * * *"   # after the ingest DAGs' midnight runs, before kpi_monthly (06:00 on the 1st)
 
 @dag(
-    # any, not all (a list of Assets would wait until every one of them is updated again)
-    schedule=AssetAny(*(SILVER[s] for s in EVENT_TABLES)),
+    # any, not all (a list of Assets would wait until every one of them is updated again); the cron is the sweep
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(SWEEP_CRON, timezone=LOCAL_TZ),
+                                 assets=AssetAny(*(SILVER[s] for s in EVENT_TABLES))),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -74,13 +80,13 @@ def kpi_daily():
 
     @task(outlets=list(GOLD_BUILT))
     def build_gold(days: list[str], read_at: str, quality: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from jobs.kpi.build import build_passed_days
         from jobs.platform.session import get_spark
 
-        if not days:
-            return {"tables": 0, "note": "no affected days"}
+        if not days:   # skipped, not succeeded: no gold Asset event, so nothing downstream runs for nothing
+            raise AirflowSkipException("no day touched by ingestion since the last gold build: gold unchanged")
         blocked = {dt.date.fromisoformat(d): why for d, why in (quality.get("blocked_days") or {}).items()}
         passed = [dt.date.fromisoformat(d) for d in quality.get("passed_days", days)]
         built = build_passed_days(get_spark("kpi_daily"), passed, blocked, dt.datetime.fromisoformat(read_at))

@@ -100,7 +100,7 @@ def test_only_an_asset_triggered_forecast_keeps_an_unchanged_day():
     assert not triggered_by_asset(None)
 
 
-def test_kpi_daily_runs_when_any_silver_event_table_is_updated():
+def test_kpi_daily_runs_when_any_silver_event_table_is_updated_and_sweeps_daily():
     """An ingest that brings new rows for one source only (a late weighbridge file; the others skipped, so
     no Asset event) must start the gold build: the schedule is any of the event tables, not all of them."""
     from airflow.dag_processing.dagbag import DagBag
@@ -110,10 +110,13 @@ def test_kpi_daily_runs_when_any_silver_event_table_is_updated():
         sys.path.insert(0, str(DAGS))
     import kpi_daily
 
-    condition = DagBag(dag_folder=str(DAGS)).get_dag("kpi_daily").timetable.asset_condition
+    timetable = DagBag(dag_folder=str(DAGS)).get_dag("kpi_daily").timetable
+    condition = timetable.asset_condition
     assert isinstance(condition, AssetAny), condition
     assert sorted(a.name for a in condition.objects) == sorted(f"silver_{s}" for s in kpi_daily.EVENT_TABLES)
     assert len(kpi_daily.EVENT_TABLES) == 8
+    # and a daily sweep at 05:00 Shanghai for an update whose Asset event started no run
+    assert (timetable.timetable.expression, str(timetable.timetable.timezone)) == ("0 5 * * *", "Asia/Shanghai")
 
 
 def test_a_run_without_a_logical_date_covers_the_day_it_was_queued_in():
