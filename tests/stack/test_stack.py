@@ -7,8 +7,10 @@ commands of docs/operations.md (`scripts/stack.sh airflow ...`, `scripts/stack.s
 
 1. the stack is up on loopback only, and a second `make stack-up` starts nothing;
 2. the scheduler runs the pipeline: the ingest DAGs are unpaused and backfilled over the sample's delivery
-   days; `kpi_daily` and the forecast DAG are started by the silver Assets; `kpi_monthly` is backfilled for
-   the month after the sample and `kpi_extracts` follows from the gold Assets. Then every bronze, silver and
+   days; `kpi_daily` and the forecast DAG are started by the silver Assets, then `kpi_daily` is triggered
+   without days (what its daily sweep runs) and no day touched by ingestion is left unbuilt;
+   `kpi_monthly` is backfilled for the month after the sample and `kpi_extracts` follows from the gold
+   Assets. Then every bronze, silver and
    gold table, the quarantine and the files ledger, and every extract pack CSV equal those of a `make run`-style run of the same code in this
    process (ingest of the sample window, the month's gold build, the month's packs, the last day's forecast);
    a second backfill of the same days (`--reprocess-behavior completed`) skips every ingest task (no new
