@@ -145,8 +145,8 @@ def test_building_day_by_day_gives_the_same_tables_as_one_range_build(spark, sam
         shutil.rmtree(delta_log.table_path(TableSpec(name, "gold", None), daily))
     event_days = sorted({r[0] for src in ("telematics", "mine_production", "charging_sessions")
                          for r in delta_tables.read_table(spark, SILVER[src], daily).select("event_date_local").distinct().collect()})
-    days = event_days[:2]                               # two consecutive days with data: 2026-11-01..02
-    assert days == [days[0] + dt.timedelta(days=i) for i in range(2)]
+    days = event_days[:3]                               # three consecutive days with data: 2026-11-01..03
+    assert days == [days[0] + dt.timedelta(days=i) for i in range(3)]
     for day in days:
         build(spark, day, day, daily)
     # silver holds every day, so each one-day build sees the next day's first frames as the range build did
