@@ -41,7 +41,7 @@ def ingest_task(source: str):
         start_param = params.get("from_date")
         start, end = window_for(
             end, params.get("lookback_days"), dt.date.fromisoformat(start_param) if start_param else None)
-        found = landing_files(source, start, end)   # the window's files, each read once for its checksum
+        found = landing_files(source, start, end)   # checksums: a file the ledger knows by name, size, time is not read
         # no unseen file in the window (a day without deliveries, a re-run, a backfill of ingested days):
         # nothing to read, so no Spark session either
         spark = get_spark(f"ingest_{source}") if has_new_files(source, start, end, found=found) else None
@@ -76,8 +76,7 @@ def chain_sources(sources: tuple[str, ...]) -> None:
 
     dimensions = [ingest_task(s) for s in sources if SPECS[s].is_dimension]
     events = [ingest_task(s) for s in sources if not SPECS[s].is_dimension]
-    if dimensions and events:
-        cross_downstream(dimensions, events)
+    cross_downstream(dimensions, events)   # no edge where either list is empty
 
 
 def ingest_dag_kwargs(domain: str) -> dict:

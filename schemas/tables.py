@@ -73,6 +73,8 @@ INGESTED_FILES_SCHEMA = _struct(
                                             # | rejected (the file could not be read as a whole: see reason)
     ("ingested_at", TS, False), ("header_drift", S_, True),
     ("reason", S_, True),                   # why a rejected file was rejected, else null
+    ("file_stamp", S_, True),               # "size:mtime_ns" when the file was scanned (null: it had just
+                                            # changed); the same name and stamp again is not read again
 )
 
 QUARANTINE_SCHEMA = _struct(

@@ -11,6 +11,7 @@ from pathlib import Path
 VOLATILE = {"ingested_at", "quarantined_at", "run_id", "started_at", "finished_at", "built_at",
             "build_started_at", "build_finished_at", "checked_at", "recorded_at", "generated_at",
             "validated_at", "created_at", "trained_at",
+            "file_stamp",   # a landing file's modification time: when it was copied there
             "seconds", "validation_s"}  # durations of the same work differ too
 
 

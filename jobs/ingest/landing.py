@@ -1,5 +1,12 @@
 """Find landing files safely and fingerprint them.
 
+Every file gets its SHA-256 (the files ledger's key). A file the ledger already holds under the same name
+with the same size and modification time (its *stamp*) is not read again: its recorded checksum is used,
+the quick check rsync makes. A file modified within ``STAMP_SETTLE_S`` before the scan gets no stamp (it
+could change again within the same clock tick at the same size), so it is read on every scan until it
+settles. The one change the quick check misses is a rewrite that keeps both size and modification time
+(e.g. ``touch -r``, or an object replaced at the same size within the store's time resolution).
+
 Layout: ``<landing_root>/<source>/<yyyy-mm-dd>/<file>``, in a local folder or under a bucket prefix
 (``s3://bucket/prefix``). In a folder only regular files whose resolved path stays inside the landing
 root are taken; anything else is reported, never followed. In a bucket only the objects listed under the
@@ -12,7 +19,9 @@ import datetime as dt
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,20 +45,26 @@ class LandingFile:
     rel_path: str       # relative to the landing root, '/'-separated
     sha256: str
     size_bytes: int
+    stamp: str | None = None   # size and modification time, recorded in the ledger for the quick check
 
 
 @dataclass
 class Discovery:
     files: list[LandingFile]
     rejected: list[tuple[str, str]]   # (path, reason)
+    ledger: object = field(default=None, repr=False)   # the files ledger the scan was checked against
+    checksums_read: int = 0          # files read for their checksum (the others were known by their stamp)
 
 
-def sha256_of(path: Path, chunk_bytes: int = 4 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+STAMP_SETTLE_S = 2.0
+
+
+def file_stamp(size_bytes: int, mtime_ns: int | None, scan_started_ns: int) -> str | None:
+    """``size:mtime_ns``, or None when the store reports no time or the file was modified less than
+    ``STAMP_SETTLE_S`` before the scan started."""
+    if mtime_ns is None or scan_started_ns - mtime_ns < STAMP_SETTLE_S * 1e9:
+        return None
+    return f"{size_bytes}:{mtime_ns}"
 
 
 def _sha256_and_size(stream, chunk_bytes: int = 4 << 20) -> tuple[str, int]:
@@ -62,13 +77,17 @@ def _sha256_and_size(stream, chunk_bytes: int = 4 << 20) -> tuple[str, int]:
 
 
 def discover(landing_root: storage.Location, spec: SourceSpec, start: dt.date, end: dt.date,
-             settings: "Settings | None" = None) -> Discovery:
+             settings: "Settings | None" = None, known: Mapping[tuple[str, str], str] | None = None) -> Discovery:
     """Landing files of ``spec`` delivered on days ``start``..``end`` (inclusive), sorted by day and name.
-    ``settings`` give the object store's endpoint and credentials for a landing zone in a bucket."""
+    ``settings`` give the object store's endpoint and credentials for a landing zone in a bucket; ``known``
+    maps (relative path, stamp) to the checksum the ledger recorded, so those files are not read."""
+    known = known or {}
+    scan_started_ns = time.time_ns()
     if storage.is_object_store(landing_root):
         from jobs.platform.settings import get_settings
 
-        return _discover_in_bucket(landing_root, spec, start, end, settings or get_settings())
+        return _discover_in_bucket(landing_root, spec, start, end, settings or get_settings(), known, scan_started_ns)
+    read = 0
     root = landing_root.resolve()
     source_dir = root / spec.name
     files: list[LandingFile] = []
@@ -101,21 +120,28 @@ def discover(landing_root: storage.Location, spec: SourceSpec, start: dt.date, e
                     rejected.append((str(path), reason))
                 continue
             resolved = path.resolve()
+            rel_path = resolved.relative_to(root).as_posix()
             try:
-                sha, size_bytes = sha256_of(resolved), resolved.stat().st_size
+                st = resolved.stat()
+                stamp = file_stamp(st.st_size, st.st_mtime_ns, scan_started_ns)
+                sha, size_bytes = known.get((rel_path, stamp)) if stamp else None, st.st_size
+                if sha is None:
+                    with resolved.open("rb") as fh:
+                        sha, size_bytes = _sha256_and_size(fh)
+                    read += 1
+                    if size_bytes != st.st_size:   # written to while read: no stamp to trust
+                        stamp = None
             except OSError as exc:   # unreadable, or removed since it was listed
                 rejected.append((str(path), f"cannot be read: {exc.strerror or exc}"))
                 continue
-            files.append(LandingFile(
-                source=spec.name, landing_date=day, path=resolved,
-                rel_path=resolved.relative_to(root).as_posix(), sha256=sha, size_bytes=size_bytes,
-            ))
+            files.append(LandingFile(source=spec.name, landing_date=day, path=resolved, rel_path=rel_path,
+                                     sha256=sha, size_bytes=size_bytes, stamp=stamp))
     _log(rejected)
-    return Discovery(files, rejected)
+    return Discovery(files, rejected, checksums_read=read)
 
 
 def _discover_in_bucket(root: storage.S3Location, spec: SourceSpec, start: dt.date, end: dt.date,
-                        settings: "Settings") -> Discovery:
+                        settings: "Settings", known: Mapping[tuple[str, str], str], scan_started_ns: int) -> Discovery:
     """``discover`` under a bucket prefix: the same layout, names and reasons as in a folder. A bucket has
     no folders, so a key is taken only when it is exactly ``<yyyy-mm-dd>/<file>`` below the source's prefix;
     a deeper key stands for a folder inside a day folder, which is "not a regular file"."""
@@ -123,6 +149,7 @@ def _discover_in_bucket(root: storage.S3Location, spec: SourceSpec, start: dt.da
     files: list[LandingFile] = []
     rejected: list[tuple[str, str]] = []
     reported: set[str] = set()
+    read = 0
 
     def reject(entry: str, reason: str) -> None:
         if entry not in reported:
@@ -157,17 +184,25 @@ def _discover_in_bucket(root: storage.S3Location, spec: SourceSpec, start: dt.da
             reject(entry, f"unexpected file type for {spec.file_format} source "
                           f"(expected {', '.join(_SUFFIXES[spec.file_format])})")
         else:
-            try:
-                with storage.open_input(settings, stored.location) as stream:
-                    sha, size_bytes = _sha256_and_size(stream)
-            except OSError as exc:   # unreadable, or removed since it was listed
-                reject(entry, f"cannot be read: {exc}")
-                continue
+            rel_path = f"{spec.name}/{entry}"
+            mtime_ns = None if stored.mtime_s is None else round(stored.mtime_s * 1e9)
+            stamp = file_stamp(stored.size_bytes, mtime_ns, scan_started_ns)
+            sha, size_bytes = known.get((rel_path, stamp)) if stamp else None, stored.size_bytes
+            if sha is None:
+                try:
+                    with storage.open_input(settings, stored.location) as stream:
+                        sha, size_bytes = _sha256_and_size(stream)
+                except OSError as exc:   # unreadable, or removed since it was listed
+                    reject(entry, f"cannot be read: {exc}")
+                    continue
+                read += 1
+                if size_bytes != stored.size_bytes:   # replaced since it was listed: no stamp to trust
+                    stamp = None
             files.append(LandingFile(source=spec.name, landing_date=day, path=stored.location,
-                                     rel_path=f"{spec.name}/{entry}", sha256=sha, size_bytes=size_bytes))
+                                     rel_path=rel_path, sha256=sha, size_bytes=size_bytes, stamp=stamp))
     files.sort(key=lambda f: (f.landing_date, f.rel_path))
     _log(rejected)
-    return Discovery(files, rejected)
+    return Discovery(files, rejected, checksums_read=read)
 
 
 def _log(rejected: list[tuple[str, str]]) -> None:

@@ -215,11 +215,18 @@ def _nothing() -> None:
 
 
 def landing_files(source: str, start: dt.date, end: dt.date, settings: Settings | None = None) -> Discovery:
-    """The landing files of ``source`` delivered on ``start``..``end``, each read once for its checksum (a
-    landing zone in a bucket: downloaded once). Give it to `has_new_files` and `ingest_source` so that a task
-    reads the window's files once, not once per call."""
+    """The landing files of ``source`` delivered on ``start``..``end`` with their checksums, checked against
+    the files ledger (read once, kept in the result): a file the ledger holds under its name, size and
+    modification time is not read; any other is read once (a landing zone in a bucket: downloaded once).
+    Give it to `has_new_files` and `ingest_source` so that a task scans the window and reads the ledger
+    once, not once per call."""
     settings = settings or get_settings()
-    return discover(settings.landing_root, SOURCES[source], start, end, settings)
+    ledger = _ledger(source, settings)
+    found = discover(settings.landing_root, SOURCES[source], start, end, settings, known=ledger.stamps)
+    found.ledger = ledger
+    log.info("landing %s %s..%s: %d file(s), %d read for their checksum, %d known by size and time",
+             source, start, end, len(found.files), found.checksums_read, len(found.files) - found.checksums_read)
+    return found
 
 
 def has_new_files(source: str, start: dt.date, end: dt.date, settings: Settings | None = None,
@@ -230,7 +237,7 @@ def has_new_files(source: str, start: dt.date, end: dt.date, settings: Settings 
     a re-run or a backfill of days already ingested then starts no JVM."""
     settings = settings or get_settings()
     found = found if found is not None else landing_files(source, start, end, settings)
-    return bool(_split_new(found.files, _ledger(source, settings)).new)
+    return bool(_split_new(found.files, found.ledger or _ledger(source, settings)).new)
 
 
 def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: dt.date,
@@ -248,7 +255,7 @@ def ingest_source(spark: SparkSession | None, source: str, start: dt.date, end: 
         if found is None:
             found = landing_files(source, start, end, settings)
         result.files_rejected = list(found.rejected)
-        split = _split_new(found.files, _ledger(source, settings))
+        split = _split_new(found.files, found.ledger or _ledger(source, settings))
         new_files, duplicate_files = split.new, split.duplicates
         result.files_new, result.files_skipped = len(new_files), len(found.files) - len(new_files)
         # read nothing of a file without bytes (a delivery that failed, usually): rejected as it is
@@ -369,26 +376,38 @@ class _Split:
     rejected: dict[str, str]            # new names of content already rejected: checksum → reason
 
 
-def _ledger(source: str, settings: Settings) -> dict[str, tuple[str, str | None, set[str]]]:
-    """The files ledger of one source: checksum → (status, reason, names delivered under). Read with
-    delta-rs (no Spark job); a ledger of an earlier layout has no reason column."""
-    if not delta_log.table_exists(INGESTED_FILES, settings):
-        return {}
+@dataclass
+class _Ledger:
+    by_sha: dict[str, tuple[str, str | None, set[str]]]   # checksum → (status, reason, names delivered under)
+    stamps: dict[tuple[str, str], str]                     # (name, stamp) → checksum: the quick check
 
-    log = delta_log.log_table(str(delta_log.table_path(INGESTED_FILES, settings)))
-    columns = [c for c in ("file_sha256", "source_file", "status", "reason") if c in log.schema().to_arrow().names]
-    rows = log.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
-    ledger: dict[str, tuple[str, str | None, set[str]]] = {}
+    def get(self, sha: str, default):
+        return self.by_sha.get(sha, default)
+
+
+def _ledger(source: str, settings: Settings) -> _Ledger:
+    """The files ledger of one source. Read with delta-rs (no Spark job); a ledger of an earlier layout
+    may lack the reason and stamp columns."""
+    if not delta_log.table_exists(INGESTED_FILES, settings):
+        return _Ledger({}, {})
+
+    log_ = delta_log.log_table(str(delta_log.table_path(INGESTED_FILES, settings)))
+    names_ = log_.schema().to_arrow().names
+    columns = [c for c in ("file_sha256", "source_file", "status", "reason", "file_stamp") if c in names_]
+    rows = log_.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
+    ledger = _Ledger({}, {})
     for r in rows:
-        status, reason, names = ledger.get(r["file_sha256"], (r["status"], r.get("reason"), set()))
+        status, reason, names = ledger.by_sha.get(r["file_sha256"], (r["status"], r.get("reason"), set()))
         if status == "rejected" and r["status"] != "rejected":
             status, reason = r["status"], None
         names.add(r["source_file"])
-        ledger[r["file_sha256"]] = (status, reason, names)
+        ledger.by_sha[r["file_sha256"]] = (status, reason, names)
+        if r.get("file_stamp"):
+            ledger.stamps[(r["source_file"], r["file_stamp"])] = r["file_sha256"]
     return ledger
 
 
-def _split_new(files: list[LandingFile], ledger: dict[str, tuple[str, str | None, set[str]]]) -> _Split:
+def _split_new(files: list[LandingFile], ledger: _Ledger) -> _Split:
     """New files, files whose exact content was already ingested, and new names of rejected content (rejected
     again, for the same reason: an empty file is rejected under each of its names)."""
     split, batch_sha = _Split([], [], {}), set()
@@ -405,31 +424,33 @@ def _split_new(files: list[LandingFile], ledger: dict[str, tuple[str, str | None
     return split
 
 
-def _add_ledger_reason(settings: Settings) -> None:
-    """A files ledger written before files could be rejected has no ``reason`` column: add it (a metadata
-    commit; the old rows read null)."""
+def _add_ledger_columns(settings: Settings) -> None:
+    """A files ledger of an earlier layout lacks ``reason`` (why a file was rejected) or ``file_stamp`` (the
+    quick check): add them (a metadata commit; the old rows read null, so their files are read again)."""
     if not delta_log.table_exists(INGESTED_FILES, settings):
         return
     from deltalake.schema import Field as LogField
 
     path = str(delta_log.table_path(INGESTED_FILES, settings))
-    log = delta_log.log_table(path)
-    if "reason" not in [f.name for f in log.schema().fields]:
-        delta_log.with_retry(lambda: delta_log.log_table(path).alter.add_columns(
-            [LogField("reason", "string", nullable=True)]))
+    present = [f.name for f in delta_log.log_table(path).schema().fields]
+    missing = [LogField(name, "string", nullable=True) for name in ("reason", "file_stamp") if name not in present]
+    if missing:
+        delta_log.with_retry(lambda: delta_log.log_table(path).alter.add_columns(missing))
 
 
 def _record_files(spark, source, ingested, duplicate_files, rejected_files, reasons, per_file, notes, now,
                   settings) -> None:
     rows = [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, int(per_file.get(f.sha256, 0)),
-             "ingested", now, notes.get(f.sha256), None) for f in ingested]
+             "ingested", now, notes.get(f.sha256), None, f.stamp) for f in ingested]
     rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "rejected", now, None,
-              reasons[f.sha256]) for f in rejected_files]
-    rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "duplicate_content", now, None, None)
-             for f in duplicate_files]
+              reasons[f.sha256], f.stamp) for f in rejected_files]
+    rows += [(f.source, f.landing_date, f.rel_path, f.sha256, f.size_bytes, 0, "duplicate_content", now, None, None,
+              f.stamp) for f in duplicate_files]
     if not rows:
         return
-    _add_ledger_reason(settings)
+    _add_ledger_columns(settings)
+    # by name: a ledger that gained its columns one by one holds them in the order they were added
+    rows = [dict(zip(INGESTED_FILES.schema.fieldNames(), r)) for r in rows]
     # the source as a literal confines the check to its partition: sources ingested side by side do not
     # conflict over the ledger
     delta_log.insert_missing(spark, INGESTED_FILES, rows, f"t.source = '{source}' AND t.source = s.source "

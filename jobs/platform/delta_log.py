@@ -185,12 +185,13 @@ def in_list_condition(column: str, values: Iterable) -> str:
 
 
 # --- small writes through delta-rs: Arrow tables of a few thousand rows, no Spark job ----------------------
-def rows_table(path: str, rows: list[tuple]):
-    """Tuples in the table's column order → an Arrow table of the table's schema."""
+def rows_table(path: str, rows: list[tuple | dict]):
+    """Rows (tuples in the table's column order, or dicts by column name: a table that gained columns
+    after it was created has them in the order they were added) → an Arrow table of the table's schema."""
     import pyarrow as pa
 
     schema = pa.schema(log_table(path).schema().to_arrow())
-    return pa.Table.from_pylist([dict(zip(schema.names, r)) for r in rows], schema=schema)
+    return pa.Table.from_pylist([r if isinstance(r, dict) else dict(zip(schema.names, r)) for r in rows], schema=schema)
 
 
 def _as_table_schema(path: str, data, exact_columns: bool = False) -> object:
@@ -245,9 +246,9 @@ def merge_rows(spark: SparkSession, spec: TableSpec, data, *, partition_values: 
     return {"inserted": int(metrics["num_target_rows_inserted"]), "updated": int(metrics["num_target_rows_updated"])}
 
 
-def insert_missing(spark: SparkSession, spec: TableSpec, rows: list[tuple], condition: str,
+def insert_missing(spark: SparkSession, spec: TableSpec, rows: list[tuple | dict], condition: str,
                    settings: Settings | None = None) -> int:
-    """Insert the rows (tuples in the table's column order) that match no row of the table under
+    """Insert the rows (tuples in the table's column order, or dicts by column name) that match no row of the table under
     ``condition`` (``t.`` = table, ``s.`` = the new rows), through delta-rs; returns the rows inserted."""
 
     path = ensure_table(spark, spec, settings)

@@ -192,6 +192,37 @@ def test_sigkill_after_a_commit_then_a_plain_rerun_on_the_bucket(s3_server, buck
     assert staging_runs(s3_server, lake) == set()
 
 
+def test_an_object_known_by_name_size_and_time_is_not_downloaded_again(s3_server):
+    from jobs.ingest.landing import STAMP_SETTLE_S, discover
+    from schemas.sources import SOURCES
+
+    s3_server.create_bucket("quick")
+    settings = bucket_settings(s3_server)
+    zone, uri = storage.parse_location("s3://quick/zone"), "s3://quick/zone/charging_sessions/2026-11-02/a.csv"
+    first, second = b"session_id,station_id\nS1,CS1\n", b"session_id,station_id\nS2,CS1\n"   # same size
+    put_object(s3_server, uri, first)
+    # just uploaded: no stamp (the object could be replaced within the store's time resolution)
+    scan = discover(zone, SOURCES["charging_sessions"], D1, D1, settings)
+    assert (scan.checksums_read, scan.files[0].stamp) == (1, None)
+    time.sleep(STAMP_SETTLE_S + 0.5)
+    [listed] = storage.list_files(settings, storage.parse_location("s3://quick/zone/charging_sessions"))
+    stamp = f"{len(first)}:{round(listed.mtime_s * 1e9)}"
+    scan = discover(zone, SOURCES["charging_sessions"], D1, D1, settings)
+    assert (scan.checksums_read, scan.files[0].stamp, scan.files[0].sha256) == (1, stamp, hashlib.sha256(first).hexdigest())
+    # the ledger knows it under that stamp: the recorded checksum is taken, the object is not downloaded
+    # (a checksum no content has proves it)
+    recorded = "f" * 64
+    scan = discover(zone, SOURCES["charging_sessions"], D1, D1, settings,
+                    known={("charging_sessions/2026-11-02/a.csv", stamp): recorded})
+    assert (scan.checksums_read, scan.files[0].sha256) == (0, recorded)
+    # replaced by other bytes of the same size: a new modification time, so it is read
+    time.sleep(1.1)   # the store's times are whole seconds
+    put_object(s3_server, uri, second)
+    scan = discover(zone, SOURCES["charging_sessions"], D1, D1, settings,
+                    known={("charging_sessions/2026-11-02/a.csv", stamp): recorded})
+    assert (scan.checksums_read, scan.files[0].sha256) == (1, hashlib.sha256(second).hexdigest())
+
+
 def test_two_runs_of_the_same_days_at_once_on_the_bucket(s3_server, bucket_landing):
     lake = "s3://faults/concurrent"
     procs = [runner_process(s3_server, lake, bucket_landing) for _ in range(2)]

@@ -38,7 +38,7 @@ SHANGHAI = "Asia/Shanghai"
 # Columns that legitimately differ between the two lakes: wall-clock times of the writes and the ids of
 # the runs that wrote them. Everything else (values, event days, source file, record and line numbers,
 # checksums, quarantine reasons, per-run counts) is a function of the landing data and the run's window.
-VOLATILE = {"ingested_at", "quarantined_at", "run_id", "started_at", "finished_at"}
+VOLATILE = {"ingested_at", "quarantined_at", "run_id", "started_at", "finished_at", "file_stamp"}
 
 pytestmark = pytest.mark.slow
 

@@ -167,11 +167,17 @@ class Handle:
         self.wait(idle, timeout_s, "every run to finish")
         return self.runs()
 
+    def lake_root(self):
+        """The stack's lake (in its bucket), as its settings name it."""
+        from jobs.platform import storage
+
+        return storage.parse_location(self.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
+
     def lake_tables(self) -> dict[str, str]:
         """Every Delta table of the stack's lake (in its bucket): ``layer/table`` -> its URI."""
         from jobs.platform import storage
 
-        lake = storage.parse_location(self.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
+        lake = self.lake_root()
         names = {f.rel_key.split("/_delta_log/")[0] for f in storage.list_files(get_settings(), lake)
                  if "/_delta_log/" in f.rel_key}
         return {name: (lake / name).uri for name in sorted(names)}
@@ -340,10 +346,8 @@ def test_the_scheduler_ran_every_dag(handle, pipeline):
     assert ("manual", "success") in [(t, s) for t, s, _ in by_dag["kpi_daily"]], by_dag["kpi_daily"]
     # every silver update reached gold: no day touched by ingestion is left for a later build
     from jobs.kpi.build import affected_with_plan
-    from jobs.platform import storage
 
-    lake = storage.parse_location(handle.stack.state()["project_env"]["COALCHAIN_LAKE_ROOT"])
-    assert affected_with_plan(get_settings().model_copy(update={"lake_root": lake})) == ([], {})
+    assert affected_with_plan(get_settings().model_copy(update={"lake_root": handle.lake_root()})) == ([], {})
     assert [(t, s) for t, s, _ in by_dag["kpi_monthly"]] == [("backfill", "success")], by_dag["kpi_monthly"]
     assert all(s == "success" for _, s, _ in by_dag["kpi_extracts"]), by_dag["kpi_extracts"]
     assert by_dag["forecast_charging_demand"][-1][:2] == ("manual", "success"), by_dag["forecast_charging_demand"]

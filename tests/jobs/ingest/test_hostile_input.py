@@ -229,16 +229,29 @@ def test_exit_status_tells_clean_runs_from_rejects_and_failures():
         [0, 0, 3, 3, 1]
 
 
-def test_a_files_ledger_of_the_earlier_layout_gains_the_reason_column(spark, lake):
+@pytest.mark.parametrize("missing", [("reason", "file_stamp"), ("file_stamp",), ("reason",)],
+                         ids=["first_layout", "without_stamps", "stamps_before_reasons"])
+def test_a_files_ledger_of_an_earlier_layout_gains_the_missing_columns(spark, lake, missing):
+    import os
+    import time
+
     from delta.tables import DeltaTable
     from pyspark.sql import types as T
 
-    old = T.StructType([f for f in INGESTED_FILES.schema.fields if f.name != "reason"])
+    old = T.StructType([f for f in INGESTED_FILES.schema.fields if f.name not in missing])
     DeltaTable.createIfNotExists(spark).location(str(delta_log.table_path(INGESTED_FILES, lake))).addColumns(old) \
         .partitionedBy("source").execute()
     put(lake.landing_root, "charging_sessions/2026-11-02/e.csv", "")
+    path = put(lake.landing_root, "charging_sessions/2026-11-02/one.csv", SESSION_HEADER + "\n")
+    hour_ago_ns = time.time_ns() - 3600 * 10**9
+    os.utime(path, ns=(hour_ago_ns, hour_ago_ns))
     ingest_source(spark, "charging_sessions", D1, D1, lake)
-    assert ledger(spark, lake) == {"charging_sessions/2026-11-02/e.csv": ("rejected", 0, "empty file (0 bytes)")}
+    # each value in its own column, whatever order the columns were added in: the header-only file is
+    # ingested with 0 records, its stamp is its size (the header and its line end) and modification time
+    assert ledger(spark, lake) == {"charging_sessions/2026-11-02/e.csv": ("rejected", 0, "empty file (0 bytes)"),
+                                   "charging_sessions/2026-11-02/one.csv": ("ingested", 0, None)}
+    stamps = {r["source_file"]: r["file_stamp"] for r in table(spark, INGESTED_FILES, lake).collect()}
+    assert stamps["charging_sessions/2026-11-02/one.csv"] == f"160:{hour_ago_ns}"   # the 159-char header + "\n"
 
 
 def test_a_plan_published_after_its_shift_started_is_quarantined(spark, lake):

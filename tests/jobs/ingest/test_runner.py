@@ -451,3 +451,52 @@ def test_small_staged_silver_files_are_combined_per_day_unless_they_share_keys(t
     # its statistics are read from the combined file: vin a..b, times 00:00:00 (a's and b's first) to 00:00:04
     assert (combined[0].min_values["vin"], combined[0].max_values["vin"]) == ("a", "b")
     assert (combined[0].min_values["event_ts_utc"].second, combined[0].max_values["event_ts_utc"].second) == (0, 4)
+
+
+def _ledger_rows(settings) -> dict[str, dict]:
+    """The files ledger through delta-rs: source_file -> row."""
+    table = delta_log.log_table(str(delta_log.table_path(INGESTED_FILES, settings))).to_pyarrow_table()
+    return {r["source_file"]: r for r in table.to_pylist()}
+
+
+def test_a_known_file_is_not_read_again_until_its_size_or_modification_time_changes(spark, lake):
+    import hashlib
+    import os
+    import time
+
+    from jobs.ingest.runner import has_new_files, landing_files
+
+    rel = "charging_sessions/2026-11-02/s.csv"
+    body_a = SESSION_HEADER + "\nS1,CS1,1,V1,2026-11-02 07:30:00,,,2026-11-02 08:35:00,1000,1250,300,\n"
+    body_b = body_a.replace("S1,CS1", "S9,CS1")   # same length, other content
+    path = put(lake.landing_root, rel, body_a)
+    hour_ago_ns = time.time_ns() - 3600 * 10**9
+    os.utime(path, ns=(hour_ago_ns, hour_ago_ns))
+    ingest_source(spark, "charging_sessions", D1, D3, lake)
+    # the stamp is "<bytes>:<mtime ns>": the header is 12 names of 148 letters + 11 commas = 159 chars, the
+    # row 57 characters of values + 11 commas = 68; with two line ends 159 + 1 + 68 + 1 = 229 bytes
+    assert _ledger_rows(lake)[rel]["file_stamp"] == f"229:{hour_ago_ns}"
+
+    # same name, size and time: the checksum comes from the ledger and the file is not read. Proof: bytes
+    # rewritten behind the stamp's back (size and time put back) still carry the first content's checksum
+    path.write_bytes(body_b.encode())
+    os.utime(path, ns=(hour_ago_ns, hour_ago_ns))
+    found = landing_files("charging_sessions", D1, D3, lake)
+    assert (found.checksums_read, [f.sha256 for f in found.files]) == (0, [hashlib.sha256(body_a.encode()).hexdigest()])
+    assert not has_new_files("charging_sessions", D1, D3, lake, found=found)
+
+    # a new modification time: read again, the new content is new and lands
+    os.utime(path, ns=(hour_ago_ns + 10**9, hour_ago_ns + 10**9))
+    found = landing_files("charging_sessions", D1, D3, lake)
+    assert (found.checksums_read, [f.sha256 for f in found.files]) == (1, [hashlib.sha256(body_b.encode()).hexdigest()])
+    assert ingest_source(spark, "charging_sessions", D1, D3, lake, found=found).files_new == 1
+    assert sorted(r["session_id"] for r in silver(spark, "charging_sessions", lake).collect()) == ["S1", "S9"]
+
+    # a file modified just now (it may still be being written within its clock tick) gets no stamp, so
+    # every scan reads it until it has settled
+    fresh = "charging_sessions/2026-11-03/t.csv"
+    put(lake.landing_root, fresh, body_a.replace("S1,CS1", "S2,CS1"))
+    ingest_source(spark, "charging_sessions", D1, D3, lake)
+    assert _ledger_rows(lake)[fresh]["file_stamp"] is None
+    assert landing_files("charging_sessions", D1, D3, lake).checksums_read == 1
+
