@@ -5,6 +5,10 @@ has updated the sessions, so a forecast never runs on a day whose sessions have 
 `@daily` clock at the same midnight as the ingest would race it, and any fixed delay is a guess). The
 run's *as-of day* D is the delivery day of the ingest run that triggered it (the newest one if several
 are queued); D's end, local midnight in the source time zone, is the feature cut-off.
+A daily sweep at 05:30 local forecasts the day completed at its midnight, for a sessions update after
+which no run started (Airflow links an Asset event that lands while a run is being created to no run):
+it ends skipped until a sessions file of that day has been ingested, and writes nothing when the day was
+already issued by the same model from the same data.
 
 1. `train_if_due`: retrains the model when the newest one eligible for D was trained for a day 7 or more
    days before D (weekly retraining), or is missing, or `force_retrain` is set. The model is saved to the
@@ -25,19 +29,21 @@ The work is `jobs.forecast.charging_demand` (`python -m jobs.forecast.charging_d
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from _defaults import DEFAULT_ARGS, LOCAL_TZ, START_DATE
 from _ingest import delivery_day
 from assets import GOLD, SILVER
 
 SESSIONS = SILVER["charging_sessions"]
+SWEEP_CRON = "30 5 * * *"   # after the ingest's midnight run and kpi_daily's 05:00 sweep
 
 
-def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) -> str:
+def as_of_day(params: dict, logical_date, triggering_asset_events, run_after, scheduled: bool = False) -> str:
     """The as-of day: the `as_of` param, else the delivery day of the newest triggering ingest run, else the
     day of this run's logical date (manual runs, `airflow dags test`; same convention as the ingest DAGs),
-    else the last local day completed when the run was queued (never a day still in progress)."""
+    else (the daily sweep, a run without a logical date) the last local day completed when the run was
+    queued: never a day still in progress."""
     if params.get("as_of"):
         return pendulum.parse(params["as_of"]).date().isoformat()
     days = []
@@ -47,19 +53,26 @@ def as_of_day(params: dict, logical_date, triggering_asset_events, run_after) ->
             days.append(delivery_day(pendulum.instance(source.logical_date), None))
     if days:
         return max(days).isoformat()
-    if logical_date is not None:
+    if logical_date is not None and not scheduled:
         return delivery_day(pendulum.instance(logical_date), None).isoformat()
-    return pendulum.instance(run_after).in_timezone(LOCAL_TZ).subtract(days=1).date().isoformat()
+    queued = logical_date if logical_date is not None else run_after
+    return pendulum.instance(queued).in_timezone(LOCAL_TZ).subtract(days=1).date().isoformat()
 
 
-def triggered_by_asset(dag_run) -> bool:
-    """An Asset-triggered run keeps a day already issued by the same model from the same data (a second
-    backfill of the ingest writes no forecast); a manual run of a day re-issues it."""
-    return str(getattr(dag_run, "run_type", "")).lower().endswith("asset_triggered")
+def run_type_of(dag_run) -> str:
+    return str(getattr(dag_run, "run_type", "")).lower()
+
+
+def keeps_unchanged(dag_run) -> bool:
+    """An Asset-triggered run and the sweep keep a day already issued by the same model from the same data
+    (a second backfill of the ingest, or a sweep after the day's own run, writes no forecast); a manual
+    run of a day re-issues it."""
+    return run_type_of(dag_run).endswith(("asset_triggered", "scheduled"))
 
 
 @dag(
-    schedule=[SESSIONS],
+    # the sessions, or the daily sweep
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(SWEEP_CRON, timezone=LOCAL_TZ), assets=SESSIONS),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -77,11 +90,19 @@ def forecast_charging_demand():
     def train_if_due(params=None, logical_date=None, triggering_asset_events=None, dag_run=None) -> dict:
         import datetime as dt
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from jobs.forecast import charging_demand
         from jobs.platform.session import get_spark
 
         params = params or {}
-        as_of = as_of_day(params, logical_date, triggering_asset_events, getattr(dag_run, "run_after", None))
+        sweep = run_type_of(dag_run).endswith("scheduled")
+        as_of = as_of_day(params, logical_date, triggering_asset_events, getattr(dag_run, "run_after", None),
+                          scheduled=sweep)
+        through = charging_demand.delivered_through() if sweep else None
+        if sweep and (through is None or through.isoformat() < as_of):
+            raise AirflowSkipException(f"sweep: charging sessions delivered through {through}; the forecast "
+                                       f"for {as_of} is made once a sessions file of that day is ingested")
         result = charging_demand.train(get_spark("forecast_charging_demand"), dt.date.fromisoformat(as_of),
                                     force=bool(params.get("force_retrain")))
         return {"as_of": as_of, **result}
@@ -94,7 +115,7 @@ def forecast_charging_demand():
         from jobs.platform.session import get_spark
 
         return charging_demand.predict(get_spark("forecast_charging_demand"), dt.date.fromisoformat(trained["as_of"]),
-                                       keep_unchanged=triggered_by_asset(dag_run))
+                                       keep_unchanged=keeps_unchanged(dag_run))
 
     predict(train_if_due())
 

@@ -157,6 +157,13 @@ class Inputs:
     mines: pd.DataFrame | None = None       # mine_id, capacity_mt_per_yr
 
 
+def delivered_through(settings: Settings | None = None) -> dt.date | None:
+    """The newest delivery day of a charging-sessions file the ingest took (the files ledger, through
+    delta-rs: no Spark job); None before the first one."""
+    days = delta_log.read_column(INGESTED_FILES, "landing_date", ("source", "charging_sessions"), settings)
+    return max(days) if days else None
+
+
 def table_version(spark: SparkSession, spec, settings: Settings | None = None) -> int:
     """Current Delta version of a table (read from its log, no Spark job)."""
     path = delta_log.ensure_table(spark, spec, settings)

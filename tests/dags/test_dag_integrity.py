@@ -83,21 +83,29 @@ def test_ingest_dimensions_come_before_events_and_maintenance_runs_its_layers_in
     assert upstream == {t: ([order[i - 1]] if i else []) for i, t in enumerate(order)}, upstream
 
 
-def test_only_an_asset_triggered_forecast_keeps_an_unchanged_day():
-    """A second backfill of the ingest re-triggers the forecast: it must write nothing new. An operator's
-    manual run of a day (the runbook's re-run) re-issues it."""
+def test_only_an_asset_triggered_or_swept_forecast_keeps_an_unchanged_day():
+    """A second backfill of the ingest re-triggers the forecast, and the daily sweep re-visits a day the
+    Asset-triggered run forecast: neither may write anything new. An operator's manual run of a day (the
+    runbook's re-run) re-issues it."""
     from types import SimpleNamespace
 
+    from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.types import DagRunType
 
     if str(DAGS) not in sys.path:
         sys.path.insert(0, str(DAGS))
-    from forecast_charging_demand import triggered_by_asset
+    from forecast_charging_demand import keeps_unchanged
 
-    assert triggered_by_asset(SimpleNamespace(run_type=DagRunType.ASSET_TRIGGERED))
-    assert triggered_by_asset(SimpleNamespace(run_type="asset_triggered"))
-    assert not triggered_by_asset(SimpleNamespace(run_type=DagRunType.MANUAL))
-    assert not triggered_by_asset(None)
+    assert keeps_unchanged(SimpleNamespace(run_type=DagRunType.ASSET_TRIGGERED))
+    assert keeps_unchanged(SimpleNamespace(run_type="asset_triggered"))
+    assert keeps_unchanged(SimpleNamespace(run_type=DagRunType.SCHEDULED))
+    assert not keeps_unchanged(SimpleNamespace(run_type=DagRunType.MANUAL))
+    assert not keeps_unchanged(SimpleNamespace(run_type=DagRunType.BACKFILL_JOB))
+    assert not keeps_unchanged(None)
+    # started by the sessions, or by the sweep at 05:30 Shanghai (after kpi_daily's 05:00 sweep)
+    timetable = DagBag(dag_folder=str(DAGS)).get_dag("forecast_charging_demand").timetable
+    assert timetable.asset_condition.name == "silver_charging_sessions"
+    assert (timetable.timetable.expression, str(timetable.timetable.timezone)) == ("30 5 * * *", "Asia/Shanghai")
 
 
 def test_kpi_daily_runs_when_any_silver_event_table_is_updated_and_sweeps_daily():

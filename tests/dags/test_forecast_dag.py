@@ -78,6 +78,11 @@ def test_as_of_day_from_param_triggering_ingest_runs_or_logical_date():
     assert module.as_of_day({}, pendulum.datetime(2026, 11, 4, 16, tz="UTC"), {}, None) == "2026-11-04"
     # no source run known: the last day completed when the run was queued (11-05 04:00 local -> 11-04)
     assert module.as_of_day({}, None, None, pendulum.datetime(2026, 11, 4, 20, tz="UTC")) == "2026-11-04"
+    # the 05:30 sweep of 11-05 (logical date 2026-11-04 21:30 UTC): the day completed at its midnight, 11-04;
+    # read as a manual run's logical date it would be 11-05, a day still in progress
+    sweep = pendulum.datetime(2026, 11, 4, 21, 30, tz="UTC")
+    assert module.as_of_day({}, sweep, None, sweep, scheduled=True) == "2026-11-04"
+    assert module.as_of_day({}, sweep, None, sweep) == "2026-11-05"
 
 
 # slow: a 60-day slice of the long world is generated and ingested, then Airflow trains a model

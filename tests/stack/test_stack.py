@@ -349,6 +349,11 @@ def test_the_scheduler_ran_every_dag(handle, pipeline):
 
     assert affected_with_plan(get_settings().model_copy(update={"lake_root": handle.lake_root()})) == ([], {})
     assert [(t, s) for t, s, _ in by_dag["kpi_monthly"]] == [("backfill", "success")], by_dag["kpi_monthly"]
+    # the forecast's 05:30 sweep, started by the unpause for its latest fire time (today, long after the
+    # sample's sessions): no sessions file of the day before it was ingested, so it skipped and wrote nothing
+    swept = handle.query("SELECT task_id, state FROM task_instance WHERE dag_id = 'forecast_charging_demand' "
+                         "AND run_id LIKE 'scheduled__%%' ORDER BY task_id")
+    assert swept == [("predict", "skipped"), ("train_if_due", "skipped")], swept
     assert all(s == "success" for _, s, _ in by_dag["kpi_extracts"]), by_dag["kpi_extracts"]
     assert by_dag["forecast_charging_demand"][-1][:2] == ("manual", "success"), by_dag["forecast_charging_demand"]
     # the Spark work ran on the stack's standalone cluster: one application, the Connect server, holding the

@@ -261,3 +261,22 @@ def test_history_bound_is_an_upper_bound(spark, tmp_path):
     bad["charge_start_ts_utc"] = dt.datetime(2026, 9, 20, 22, 0)
     write_silver(spark, settings, [bad])
     assert job.history_days_at_most(as_of, settings) == 45.0
+
+
+def test_the_sweep_sees_the_newest_delivery_day_of_a_sessions_file(spark, tmp_path):
+    from jobs.platform import delta_log
+    from schemas.tables import INGESTED_FILES
+
+    settings = Settings(lake_root=tmp_path / "lake")
+    assert job.delivered_through(settings) is None                      # nothing ingested yet
+
+    def row(source: str, day: dt.date, status: str = "ingested") -> dict:
+        return {"source": source, "landing_date": day, "source_file": f"{source}/{day}/a.csv",
+                "file_sha256": f"{source}{day}", "file_bytes": 10, "records": 1, "status": status,
+                "ingested_at": dt.datetime(2026, 11, 7, tzinfo=dt.timezone.utc)}
+
+    delta_log.insert_missing(spark, INGESTED_FILES, [
+        row("charging_sessions", dt.date(2026, 11, 2)), row("charging_sessions", dt.date(2026, 11, 4)),
+        row("connector_status", dt.date(2026, 11, 6)),                  # another source's later delivery
+    ], "t.file_sha256 = s.file_sha256", settings)
+    assert job.delivered_through(settings) == dt.date(2026, 11, 4)
