@@ -28,7 +28,7 @@ test-slow: bootstrap
 ## scheduler, lake and landing zone in its buckets: backfill, Asset-triggered KPIs, the Airflow UI in Chromium.
 test-stack:
 	@bash scripts/bootstrap.sh stack
-	@$(PY) -m pytest -m stack -q -s   # -s: the stack test prints its stage timings and the commands it ran
+	@$(PY) -m pytest -m stack -q -s --durations=15   # -s: the stack test prints its stage timings and the commands it ran
 
 ## Jobs on a real Spark standalone cluster, a Connect server and an S3 server on loopback (tests/cluster).
 test-cluster:
