@@ -492,10 +492,12 @@ def test_a_known_file_is_not_read_again_until_its_size_or_modification_time_chan
     assert ingest_source(spark, "charging_sessions", D1, D3, lake, found=found).files_new == 1
     assert sorted(r["session_id"] for r in silver(spark, "charging_sessions", lake).collect()) == ["S1", "S9"]
 
-    # a file modified just now (it may still be being written within its clock tick) gets no stamp, so
-    # every scan reads it until it has settled
+    # a file modified less than 2 s before the scan (it may still be being written within its clock tick)
+    # gets no stamp, so every scan reads it until it has settled; its time is set a minute ahead so that no
+    # pause of a busy machine between writing and scanning can make it look settled
     fresh = "charging_sessions/2026-11-03/t.csv"
-    put(lake.landing_root, fresh, body_a.replace("S1,CS1", "S2,CS1"))
+    ahead_ns = time.time_ns() + 60 * 10**9
+    os.utime(put(lake.landing_root, fresh, body_a.replace("S1,CS1", "S2,CS1")), ns=(ahead_ns, ahead_ns))
     ingest_source(spark, "charging_sessions", D1, D3, lake)
     assert _ledger_rows(lake)[fresh]["file_stamp"] is None
     assert landing_files("charging_sessions", D1, D3, lake).checksums_read == 1
