@@ -99,8 +99,7 @@ def forecast_charging_demand():
         sweep = run_type_of(dag_run).endswith("scheduled")
         as_of = as_of_day(params, logical_date, triggering_asset_events, getattr(dag_run, "run_after", None),
                           scheduled=sweep)
-        through = charging_demand.delivered_through() if sweep else None
-        if sweep and (through is None or through.isoformat() < as_of):
+        if sweep and ((through := charging_demand.delivered_through()) is None or through.isoformat() < as_of):
             raise AirflowSkipException(f"sweep: charging sessions delivered through {through}; the forecast "
                                        f"for {as_of} is made once a sessions file of that day is ingested")
         result = charging_demand.train(get_spark("forecast_charging_demand"), dt.date.fromisoformat(as_of),

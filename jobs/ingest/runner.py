@@ -381,9 +381,6 @@ class _Ledger:
     by_sha: dict[str, tuple[str, str | None, set[str]]]   # checksum → (status, reason, names delivered under)
     stamps: dict[tuple[str, str], str]                     # (name, stamp) → checksum: the quick check
 
-    def get(self, sha: str, default):
-        return self.by_sha.get(sha, default)
-
 
 def _ledger(source: str, settings: Settings) -> _Ledger:
     """The files ledger of one source. Read with delta-rs (no Spark job); a ledger of an earlier layout
@@ -391,10 +388,10 @@ def _ledger(source: str, settings: Settings) -> _Ledger:
     if not delta_log.table_exists(INGESTED_FILES, settings):
         return _Ledger({}, {})
 
-    log_ = delta_log.log_table(str(delta_log.table_path(INGESTED_FILES, settings)))
-    names_ = log_.schema().to_arrow().names
-    columns = [c for c in ("file_sha256", "source_file", "status", "reason", "file_stamp") if c in names_]
-    rows = log_.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
+    table = delta_log.log_table(str(delta_log.table_path(INGESTED_FILES, settings)))
+    present = table.schema().to_arrow().names
+    columns = [c for c in ("file_sha256", "source_file", "status", "reason", "file_stamp") if c in present]
+    rows = table.to_pyarrow_table(partitions=[("source", "=", source)], columns=columns).to_pylist()
     ledger = _Ledger({}, {})
     for r in rows:
         status, reason, names = ledger.by_sha.get(r["file_sha256"], (r["status"], r.get("reason"), set()))
@@ -412,7 +409,7 @@ def _split_new(files: list[LandingFile], ledger: _Ledger) -> _Split:
     again, for the same reason: an empty file is rejected under each of its names)."""
     split, batch_sha = _Split([], [], {}), set()
     for f in files:
-        status, reason, names = ledger.get(f.sha256, (None, None, set()))
+        status, reason, names = ledger.by_sha.get(f.sha256, (None, None, set()))
         if status == "rejected" and f.rel_path not in names:
             split.new.append(f)
             split.rejected[f.sha256] = reason or "rejected before under another name"

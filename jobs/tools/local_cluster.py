@@ -150,6 +150,15 @@ class LocalS3Server:
                 "AWS_SECRET_ACCESS_KEY": self.secret_access_key, "AWS_REGION": "us-east-1",
                 "COALCHAIN_S3_ALLOW_HTTP": "true", "COALCHAIN_S3_PATH_STYLE": "true"}
 
+    def settings(self, **values):
+        """A settings object pointing at this server (the variables a deployment sets), plus ``values``."""
+        from jobs.platform.settings import Settings
+
+        env = self.environment()
+        return Settings(_env_file=None, aws_endpoint_url=env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                        aws_region=env["AWS_REGION"], s3_allow_http=True, s3_path_style=True, **values)
+
     def start(self, timeout_s: float = 30.0) -> "LocalS3Server":
         server = S3_SERVER_VENV / "bin" / "moto_server"
         if not server.is_file():

@@ -17,12 +17,7 @@ def s3_server(tmp_path_factory):
 
 def bucket_settings(server: LocalS3Server, **values):
     """A settings object pointing at ``server`` (the same variables a deployment sets)."""
-    from jobs.platform.settings import Settings
-
-    env = server.environment()
-    return Settings(_env_file=None, aws_endpoint_url=env["AWS_ENDPOINT_URL"],
-                    aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                    aws_region=env["AWS_REGION"], s3_allow_http=True, s3_path_style=True, **values)
+    return server.settings(**values)
 
 
 def upload_tree(server: LocalS3Server, folder: Path, target: str) -> int:

@@ -53,15 +53,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _in_a_bucket(stack: contextlib.ExitStack, landing: Path):
     from jobs.platform import storage
-    from jobs.platform.settings import Settings
     from jobs.tools.local_cluster import LocalS3Server
 
     server = stack.enter_context(LocalS3Server(log_path=landing.parent / "landing_scan_s3.log"))
     server.create_bucket("landing")
-    env = server.environment()
-    settings = Settings(_env_file=None, aws_endpoint_url=env["AWS_ENDPOINT_URL"],
-                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                        aws_region=env["AWS_REGION"], s3_allow_http=True, s3_path_style=True)
+    settings = server.settings()
     root = storage.parse_location("s3://landing/zone")
     storage.upload_tree(settings, landing / "telematics", root / "telematics")
     return root, settings

@@ -191,10 +191,7 @@ def run_cluster_pass(work: Path, landing: Path, local: dict) -> dict:
                               work_dir=work / "cluster") as cluster:
         s3.create_bucket("bench")
         s3_env = s3.environment()
-        settings = Settings(_env_file=None, aws_endpoint_url=s3_env["AWS_ENDPOINT_URL"],
-                            aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"], aws_region=s3_env["AWS_REGION"],
-                            s3_allow_http=True, s3_path_style=True)
+        settings = s3.settings()
         t0 = time.perf_counter()
         prefix = storage.parse_location("s3://bench/landing")
         files = [f for f in sorted(landing.rglob("*")) if f.is_file()]
