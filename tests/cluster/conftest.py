@@ -15,17 +15,12 @@ def s3_server(tmp_path_factory):
         yield server
 
 
-def bucket_settings(server: LocalS3Server, **values):
-    """A settings object pointing at ``server`` (the same variables a deployment sets)."""
-    return server.settings(**values)
-
-
 def upload_tree(server: LocalS3Server, folder: Path, target: str) -> int:
     """Every file under ``folder`` to the prefix ``target`` (s3://bucket/prefix), keys relative to it; the
     number of files."""
     from jobs.platform import storage
 
-    copied, kept = storage.upload_tree(bucket_settings(server), folder, storage.parse_location(target))
+    copied, kept = storage.upload_tree(server.settings(), folder, storage.parse_location(target))
     return copied + kept
 
 
@@ -35,5 +30,5 @@ def bucket_table(server: LocalS3Server, uri: str):
 
     from jobs.platform import storage
 
-    settings = bucket_settings(server)
+    settings = server.settings()
     return DeltaTable(uri, storage_options=storage.delta_storage_options(settings, storage.parse_location(uri)))

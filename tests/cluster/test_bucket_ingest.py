@@ -23,7 +23,7 @@ import pytest
 from jobs.platform import storage
 from jobs.platform.settings import REPO_ROOT
 from schemas.tables import BRONZE, INGESTED_FILES, QUARANTINE, SILVER
-from tests.cluster.conftest import bucket_settings, bucket_table, upload_tree
+from tests.cluster.conftest import bucket_table, upload_tree
 
 pytestmark = pytest.mark.cluster
 
@@ -35,7 +35,7 @@ D1 = dt.date(2026, 11, 2)
 
 def put_object(server, uri: str, data: bytes) -> None:
     location = storage.parse_location(uri)
-    with storage.filesystem(bucket_settings(server), location).open_output_stream(
+    with storage.filesystem(server.settings(), location).open_output_stream(
             storage.fs_path(location), compression=None) as out:
         out.write(data)
 
@@ -61,7 +61,7 @@ def test_the_landing_scan_of_a_bucket_takes_only_day_files_under_its_prefix(s3_s
     put_object(s3_server, "s3://scan/zone-old/charging_sessions/2026-11-02/e.csv", csv)
     put_object(s3_server, "s3://scan/other/charging_sessions/2026-11-02/f.csv", csv)
 
-    settings = bucket_settings(s3_server)
+    settings = s3_server.settings()
     found = discover(storage.parse_location("s3://scan/zone"), SOURCES["charging_sessions"], D1, D1, settings)
 
     assert [(f.rel_path, f.sha256, f.size_bytes) for f in found.files] == [
@@ -150,7 +150,7 @@ def assert_exact(server, lake: str) -> None:
 
 
 def commits(server, table: storage.S3Location) -> int:
-    return sum(1 for f in storage.list_files(bucket_settings(server), table / "_delta_log")
+    return sum(1 for f in storage.list_files(server.settings(), table / "_delta_log")
                if f.rel_key.endswith(".json"))
 
 
@@ -158,7 +158,7 @@ def staging_runs(server, lake: str) -> set[str]:
     from jobs.ingest.frame_stage import staging_root
 
     root = staging_root(storage.parse_location(lake))
-    return {f.rel_key.split("/", 1)[0] for f in storage.list_files(bucket_settings(server), root)}
+    return {f.rel_key.split("/", 1)[0] for f in storage.list_files(server.settings(), root)}
 
 
 @pytest.mark.parametrize("kill_after", ["bronze_commit", "silver_commit"])
@@ -186,7 +186,7 @@ def test_sigkill_after_a_commit_then_a_plain_rerun_on_the_bucket(s3_server, buck
     # the re-run removed its own staging; what is left is the killed run's, which a run removes once it is
     # older than a live run can be
     assert staging_runs(s3_server, lake) == killed_runs
-    settings = bucket_settings(s3_server, lake_root=lake)
+    settings = s3_server.settings(lake_root=lake)
     removed = remove_stale(settings.lake_root, now=time.time() + STALE_AFTER_S + 60, settings=settings)
     assert {location.name for location in removed} == killed_runs
     assert staging_runs(s3_server, lake) == set()
@@ -197,7 +197,7 @@ def test_an_object_known_by_name_size_and_time_is_not_downloaded_again(s3_server
     from schemas.sources import SOURCES
 
     s3_server.create_bucket("quick")
-    settings = bucket_settings(s3_server)
+    settings = s3_server.settings()
     zone, uri = storage.parse_location("s3://quick/zone"), "s3://quick/zone/charging_sessions/2026-11-02/a.csv"
     first, second = b"session_id,station_id\nS1,CS1\n", b"session_id,station_id\nS2,CS1\n"   # same size
     put_object(s3_server, uri, first)

@@ -14,8 +14,6 @@ from models.bundle import ForecastBundle
 from models.features import FeatureConfig
 from models.registry import list_versions, load_bundle, save_bundle
 
-from .conftest import bucket_settings
-
 pytestmark = pytest.mark.cluster
 BUCKET = "registry"
 
@@ -31,7 +29,7 @@ def _bundle(as_of: str, version: str) -> ForecastBundle:
 def lake(s3_server, request):
     server = s3_server
     server.create_bucket(BUCKET)
-    return bucket_settings(server, lake_root=f"s3://{BUCKET}/{request.node.name}/lake")
+    return server.settings(lake_root=f"s3://{BUCKET}/{request.node.name}/lake")
 
 
 def test_registry_round_trip_in_a_bucket(lake):

@@ -12,8 +12,6 @@ import pytest
 
 from jobs.platform import storage
 
-from .conftest import bucket_settings
-
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "planners"
@@ -26,7 +24,7 @@ def bucket_lake(s3_server):
     from deltalake import write_deltalake
 
     s3_server.create_bucket(BUCKET)
-    settings = bucket_settings(s3_server)
+    settings = s3_server.settings()
 
     def write(uri: str, frame: pd.DataFrame, mode: str = "append") -> None:
         write_deltalake(uri, frame, mode=mode,
