@@ -1,6 +1,7 @@
 """Shared fixtures: one real SparkSession (with Delta) for the whole test session."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,9 @@ os.environ.setdefault("COALCHAIN_SPARK_PROFILE", "small")
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# py4j logs "Closing down clientserver connection" from finalizers at interpreter exit, after pytest has
+# closed the streams its handlers write to ("--- Logging error ---" at the end of every run)
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

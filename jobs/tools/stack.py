@@ -530,12 +530,13 @@ def airflow_environment(stack: Stack, project_env: dict[str, str] | None = None)
 
 
 AIRFLOW_COMMANDS = {
-    "airflow-api-server": ["api-server", "--host", "127.0.0.1", "--workers", "1"],
+    "airflow-api-server": [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--workers", "1"],
     # the log servers of the scheduler and triggerer would listen on every interface: the api-server
-    # reads the task logs from the shared log folder instead
-    "airflow-scheduler": ["scheduler", "--skip-serve-logs"],
-    "airflow-dag-processor": ["dag-processor"],
-    "airflow-triggerer": ["triggerer", "--skip-serve-logs"],
+    # reads the task logs from the shared log folder instead. The scheduler imports the tasks' modules
+    # before it forks its LocalExecutor workers, so no task process imports them again
+    "airflow-scheduler": [str(VENV_BIN / "python"), "-m", "jobs.platform.airflow_scheduler", "--skip-serve-logs"],
+    "airflow-dag-processor": [str(AIRFLOW), "dag-processor"],
+    "airflow-triggerer": [str(AIRFLOW), "triggerer", "--skip-serve-logs"],
 }
 
 
@@ -565,7 +566,7 @@ def start_airflow(stack: Stack, names: list[str], keep_settings: bool = False) -
     if "airflow-api-server" in names and _listening(api):
         raise StackError(f"port {api} of the stack's api-server is taken by another process")
     for name in names:
-        cmd = [str(AIRFLOW), *AIRFLOW_COMMANDS[name]]
+        cmd = list(AIRFLOW_COMMANDS[name])
         if name == "airflow-api-server":
             cmd += ["--port", str(api)]
         _spawn(stack, name, cmd, env, cwd=REPO)
