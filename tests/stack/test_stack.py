@@ -164,7 +164,7 @@ class Handle:
             quiet[0] = quiet[0] + 1 if busy == 0 else 0
             return quiet[0] >= 3
 
-        self.wait(idle, timeout_s, "every run to finish")
+        self.wait(idle, timeout_s, "every run to finish", every_s=1.0)
         return self.runs()
 
     def lake_root(self):
@@ -400,6 +400,21 @@ def test_gold_and_extract_packs_equal_a_make_run(handle, pipeline, reference):
     csvs = sorted(p.relative_to(ref_packs) for p in ref_packs.rglob("*.csv"))
     assert csvs and csvs == sorted(p.relative_to(stack_packs) for p in stack_packs.rglob("*.csv"))
     assert [str(p) for p in csvs if csv_cells(ref_packs / p) != csv_cells(stack_packs / p)] == []
+
+
+def test_the_forecast_of_the_last_day_is_the_fallback_for_each_station_and_hour(handle, pipeline):
+    """The sample holds 3 days of sessions (2026-11-02..04), fewer than the 21 the model needs to train, so the
+    forecast DAG run for the last delivery day (2026-11-05) serves the daily seasonal-naive: one row per
+    station and hour of the week after that day."""
+    rows = open_table(handle.lake_tables()["gold/gold_charging_forecast"]).to_pyarrow_table().to_pylist()
+    as_of = delivery_days("ingest_charging")[-1]
+    assert as_of == dt.date(2026, 11, 5)
+    day = [r for r in rows if r["forecast_date_local"] == as_of]
+    assert len({r["station_id"] for r in day}) == 3 and len(day) == 3 * 168   # 3 stations x 168 h
+    assert {r["model_version"] for r in day} == {"seasonal_naive_daily"}
+    assert sorted({r["lead_h"] for r in day}) == list(range(1, 169))
+    # from the next local midnight: 2026-11-06 00:00 +08:00 = 2026-11-05 16:00 UTC
+    assert min(r["ts_utc"] for r in day) == dt.datetime(2026, 11, 5, 16, tzinfo=dt.timezone.utc)
 
 
 def test_a_second_backfill_changes_no_table_version(handle, pipeline):
