@@ -189,6 +189,11 @@ def get_spark(app_name: str = "coalchain", *, in_process: bool = False, master: 
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("WARN")
+        # scheduler_pool's pools are meant to be created on first use with the default weight; Spark warns once
+        # per pool that it "has not been configured" (a dozen lines per gold build)
+        jvm = spark.sparkContext._jvm
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            FAIR_POOL_LOGGER, jvm.org.apache.logging.log4j.Level.ERROR)
         master = spark.sparkContext.master
         if not is_local_master(master) and not (submitted and spark.conf.get("spark.submit.pyFiles", "")):
             archive = code_archive(settings)
@@ -243,6 +248,9 @@ def submit_args(settings: Settings | None = None) -> list[str]:
     python = settings.spark_python or sys.executable
     args += ["--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={sys.executable}"]
     return args
+
+
+FAIR_POOL_LOGGER = "org.apache.spark.scheduler.FairSchedulableBuilder"
 
 
 def scheduler_pool(spark, name: str) -> None:
