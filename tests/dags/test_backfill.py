@@ -68,7 +68,9 @@ def airflow_env(home: Path, lake: Path, api_port: int | None = None) -> dict[str
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # scheduler, dag-processor, api-server and the CLI write to one SQLite file: wait up to 60 s for its
+        # lock (sqlite3's default is 5 s; on a busy host `backfill create` failed with "database is locked")
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # One task at a time: SQLite has one writer, and the machine is small.
         "AIRFLOW__CORE__PARALLELISM": "1",
