@@ -20,7 +20,7 @@ run: bootstrap
 test: bootstrap
 	@$(PY) -m pytest -m "not slow and not cluster and not stack" -q --durations=15
 
-## Slower tests (larger generated worlds, SIGKILL and concurrent runs, backfills); not part of `make test`.
+## Slower tests (larger generated worlds, SIGKILL and concurrent runs); not part of `make test`.
 test-slow: bootstrap
 	@$(PY) -m pytest -m "slow and not cluster and not stack" -q --durations=15
 

@@ -187,6 +187,22 @@ class Handle:
         return {name: open_table(uri).version() for name, uri in self.lake_tables().items()}
 
 
+def print_task_time(handle: Handle) -> None:
+    """Where the stack's time went: per DAG, task and run type, the task instances, their total and longest
+    run time (s); and the runs' wall time from queued to finished."""
+    rows = handle.query(
+        "SELECT t.dag_id, t.task_id, r.run_type, count(*), sum(t.duration), max(t.duration) FROM task_instance t "
+        "JOIN dag_run r ON r.dag_id = t.dag_id AND r.run_id = t.run_id GROUP BY 1, 2, 3 ORDER BY 5 DESC NULLS LAST")
+    print("task time (dag, task, run type: count, total s, longest s):")
+    for dag_id, task_id, run_type, n, total, longest in rows:
+        print(f"  {dag_id}.{task_id} [{run_type}]: {n}, {total or 0:.0f}, {longest or 0:.0f}")
+    runs = handle.query("SELECT dag_id, run_type, count(*), sum(extract(epoch FROM end_date - queued_at)) FROM dag_run "
+                        "GROUP BY 1, 2 ORDER BY 4 DESC NULLS LAST")
+    print("run wall time (dag, run type: count, total s from queued to end):")
+    for dag_id, run_type, n, total in runs:
+        print(f"  {dag_id} [{run_type}]: {n}, {float(total or 0):.0f}")
+
+
 def stack_pids(handle: Handle) -> list[int]:
     components = {handle.stack.alive(n) for n in stack_tool.COMPONENTS} - {None}
     return stack_tool.stack_processes(handle.stack.id, components)
@@ -210,6 +226,10 @@ def handle(tmp_path_factory):
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
+        try:
+            print_task_time(h)
+        except Exception as exc:   # a report only: the stack must still be stopped below
+            print("no task-time report:", exc)
         t0 = time.monotonic()
         out = h.run("make", "stack-down", timeout=300, ok=(0, 1, 2))
         TIMINGS["stack-down"] = time.monotonic() - t0
