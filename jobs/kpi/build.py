@@ -72,6 +72,14 @@ class Inputs:
         # the dimension tables, opened once: every family of the build sees the same version of them
         self.dims = {source: self.silver(source) for source in DIMENSIONS}
 
+    def release(self) -> None:
+        """Drop the cached reference data. Spark finds a cache by the plan (the file's path), not by the
+        file's content, and one cache serves every session of the application: left cached, the next
+        build on a long-lived session or Spark Connect server would read the files as they were at the
+        first build, and copy that stale content into the ``ref_`` tables under the new file's checksum."""
+        for df in self.ref.values():
+            df.unpersist()
+
     def silver(self, source: str) -> DataFrame:
         return delta_tables.read_table(self.spark, SILVER[source], self.settings)
 
@@ -445,9 +453,12 @@ def build(spark: SparkSession, start: dt.date, end: dt.date, settings: Settings 
     months = _months(start, end)
     result = BuildResult(days, months)
     inputs = Inputs(spark, settings)
-    result.reference_written = write_reference_tables(spark, inputs, settings)
-    result.step_s["reference_tables"] = round(time.perf_counter() - t0, 2)
-    build_families(GoldBuild(spark, settings, inputs, days, months, result, refresh_day_before))
+    try:
+        result.reference_written = write_reference_tables(spark, inputs, settings)
+        result.step_s["reference_tables"] = round(time.perf_counter() - t0, 2)
+        build_families(GoldBuild(spark, settings, inputs, days, months, result, refresh_day_before))
+    finally:
+        inputs.release()
     result.seconds = time.perf_counter() - t0
     log.info("gold build %s..%s: %s tables in %.1f s; battery-vs-grid check %s", start, end, len(result.tables),
              result.seconds, result.battery_grid_check)

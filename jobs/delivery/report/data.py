@@ -417,10 +417,11 @@ def _quality(lake: Lake, first: dt.date, last: dt.date
                         F.array_min(in_month_days).alias("first_day"), F.array_max(in_month_days).alias("last_day"),
                         F.coalesce(F.col("later_passed"), F.lit(False)).alias("later_passed"))
                 .orderBy("validated_at", "table_name", "expectation_type"))
-    out = _pandas(counts, count_cols), _pandas(failures, fail_cols), n_runs, True
-    failed.unpersist()
-    period.unpersist()
-    return out
+    try:
+        return _pandas(counts, count_cols), _pandas(failures, fail_cols), n_runs, True
+    finally:   # also on failure: a cache outlives the call in a long-lived session
+        failed.unpersist()
+        period.unpersist()
 
 
 # --- tenant isolation --------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ import shutil
 
 import pandas as pd
 import pytest
+from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from jobs.platform import delta_log, delta_tables
 from jobs.ingest.runner import ingest_source
 from jobs.kpi.build import affected_days, build, build_passed_days, last_build_started_at
 from jobs.platform.settings import Settings
+from schemas.reference_tables import REFERENCE, read_reference
 from schemas.tables import SILVER, TableSpec
 from tests.conftest import copy_lake
 
@@ -77,6 +79,11 @@ def test_rebuilding_replaces_rows_instead_of_duplicating(spark, built):
     assert gold(spark, settings, "ref_plan_targets").count() == csv_rows > 0
     assert _version(spark, settings, "ref_conversion_factors") == versions["conversion_factors"]
     assert _version(spark, settings, "ref_plan_targets") == versions["plan_targets"] + 1
+    # the build leaves no reference file cached: Spark would serve a cached file by its path to every later
+    # read in this application, so a changed file (new factors deployed beside a long-lived Spark Connect
+    # server) would never be read again
+    cached = {n: read_reference(spark, n).storageLevel for n in REFERENCE}   # looked up by the read's plan
+    assert {n: level != StorageLevel.NONE for n, level in cached.items()} == {n: False for n in REFERENCE}
 
 
 def _version(spark, settings, name):
