@@ -46,10 +46,10 @@ def release_spark_caches():
     from pyspark.sql import SparkSession
 
     session = SparkSession.getActiveSession()
-    jvm = getattr(session, "_jvm", None) if session is not None and hasattr(session, "_jsc") else None
-    if jvm is not None:   # an in-process (classic) session; a Spark Connect client has no JVM of its own
-        jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
-        session.catalog.clearCache()
+    if session is None or not hasattr(session, "_jsc"):   # none, or a Spark Connect client (no JVM of its own)
+        return
+    session._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    session.catalog.clearCache()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import pytest
 from jobs.platform.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "data_samples" / "landing"
 
 
 def test_as_of_day_from_param_triggering_ingest_runs_or_logical_date():
