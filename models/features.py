@@ -34,6 +34,8 @@ SESSION_COLUMNS = ("site_id", "start_ts", "end_ts", "energy_kwh")
 # Exogenous columns picked up automatically when present (values must be known at forecast time: plans,
 # fleet size in service, static station attributes).
 KNOWN_EXOG = ("planned_tonnes", "planned_trips", "trucks_in_service", "rated_kw", "n_connectors")
+# station properties: constant for long stretches, so their value relative to last week's says nothing
+STATIC_EXOG = ("rated_kw", "n_connectors")
 
 _FREQS = {"h": "h", "H": "h", "1h": "h", "hour": "h", "d": "D", "D": "D", "1d": "D", "day": "D"}
 
@@ -274,6 +276,7 @@ class FeatureConfig:
     level_days: int = 7           # window of the recent level (days ending at t - H)
     level_halflife_days: float | None = None   # adds an exponentially weighted level (half-life in days)
     exog: tuple[str, ...] = ()    # exogenous columns used as features (known in advance)
+    exog_relative: bool = True    # time-varying exog also relative to its value at the reference hours
     # daily level x hourly shape forecasts (models.level) as helper entries ``_level_<variant>`` (kWh): not
     # GBM features, candidates the refit check may serve instead of (or mixed with) the GBM's P50
     level_shape: bool = True
@@ -475,10 +478,17 @@ def build_features(panel: Panel, horizon: int, cfg: FeatureConfig = FeatureConfi
     age = (np.arange(T)[:, None] - H - panel.first[None, :]) / d
     F["site_age_days"] = np.where(age >= 0, age, np.nan)
     for c in cfg.exog:
-        if c in panel.exog:
-            F[f"exog_{c}"] = panel.exog[c]
-        else:
-            F[f"exog_{c}"] = np.full((T, S), np.nan)
+        x = panel.exog[c] if c in panel.exog else np.full((T, S), np.nan)
+        F[f"exog_{c}"] = x
+        if cfg.exog_relative and c not in STATIC_EXOG:
+            ref = _stack_stat([_shift(x, d * (kd + i)) for i in range(cfg.profile_days)], "mean")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel = np.where(ref > 0, x / np.where(ref > 0, ref, 1.0), np.nan)
+                ref_day = _shift(x, d * kd)
+                rel_day = np.where(ref_day > 0, x / np.where(ref_day > 0, ref_day, 1.0), np.nan)
+            F[f"exog_{c}_rel"] = rel
+            F[f"exog_{c}_x_sameh"] = F["sameh_mean"] * rel
+            F[f"exog_{c}_x_lagday"] = F[f"lag_{d * kd}"] * rel_day
     F["_scale"] = scale
     if cfg.level_shape:
         from .level import PREFIX, LevelConfig, level_shape_forecasts

@@ -146,3 +146,24 @@ def test_read_input_detects_sessions_and_aggregates_finer_steps():
     with pytest.raises(ValueError):
         fe.read_input(pd.DataFrame({"x": [1]}), "h")
     assert dt.date(2024, 3, 1) == out.ts.iloc[0].date()
+
+
+def test_time_varying_exog_relative_to_its_reference_hours():
+    # 14 days hourly, y = 10 kWh every hour; planned_trips = 4 on days 0-12 and 8 on day 13; rated_kw = 300.
+    # At H = 24 a target hour t on day 13 has reference days 12..6 (the 7 days of sameh_mean), all with 4 trips:
+    #   rel = 8 / mean(4 x 7) = 2.0; x_sameh = sameh_mean (10 / scale 10 = 1.0) x 2.0 = 2.0
+    #   lag-day reference (day 12) also 4: x_lagday = lag_24 (1.0) x 8 / 4 = 2.0
+    # On day 12 (reference days 11..5, all 4): rel = 1.0. rated_kw is static: no relative features.
+    idx = pd.date_range("2024-03-04", periods=24 * 14, freq="h")
+    trips = np.where(np.arange(len(idx)) // 24 == 13, 8.0, 4.0)
+    df = pd.DataFrame({"site_id": "A", "ts": idx, "energy_kwh": 10.0, "planned_trips": trips, "rated_kw": 300.0})
+    p = fe.to_panel(fe.read_input(df, "h", exog=("planned_trips", "rated_kw")), "h")
+    F = fe.build_features(p, 24, fe.FeatureConfig(holidays="none", exog=("planned_trips", "rated_kw")))
+    t13, t12 = 24 * 13 + 15, 24 * 12 + 15
+    assert F["exog_planned_trips_rel"][t13, 0] == pytest.approx(2.0)
+    assert F["exog_planned_trips_x_sameh"][t13, 0] == pytest.approx(2.0)
+    assert F["exog_planned_trips_x_lagday"][t13, 0] == pytest.approx(2.0)
+    assert F["exog_planned_trips_rel"][t12, 0] == pytest.approx(1.0)
+    assert not any(k.startswith("exog_rated_kw_") for k in F)
+    off = fe.build_features(p, 24, fe.FeatureConfig(holidays="none", exog=("planned_trips",), exog_relative=False))
+    assert [k for k in off if k.startswith("exog_")] == ["exog_planned_trips"]
