@@ -11,10 +11,12 @@ and named by its content hash. ``python -m jobs.platform.session submit-args`` p
 
 With ``COALCHAIN_SPARK_REMOTE=sc://host:port`` the process starts no Spark at all: the session is a client of
 a Spark Connect server (``python -m jobs.platform.session connect-server``), one long-lived application
-that serves every task; each client session uploads the code archive for its Python functions.
+that serves every task; each client session uploads the code archive for its Python functions, and is
+released on the server when the process exits.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import socket
@@ -173,6 +175,7 @@ def get_spark(app_name: str = "coalchain", *, in_process: bool = False, master: 
                 # the server's Python workers import the jobs' UDFs from the code this client runs: each session
                 # uploads its own archive (a server outlives code versions; its sessions' code never mixes)
                 _remote_session.addArtifacts(str(code_archive(settings)), pyfile=True)
+                atexit.register(_release_remote_session)
             return _remote_session
         active = SparkSession.getActiveSession()
         if active is not None:
@@ -202,6 +205,34 @@ def get_spark(app_name: str = "coalchain", *, in_process: bool = False, master: 
             # checkout it runs from (modules that read their data files beside them need a real folder)
             sys.path[:] = [p for p in sys.path if Path(p).name != archive.name]
         return spark
+
+
+# How long a process waits at exit for the server to release its session: the client retries an unreachable
+# server for minutes, and a task's exit should not.
+RELEASE_TIMEOUT_S = 10.0
+
+
+def _release_remote_session(timeout_s: float = RELEASE_TIMEOUT_S) -> None:
+    """Release this process's Connect session on the server (its state, cached data and uploaded code stay
+    there until the server's idle timeout otherwise); at most ``timeout_s``, errors only logged."""
+    session = _remote_session
+    if session is None:
+        return
+
+    def release() -> None:
+        try:
+            # the client releases each finished operation in a thread pool; let those calls end first, or the
+            # server logs an error for every operation released after its session
+            from pyspark.sql.connect.client.reattach import ExecutePlanResponseReattachableIterator
+
+            ExecutePlanResponseReattachableIterator.shutdown()
+        except Exception:  # noqa: BLE001 - best effort: stop() below releases the session regardless
+            pass
+        session.stop()
+
+    worker = threading.Thread(target=release, name="spark-connect-release", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
 
 
 class SparkServerUnavailable(ConnectionError):
@@ -273,8 +304,11 @@ def connect_server_command(host: str, port: int, settings: Settings | None = Non
     spark_home = Path(pyspark.__file__).parent
     command = [str(spark_home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", "coalchain-connect",
                "--master", settings.spark_master, "--jars", ",".join(session_jars(settings))]
-    conf = {**application_conf(settings), "spark.connect.grpc.binding.address": host,
-            "spark.connect.grpc.binding.port": str(port),
+    # Spark 4.0 keeps a Python worker daemon per Connect session until the application ends (about 110 MB
+    # each, on every executor that ran one of the session's Python functions): without the daemon each task
+    # starts its own worker, which exits with the task
+    conf = {"spark.python.use.daemon": "false", **application_conf(settings),
+            "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port),
             "spark.pyspark.python": settings.spark_python or sys.executable,
             "spark.pyspark.driver.python": sys.executable}
     for key, value in conf.items():

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from jobs.tools.local_cluster import free_port
+from tests.processes import python_workers
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
@@ -106,3 +107,31 @@ def test_a_client_of_a_server_that_is_not_there_fails_clearly(connect_server):
     assert done.returncode != 0
     assert "SparkServerUnavailable: the Spark Connect server 127.0.0.1:" in done.stderr, done.stderr[-2000:]
     assert "(COALCHAIN_SPARK_REMOTE) does not accept connections" in done.stderr, done.stderr[-2000:]
+
+
+UDF_CLIENT = r"""
+from pyspark.sql import functions as F
+from jobs.platform.session import get_spark
+spark = get_spark("connect-udf-test")
+plus_one = F.udf(lambda x: x + 1, "long")
+print(spark.range(3).select(plus_one("id").alias("v")).agg(F.sum("v")).first()[0], spark.client._session_id)
+"""
+
+
+def test_a_finished_client_leaves_no_session_and_no_python_worker_on_the_server(connect_server):
+    env = {**connect_server["env"], "COALCHAIN_SPARK_REMOTE": f"sc://127.0.0.1:{connect_server['port']}"}
+    sessions = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", UDF_CLIENT], env=env, cwd=REPO, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-4000:]
+        total, session_id = done.stdout.strip().splitlines()[-1].split()
+        assert total == "6"        # (0 + 1) + (1 + 1) + (2 + 1)
+        sessions.append(session_id)
+    # each client released its session when it exited, before the server's idle timeout (60 min)
+    log = (connect_server["work"] / "server.log").read_text(errors="replace")
+    for session_id in sessions:
+        assert f"Closing session with userId:  and sessionId: {session_id}" in log, session_id
+    assert "INVALID_HANDLE.SESSION_CLOSED" not in log
+    # the Python workers that ran the UDF exited with their tasks (Spark 4.0 would keep a daemon per session)
+    assert python_workers(connect_server["pid"]) == []

@@ -47,6 +47,7 @@ from jobs.platform.settings import get_settings
 from jobs.tools import stack as stack_tool
 from tests import lake_compare
 from tests.lake_compare import csv_cells, delta_tables, open_table
+from tests.processes import python_workers
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data_samples" / "landing"
@@ -391,6 +392,25 @@ def test_the_scheduler_ran_every_dag(handle, pipeline):
     assert "success" in out and "backfill" in out, out
 
 
+def test_every_task_released_its_spark_session(handle, pipeline):
+    """Each task process released its Connect session when it exited (not at the server's 60-min idle timeout),
+    and no Python worker outlived the task it ran for on the cluster's executors."""
+    log_path = handle.stack.log_dir / "spark-connect.log"
+    deadline = time.monotonic() + 60          # a task's process may still be exiting after its run succeeded
+    while True:
+        log = log_path.read_text(errors="replace")
+        opened = set(re.findall(r"sessionId: ([0-9a-f-]{36})", log))
+        closed = set(re.findall(r"Closing session with userId: .* and sessionId: ([0-9a-f-]{36})", log))
+        if opened <= closed or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert len(opened) > 20, len(opened)      # dozens of tasks ran Spark through the server
+    assert opened - closed == set()
+    assert "INVALID_HANDLE.SESSION_CLOSED" not in log
+    for worker in [f"spark-worker-{i}" for i in range(1, stack_tool.SPARK_WORKERS + 1)]:
+        assert python_workers(handle.stack.alive(worker)) == [], worker
+
+
 def test_gold_and_extract_packs_equal_a_make_run(handle, pipeline, reference):
     stack_tables, ref_tables = handle.lake_tables(), delta_tables(reference.lake_root)
     # and the ingest ledgers: the files taken (and which copy of a duplicate) and every quarantined row, per
@@ -435,6 +455,15 @@ def test_the_forecast_of_the_last_day_is_the_fallback_for_each_station_and_hour(
     assert sorted({r["lead_h"] for r in day}) == list(range(1, 169))
     # from the next local midnight: 2026-11-06 00:00 +08:00 = 2026-11-05 16:00 UTC
     assert min(r["ts_utc"] for r in day) == dt.datetime(2026, 11, 5, 16, tzinfo=dt.timezone.utc)
+    # traced to the sessions it read: a version of silver_charging_sessions the lake holds
+    versions = {r["data_version"] for r in day}
+    assert len(versions) == 1 and re.fullmatch(r"silver_charging_sessions@v\d+", next(iter(versions))), versions
+    sessions_version = open_table(handle.lake_tables()["silver/silver_charging_sessions"]).version()
+    assert int(next(iter(versions)).rsplit("@v", 1)[1]) <= sessions_version
+    # and nothing trained: the registry in the lake is empty
+    from jobs.platform import storage
+
+    assert storage.list_files(get_settings(), handle.lake_root() / "models" / "charging_forecast") == []
 
 
 def test_a_second_backfill_changes_no_table_version(handle, pipeline):

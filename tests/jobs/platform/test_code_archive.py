@@ -104,6 +104,10 @@ def test_connect_server_command_carries_the_session_settings(tmp_path):
     assert conf["spark.sql.shuffle.partitions"] == "3" and conf["spark.executor.memory"] == "3g"
     # no project code on the server's command line: each client session uploads its own archive
     assert "--py-files" not in command and not any("pyFiles" in word for word in command)
+    # Python functions run in workers that exit with their task, unless the user's properties say otherwise
+    assert conf["spark.python.use.daemon"] == "false"
+    own = local.model_copy(update={"spark_conf": {"spark.python.use.daemon": "true"}})
+    assert _conf(connect_server_command("127.0.0.1", 15123, own))["spark.python.use.daemon"] == "true"
 
 
 def test_a_connect_url_is_checked_before_any_session_is_made():
