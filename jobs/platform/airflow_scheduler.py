@@ -34,9 +34,16 @@ PRELOAD = (
 log = logging.getLogger("coalchain.airflow_scheduler")
 
 
-def preload(modules: tuple[str, ...] = PRELOAD) -> list[str]:
+def preload(modules: tuple[str, ...] = PRELOAD, pin_code: bool = False) -> list[str]:
     """Import ``modules``; returns the ones that failed (each is logged: a task importing it fails the
-    same way and names the error in its own log, so the scheduler still starts)."""
+    same way and names the error in its own log, so the scheduler still starts). ``pin_code``: first record
+    the project's code on disk as the code the forked tasks run (:func:`jobs.platform.session.pin_loaded_code`),
+    so that after an upgrade without a restart a task fails clearly instead of shipping its executors code
+    its own modules are not."""
+    if pin_code:
+        from jobs.platform.session import pin_loaded_code
+
+        pin_loaded_code()
     # GX logs one INFO line per documented function while it is imported
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     failed = []
@@ -51,7 +58,7 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     started = time.process_time()
-    failed = preload()
+    failed = preload(pin_code=True)
     print(f"coalchain: {len(PRELOAD) - len(failed)} task modules preloaded in {time.process_time() - started:.1f} "
           f"CPU-s" + (f" ({', '.join(failed)} failed)" if failed else ""), file=sys.stderr, flush=True)
     from airflow.__main__ import main as airflow_main

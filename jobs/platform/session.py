@@ -46,13 +46,16 @@ def _project_files(root: Path = REPO_ROOT) -> list[tuple[str, Path]]:
     return files
 
 
-def code_archive(settings: Settings | None = None, root: Path = REPO_ROOT) -> Path:
-    """The zip of the project's packages for executors, ``<code_cache_dir>/coalchain-<sha>.zip``.
+class CodeChangedSinceStart(RuntimeError):
+    """The project's code on disk is not the code this process imported, so its executors would run other
+    code than its driver (a task forked from a scheduler started before an upgrade)."""
 
-    The name is the hash of every shipped file's path and bytes, so a changed file gives a new archive
-    (executors never run stale code) and an unchanged tree reuses the one already built.
-    """
-    settings = settings or get_settings()
+
+# (root, digest) of the code this process imported, when it pinned it (:func:`pin_loaded_code`)
+_code_loaded: tuple[Path, str] | None = None
+
+
+def _code_digest(root: Path) -> tuple[str, list[tuple[str, bytes]]]:
     files = _project_files(root)
     digest = hashlib.sha256()
     contents = []
@@ -60,7 +63,34 @@ def code_archive(settings: Settings | None = None, root: Path = REPO_ROOT) -> Pa
         data = path.read_bytes()
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
         contents.append((name, data))
-    target = settings.code_cache_dir / f"coalchain-{digest.hexdigest()[:16]}.zip"
+    return digest.hexdigest()[:16], contents
+
+
+def pin_loaded_code(root: Path = REPO_ROOT) -> str:
+    """Record the code under ``root`` as the code this process imports (call it before importing the jobs):
+    from then on :func:`code_archive` refuses to ship other code. Returns the code's digest."""
+    global _code_loaded
+    digest = _code_digest(root)[0]
+    _code_loaded = (root, digest)
+    return digest
+
+
+def code_archive(settings: Settings | None = None, root: Path = REPO_ROOT) -> Path:
+    """The zip of the project's packages for executors, ``<code_cache_dir>/coalchain-<sha>.zip``.
+
+    The name is the hash of every shipped file's path and bytes, so a changed file gives a new archive
+    (executors never run stale code) and an unchanged tree reuses the one already built. In a process that
+    pinned its code (the scheduler the stack's tasks are forked from) a changed tree raises
+    :class:`CodeChangedSinceStart` instead: the task's own modules are the pinned ones.
+    """
+    settings = settings or get_settings()
+    digest, contents = _code_digest(root)
+    if _code_loaded is not None and _code_loaded[0] == root and _code_loaded[1] != digest:
+        raise CodeChangedSinceStart(
+            f"the project's code under {root} changed after this process imported it (code {_code_loaded[1]} "
+            f"imported, {digest} on disk): its Spark executors would run other code than it does. Restart the "
+            "Airflow scheduler the tasks are forked from (the stack: make stack-down && make stack-up)")
+    target = settings.code_cache_dir / f"coalchain-{digest}.zip"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

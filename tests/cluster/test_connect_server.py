@@ -135,3 +135,40 @@ def test_a_finished_client_leaves_no_session_and_no_python_worker_on_the_server(
     assert "INVALID_HANDLE.SESSION_CLOSED" not in log
     # the Python workers that ran the UDF exited with their tasks (Spark 4.0 would keep a daemon per session)
     assert python_workers(connect_server["pid"]) == []
+
+
+PROBE_CLIENT = r"""
+from pyspark.sql import functions as F
+from jobs.platform.session import get_spark
+
+def version(_):
+    from jobs import _probe          # imported on the executor, from the code this session shipped
+    return _probe.VERSION
+
+spark = get_spark("connect-code-test")
+print(spark.range(1).select(F.udf(version, "string")("id")).first()[0])
+"""
+
+
+def test_each_client_runs_its_own_code_on_one_server(connect_server, tmp_path):
+    """Two checkouts that differ in one module, served by one server that is not restarted: every client's
+    functions run the code of its own checkout, in any order (an upgrade needs no server restart)."""
+    import shutil
+
+    trees = {}
+    for version in ("a", "b"):
+        tree = tmp_path / version
+        for package in ("jobs", "schemas", "models"):
+            shutil.copytree(REPO / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
+        (tree / "jobs" / "_probe.py").write_text(f"VERSION = {version!r}\n")
+        trees[version] = tree
+    seen = []
+    for version in ("a", "b", "a"):
+        env = {**connect_server["env"], "PYTHONPATH": str(trees[version]),
+               "COALCHAIN_SPARK_REMOTE": f"sc://127.0.0.1:{connect_server['port']}",
+               "COALCHAIN_CODE_CACHE_DIR": str(tmp_path / "code")}
+        done = subprocess.run([sys.executable, "-c", PROBE_CLIENT], env=env, cwd=trees[version], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-4000:]
+        seen.append(done.stdout.strip().splitlines()[-1])
+    assert seen == ["a", "b", "a"]

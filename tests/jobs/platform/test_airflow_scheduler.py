@@ -18,14 +18,16 @@ REPO = Path(__file__).resolve().parents[3]
 PROBE = """
 import sys, threading
 from jobs.platform import airflow_scheduler, settings
-failed = airflow_scheduler.preload()
+failed = airflow_scheduler.preload(pin_code=True)
 print("failed", failed)
 print("python_threads", threading.active_count())
 print("settings_read", settings.get_settings.cache_info().currsize)
-print("loaded", all(m in sys.modules for m in airflow_scheduler.PRELOAD), flush=True)
+print("loaded", all(m in sys.modules for m in airflow_scheduler.PRELOAD))
+from jobs.platform import session
+print("pinned", session._code_loaded == (session.REPO_ROOT, session._code_digest(session.REPO_ROOT)[0]), flush=True)
 airflow_scheduler.main(["--help"])
 """
-REPORT_KEYS = ("failed", "python_threads", "settings_read", "loaded")
+REPORT_KEYS = ("failed", "python_threads", "settings_read", "loaded", "pinned")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,8 @@ def probe() -> subprocess.CompletedProcess:
 def test_the_preload_imports_every_module_without_threads_or_settings(probe):
     assert probe.returncode == 0, probe.stderr[-3000:]
     report = dict(line.split(" ", 1) for line in probe.stdout.splitlines() if line.startswith(REPORT_KEYS))
-    assert report == {"failed": "[]", "python_threads": "1", "settings_read": "0", "loaded": "True"}, probe.stdout
+    assert report == {"failed": "[]", "python_threads": "1", "settings_read": "0", "loaded": "True",
+                      "pinned": "True"}, probe.stdout
     # and GX's import-time INFO lines (one per documented function) stay out of the scheduler's log
     assert "Skipping registering function" not in probe.stdout + probe.stderr
 

@@ -5,6 +5,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from jobs.platform.session import code_archive, is_local_master
 from jobs.platform.settings import Settings
 
@@ -125,3 +127,24 @@ def test_a_connect_url_is_checked_before_any_session_is_made():
     listener.close()
     with pytest.raises(SparkServerUnavailable, match=f"127.0.0.1:{port} .* does not accept connections"):
         _require_reachable(f"sc://127.0.0.1:{port}", timeout_s=2)
+
+
+def test_a_process_that_pinned_its_code_ships_no_other_code(tmp_path, monkeypatch):
+    """The stack's tasks are forked from a scheduler that imported the jobs at its start: after the code on disk
+    changed, a task's own modules are the old ones, so it must not ship the new ones to its executors."""
+    from jobs.platform import session
+
+    monkeypatch.setattr(session, "_code_loaded", None)
+    tree = small_tree(tmp_path / "repo")
+    other = small_tree(tmp_path / "other")
+    settings = Settings(_env_file=None, code_cache_dir=tmp_path / "cache")
+    digest = session.pin_loaded_code(tree)
+    assert code_archive(settings, root=tree).name == f"coalchain-{digest}.zip"
+    (tree / "jobs" / "a.py").write_text("X = 2\n")
+    (other / "jobs" / "a.py").write_text("X = 3\n")
+    with pytest.raises(session.CodeChangedSinceStart, match=rf"code under {tree} changed after this process "
+                       rf"imported it \(code {digest} imported, [0-9a-f]{{16}} on disk\)"):
+        code_archive(settings, root=tree)
+    assert code_archive(settings, root=other).is_file()    # only the pinned tree is compared
+    (tree / "jobs" / "a.py").write_text("X = 1\n")          # back to the imported code
+    assert code_archive(settings, root=tree).name == f"coalchain-{digest}.zip"
