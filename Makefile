@@ -16,7 +16,7 @@ bootstrap:
 run: bootstrap
 	@bash scripts/run_pipeline.sh
 
-## The test suite (real Spark, Delta, Airflow). `.ci/run` runs it, then test-slow and test-cluster.
+## The test suite (real Spark, Delta, Airflow). `.ci/run` runs it, then test-slow, test-cluster and test-stack.
 test: bootstrap
 	@$(PY) -m pytest -m "not slow and not cluster and not stack" -q --durations=15
 
