@@ -142,7 +142,7 @@ from pyspark.sql import functions as F
 from jobs.platform.session import get_spark
 
 def version(_):
-    from jobs import _probe          # imported on the executor, from the code this session shipped
+    from jobs import _probe          # imported on the executor, from the zip the client uploaded
     return _probe.VERSION
 
 spark = get_spark("connect-code-test")
