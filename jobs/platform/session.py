@@ -334,9 +334,9 @@ def connect_server_command(host: str, port: int, settings: Settings | None = Non
     spark_home = Path(pyspark.__file__).parent
     command = [str(spark_home / "bin" / "spark-submit"), "--class", CONNECT_SERVER_CLASS, "--name", "coalchain-connect",
                "--master", settings.spark_master, "--jars", ",".join(session_jars(settings))]
-    # Spark 4.0 keeps a Python worker daemon per Connect session until the application ends (about 110 MB
-    # each, on every executor that ran one of the session's Python functions): without the daemon each task
-    # starts its own worker, which exits with the task
+    # Spark 4.0 keeps a Python worker daemon per Connect session until the application ends (about 55 MB on
+    # every executor that ran one of the session's Python functions; only its idle workers go after a minute):
+    # without the daemon each task starts its own worker, which exits with the task
     conf = {"spark.python.use.daemon": "false", **application_conf(settings),
             "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port),
             "spark.pyspark.python": settings.spark_python or sys.executable,
