@@ -227,7 +227,7 @@ def stack_processes(stack_id: str, roots: set[int] = frozenset()) -> list[int]:
                 found.append(int(entry.name))
         except OSError:
             continue
-    return sorted((set(found) | _descendants(set(found))) - mine)
+    return sorted((set(found) | descendants(set(found))) - mine)
 
 
 def _spawn(stack: Stack, name: str, cmd: list[str], env: dict[str, str], **popen) -> int:
@@ -679,7 +679,8 @@ def status(stack: Stack) -> int:
     return 0
 
 
-def _descendants(roots: set[int]) -> set[int]:
+def descendants(roots: set[int]) -> set[int]:
+    """The PIDs of every process below ``roots`` (children, their children, ...), from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -713,7 +714,7 @@ def stop_components(stack: Stack, names: tuple[str, ...], timeout_s: float = 60)
         if pid is None:
             stack.pid_file(name).unlink(missing_ok=True)
             continue
-        tree = {pid} | _descendants({pid})
+        tree = {pid} | descendants({pid})
         log(f"stopping {name} (pid {pid}{f', and {len(tree) - 1} process(es) it started' if len(tree) > 1 else ''})")
         _signal(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
